@@ -1,0 +1,193 @@
+"""The Discord client: owns the services, the webhook listener, the poller and command sync."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from typing import Any
+
+import aiohttp
+import discord
+from aiohttp import web
+from discord import app_commands
+from discord.ext import commands
+
+from bot.delivery import Delivery
+from bot.errors import UserError
+from bot.poller import TaskPoller
+from bot.producer.client import ProducerClient
+from bot.service import Clock, SongRequest, SongService
+from bot.settings import Settings
+from bot.storage.repository import Repository
+from bot.webhook import create_app
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS: tuple[str, ...] = ("cogs.generate",)
+"""Every cog the bot loads. Add a new command area here."""
+
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    embed_links=True,
+    attach_files=True,
+    read_message_history=True,
+    add_reactions=True,
+)
+
+
+class MusicTree(app_commands.CommandTree["MusicBot"]):
+    """The one error handler for slash commands, modals and buttons."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await report_error(interaction, error)
+
+
+async def report_error(interaction: discord.Interaction, error: Exception) -> None:
+    """Tell the member what went wrong, privately. Unknown errors are logged, never shown."""
+    original = getattr(error, "original", error)
+    if isinstance(original, UserError):
+        text = original.message
+    elif isinstance(error, app_commands.CheckFailure):
+        text = str(error) or "You cannot use this command here."
+    elif isinstance(error, app_commands.TransformerError):
+        text = f"That value is not valid for `{error.value}`."
+    else:
+        log.error("Unhandled error in %s", _where(interaction), exc_info=original)
+        text = "Something went wrong on our side. Nothing was charged; please try again."
+    try:
+        if not interaction.response.is_done():
+            await interaction.response.send_message(
+                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
+            return
+        # After a public "thinking…" defer, swap the placeholder for a private message.
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+    except discord.HTTPException as exc:
+        log.warning("Could not report an error to the member (%s %s)", exc.status, exc.code)
+
+
+def _where(interaction: discord.Interaction) -> str:
+    command = interaction.command
+    return f"/{command.qualified_name}" if command else f"interaction {interaction.type.name}"
+
+
+class MusicBot(commands.Bot):
+    """Everything runs in this one process: gateway client, webhook listener and poller."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        repo: Repository,
+        session: aiohttp.ClientSession,
+        clock: Clock = time.time,
+        **options: Any,
+    ) -> None:
+        intents = discord.Intents.default()
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=MusicTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            **options,
+        )
+        self.settings = settings
+        self.repo = repo
+        self.http_session = session
+        self.api = ProducerClient(session, settings.producer_api_base, settings.producer_api_token)
+        self.delivery = Delivery(self, repo, session)
+        self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock)
+        self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
+        self._web_runner: web.AppRunner | None = None
+        self.webhook_port: int | None = None
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self._start_webhook()
+        await self.songs.recover()
+        self.poller.start()
+        await self._sync_commands()
+
+    async def _start_webhook(self) -> None:
+        app = create_app(self.songs, self.health)
+        self._web_runner = web.AppRunner(app, access_log=None)
+        await self._web_runner.setup()
+        site = web.TCPSite(self._web_runner, self.settings.webhook_host, self.settings.webhook_port)
+        await site.start()
+        sockets = self._web_runner.addresses
+        self.webhook_port = sockets[0][1] if sockets else self.settings.webhook_port
+        mode = "callback mode" if self.settings.callback_mode else "polling mode (no PUBLIC_URL)"
+        log.info("Webhook listener on %s:%s, %s", self.settings.webhook_host, self.webhook_port, mode)
+
+    async def _sync_commands(self) -> None:
+        """Guild sync at once for development; global sync only when the command set changed."""
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("Synced %d commands to development guild %d", len(synced), self.settings.dev_guild_id)
+            return
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        if await self.repo.get_meta("command_hash") == digest:
+            log.info("Slash commands unchanged; not syncing")
+            return
+        synced = await self.tree.sync()
+        await self.repo.set_meta("command_hash", digest)
+        log.info("Synced %d global commands (they can take up to an hour to appear everywhere)", len(synced))
+
+    async def start_song(self, interaction: discord.Interaction, request: SongRequest) -> None:
+        """The shared path of every song command: acknowledge, charge, submit, show the status.
+
+        Validation has already happened (nothing is charged for bad input). Errors raised here
+        (quota, API refusal) reach the member through `report_error`.
+        """
+        status_message_id = None
+        if not interaction.response.is_done():
+            acknowledged = await interaction.response.defer(thinking=True)
+            status_message_id = acknowledged.message_id if acknowledged is not None else None
+        ticket = await self.songs.reserve(request)
+        self.delivery.remember_interaction(ticket.task.id, interaction)
+        if status_message_id is None:
+            status_message_id = (await interaction.original_response()).id
+        await self.songs.submit(ticket, status_message_id=status_message_id)
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        invite = discord.utils.oauth_url(
+            self.user.id, permissions=INVITE_PERMISSIONS, scopes=("bot", "applications.commands")
+        )
+        log.info(
+            "Logged in as %s (%d) in %d servers. Invite: %s",
+            self.user,
+            self.user.id,
+            len(self.guilds),
+            invite,
+        )
+
+    async def health(self) -> dict[str, object]:
+        pending = await self.songs.pending_tasks()
+        return {
+            "status": "ok",
+            "discord": "ready" if self.is_ready() else "connecting",
+            "mode": "callback" if self.settings.callback_mode else "polling",
+            "pending_tasks": len(pending),
+        }
+
+    async def close(self) -> None:
+        """Stop taking work first, then let deliveries finish, then disconnect."""
+        await self.poller.stop()
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
+            self._web_runner = None
+        await self.songs.close()
+        await super().close()

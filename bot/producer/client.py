@@ -1,0 +1,200 @@
+"""The one HTTP client for the Producer API.
+
+Rules it keeps, because each one protects money or secrets:
+- Only HTTP 429 is retried. A submission that failed with a 5xx or a timeout may already have
+  been accepted and billed, so it is never re-sent blindly; the caller decides.
+- The API token lives only in the request header. Errors carry status, code, message and
+  trace id, never the request (aiohttp's own exceptions hold the headers, so they are replaced).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+
+from bot.producer.models import (
+    Lyrics,
+    Submission,
+    TaskRecord,
+    Upload,
+    WavFile,
+    parse_error_body,
+    parse_task_record,
+)
+
+log = logging.getLogger(__name__)
+
+BATCH_LIMIT = 50
+"""Ids per `retrieve_batch` request; the vendor's own tooling recommends at most about 50."""
+
+
+class ProducerError(Exception):
+    """Any failure talking to the Producer API, in one type.
+
+    `status` is the HTTP status (0 when no response arrived: network failure or timeout);
+    `code` is the API's `error.code` (or `timeout` / `network` / `bad_response` of our own).
+    """
+
+    def __init__(self, status: int, code: str, message: str = "", trace_id: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.trace_id = trace_id
+        super().__init__(f"Producer API error {status} {code}: {message or '-'} (trace_id={trace_id or '-'})")
+
+    @property
+    def ambiguous(self) -> bool:
+        """True when the request may have been accepted anyway (5xx, timeout, dropped connection)."""
+        return self.status == 0 or self.status >= 500
+
+    @property
+    def auth_failed(self) -> bool:
+        return self.code in {"invalid_token", "token_expired", "token_mismatched", "no_token", "disabled"}
+
+
+class ProducerClient:
+    """Posts to the six Producer endpoints and returns typed results."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 60.0,
+        max_rate_limit_retries: int = 4,
+        backoff_base: float = 1.0,
+    ) -> None:
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._headers = {
+            "authorization": f"Bearer {token}",
+            "accept": "application/json",
+            "content-type": "application/json",
+        }
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_retries = max_rate_limit_retries
+        self._backoff = backoff_base
+
+    async def submit_audio(self, body: dict[str, Any]) -> Submission:
+        """POST /producer/audios. With `callback_url` or `async: true` the API answers at once."""
+        data = await self._post("/producer/audios", body)
+        task_id = data.get("task_id") if isinstance(data.get("task_id"), str) else None
+        # Without async/callback the API holds the request and answers with the final body.
+        inline = data if "data" in data or "error" in data else None
+        if task_id is None and inline is None:
+            raise ProducerError(200, "bad_response", "the API accepted the request but returned no task id")
+        return Submission(task_id=task_id, response=inline)
+
+    async def retrieve_task(self, task_id: str) -> TaskRecord | None:
+        """POST /producer/tasks `retrieve`; `None` for a task the API does not know."""
+        data = await self._post("/producer/tasks", {"action": "retrieve", "id": task_id})
+        return parse_task_record(data)
+
+    async def retrieve_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        """POST /producer/tasks `retrieve_batch`, at most `BATCH_LIMIT` ids per call."""
+        if len(task_ids) > BATCH_LIMIT:
+            raise ValueError(f"at most {BATCH_LIMIT} ids per batch")
+        data = await self._post("/producer/tasks", {"action": "retrieve_batch", "ids": list(task_ids)})
+        items = data.get("items")
+        records = (parse_task_record(item) for item in items) if isinstance(items, list) else ()
+        return [record for record in records if record is not None]
+
+    async def upload(self, audio_url: str) -> Upload:
+        """POST /producer/upload: register a member's audio by URL and get an `audio_id`."""
+        data = await self._post("/producer/upload", {"audio_url": audio_url})
+        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        audio_id = inner.get("audio_id")
+        if not isinstance(audio_id, str) or not audio_id:
+            raise ProducerError(200, "bad_response", "upload returned no audio_id", _trace(data))
+        lyric = inner.get("lyric")
+        url = inner.get("audio_url")
+        return Upload(
+            audio_id=audio_id,
+            lyric=lyric if isinstance(lyric, str) else "",
+            audio_url=url if isinstance(url, str) else None,
+        )
+
+    async def lyrics(self, prompt: str) -> Lyrics:
+        """POST /producer/lyrics. The docs disagree on `lyrics` versus `text`; both are read."""
+        data = await self._post("/producer/lyrics", {"prompt": prompt})
+        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        text = inner.get("lyrics") or inner.get("text")
+        if not isinstance(text, str):
+            raise ProducerError(200, "bad_response", "lyrics response had no text", _trace(data))
+        title = inner.get("title")
+        return Lyrics(title=title if isinstance(title, str) else "", lyrics=text)
+
+    async def wav(self, audio_id: str) -> WavFile:
+        """POST /producer/wav. `data` is documented as a list but shown as an object; accept both."""
+        data = await self._post("/producer/wav", {"audio_id": audio_id})
+        inner = data.get("data")
+        item = inner[0] if isinstance(inner, list) and inner else inner
+        if isinstance(item, dict):
+            url = item.get("file_url") or item.get("audio_url")
+            if isinstance(url, str) and url:
+                title = item.get("title")
+                return WavFile(title=title if isinstance(title, str) else "", file_url=url)
+        raise ProducerError(200, "bad_response", "wav response had no file_url", _trace(data))
+
+    async def video(self, audio_id: str) -> str:
+        """POST /producer/videos: the MP4 URL for a song."""
+        data = await self._post("/producer/videos", {"audio_id": audio_id})
+        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        url = inner.get("video_url")
+        if not isinstance(url, str) or not url:
+            raise ProducerError(200, "bad_response", "videos response had no video_url", _trace(data))
+        return url
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST JSON; retry only 429, with exponential backoff and jitter."""
+        attempt = 0
+        while True:
+            try:
+                return await self._post_once(path, body)
+            except ProducerError as exc:
+                if exc.status != 429 or attempt >= self._max_retries:
+                    raise
+                delay = self._backoff * (2**attempt) * (1 + random.random() / 4)  # noqa: S311 - jitter, not crypto
+                attempt += 1
+                log.warning("Producer API rate limited on %s; retry %d in %.1fs", path, attempt, delay)
+                await asyncio.sleep(delay)
+
+    async def _post_once(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = self._base + path
+        try:
+            async with self._session.post(url, json=body, headers=self._headers, timeout=self._timeout) as response:
+                try:
+                    payload = await response.json(content_type=None)
+                except (ValueError, aiohttp.ContentTypeError):
+                    payload = None
+                status = response.status
+        except TimeoutError:
+            raise ProducerError(0, "timeout", f"no answer from {path} in time") from None
+        except aiohttp.ClientError as exc:
+            # aiohttp's exception carries the request headers, token included: keep only its class.
+            raise ProducerError(0, "network", f"{type(exc).__name__} on {path}") from None
+        if status >= 400:
+            error = parse_error_body(payload)
+            log.warning(
+                "Producer API %s answered %d %s: %s (trace_id=%s)",
+                path,
+                status,
+                error.code,
+                error.message,
+                error.trace_id,
+            )
+            raise ProducerError(status, error.code, error.message, error.trace_id)
+        if not isinstance(payload, dict):
+            raise ProducerError(status, "bad_response", f"{path} answered with something other than a JSON object")
+        return payload
+
+
+def _trace(data: dict[str, Any]) -> str | None:
+    trace = data.get("trace_id")
+    return trace if isinstance(trace, str) else None
