@@ -1,0 +1,53 @@
+"""Shared fixtures: the fake Producer API, a real SQLite file, settings pointing at the fakes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, settings_from_mapping
+from bot.storage.repository import Repository
+from tests.fakes.fake_producer import FakeProducer
+
+PRODUCER_TOKEN = "producer-secret-token-0123456789"
+DISCORD_TOKEN = "discord-secret-token-9876543210"
+
+
+@pytest.fixture
+async def producer() -> AsyncIterator[FakeProducer]:
+    fake = FakeProducer(token=PRODUCER_TOKEN, latency=0.05)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+    assert not fake.background_errors, fake.background_errors
+
+
+@pytest.fixture
+async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
+    repository = await Repository.open(tmp_path / "bot.db")
+    try:
+        yield repository
+    finally:
+        await repository.close()
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings as a server owner would write them in .env, pointed at the local fakes."""
+
+    def build(**overrides: str) -> Settings:
+        env = {
+            "DISCORD_TOKEN": DISCORD_TOKEN,
+            "PRODUCER_API_TOKEN": PRODUCER_TOKEN,
+            "DATABASE_PATH": str(tmp_path / "bot.db"),
+            "WEBHOOK_HOST": "127.0.0.1",
+            "WEBHOOK_PORT": "0",
+        }
+        env.update(overrides)
+        return settings_from_mapping(env)
+
+    return build

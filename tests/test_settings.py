@@ -1,0 +1,90 @@
+"""Settings come from the environment and .env; a missing token stops the bot with one clear line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import SettingsError, load_settings, settings_from_mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_with_only_the_two_tokens() -> None:
+    """Only the two tokens are needed; everything else has the documented default."""
+    settings = settings_from_mapping({"DISCORD_TOKEN": "d", "PRODUCER_API_TOKEN": "p"})
+    assert settings.producer_api_base == "https://api.acedata.cloud"
+    assert settings.public_url is None and not settings.callback_mode
+    assert (settings.webhook_host, settings.webhook_port) == ("0.0.0.0", 8080)
+    assert str(settings.database_path) == "data/bot.db"
+    assert settings.default_model == "FUZZ-2.0 Pro"
+    assert settings.dev_guild_id is None
+    assert settings.guild_daily_quota == 20
+    assert settings.log_level == "INFO"
+    assert settings.task_timeout == 1200
+
+
+@pytest.mark.parametrize("missing", ["DISCORD_TOKEN", "PRODUCER_API_TOKEN"])
+def test_missing_token_names_it(missing: str) -> None:
+    """A missing required value is named in the error."""
+    env = {"DISCORD_TOKEN": "d", "PRODUCER_API_TOKEN": "p"}
+    del env[missing]
+    with pytest.raises(SettingsError, match=missing):
+        settings_from_mapping(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEBHOOK_PORT", "eighty"),
+        ("GUILD_DAILY_QUOTA", "-1"),
+        ("DEFAULT_MODEL", "FUZZ-9"),
+        ("PUBLIC_URL", "example.com"),
+        ("LOG_LEVEL", "LOUD"),
+        ("DEV_GUILD_ID", "abc"),
+    ],
+)
+def test_malformed_values_are_named(name: str, value: str) -> None:
+    """A malformed value is refused with its variable's name."""
+    with pytest.raises(SettingsError, match=name):
+        settings_from_mapping({"DISCORD_TOKEN": "d", "PRODUCER_API_TOKEN": "p", name: value})
+
+
+def test_public_url_switches_to_callback_mode() -> None:
+    settings = settings_from_mapping(
+        {"DISCORD_TOKEN": "d", "PRODUCER_API_TOKEN": "p", "PUBLIC_URL": "https://bot.example.com/"}
+    )
+    assert settings.callback_mode
+    assert settings.public_url == "https://bot.example.com"
+
+
+def test_tokens_never_show_in_repr() -> None:
+    settings = settings_from_mapping({"DISCORD_TOKEN": "discord-abc", "PRODUCER_API_TOKEN": "producer-xyz"})
+    assert "discord-abc" not in repr(settings) and "producer-xyz" not in repr(settings)
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("DISCORD_TOKEN=from-file\nPRODUCER_API_TOKEN=p-file\nGUILD_DAILY_QUOTA=7\n")
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    monkeypatch.setenv("PRODUCER_API_TOKEN", "p-env")
+    settings = load_settings(env_file)
+    assert settings.discord_token == "from-file"
+    assert settings.producer_api_token == "p-env"
+    assert settings.guild_daily_quota == 7
+
+
+def test_python_m_bot_without_tokens_prints_one_line(tmp_path: Path) -> None:
+    """`python -m bot` with no configuration exits at once with one line naming the missing variable."""
+    env = {key: value for key, value in os.environ.items() if key not in {"DISCORD_TOKEN", "PRODUCER_API_TOKEN"}}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines == ["Configuration error: DISCORD_TOKEN is not set: add it to .env (see .env.example)"]
