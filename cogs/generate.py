@@ -40,16 +40,18 @@ class ComposeModal(discord.ui.Modal, title="Compose a song"):
     """Lyrics need line breaks, which slash options cannot carry, so they come through a modal."""
 
     song_title: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
-        label="Title", max_length=TITLE_MAX, required=False, placeholder="Optional"
+        label="Title", custom_id="compose:title", max_length=TITLE_MAX, required=False, placeholder="Optional"
     )
     style: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
         label="Style",
+        custom_id="compose:style",
         max_length=STYLE_MAX,
         required=False,
         placeholder="e.g. dreamy synth-pop, female vocals",
     )
     lyrics: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
         label="Lyrics",
+        custom_id="compose:lyrics",
         style=discord.TextStyle.paragraph,
         max_length=LYRICS_MODAL_MAX,
         placeholder="[Verse]\nWrite your lines here…",
