@@ -10,6 +10,7 @@ import pytest
 from bot.settings import Settings, settings_from_mapping
 from bot.storage.repository import Repository
 from tests.fakes.fake_producer import FakeProducer
+from tests.harness import World, close_world, make_world, route_base_patch
 
 PRODUCER_TOKEN = "producer-secret-token-0123456789"
 DISCORD_TOKEN = "discord-secret-token-9876543210"
@@ -51,3 +52,18 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return settings_from_mapping(env)
 
     return build
+
+
+@pytest.fixture
+async def world(make_settings: Callable[..., Settings]) -> AsyncIterator[World]:
+    """Both fakes running, one guild with a #jams channel and a member; start the bot in the test."""
+    built = await make_world(make_settings)
+    original_base = route_base_patch(built.discord.api_base)
+    try:
+        yield built
+    finally:
+        try:
+            await close_world(built)
+        finally:
+            route_base_patch(original_base)
+    assert not built.producer.background_errors, built.producer.background_errors

@@ -476,7 +476,7 @@ class FakeDiscord:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10) -> Any:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10) -> Any:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -495,7 +495,7 @@ class FakeDiscord:
         self,
         channel_id: int,
         predicate: Callable[[FakeMessage], bool] | None = None,
-        timeout: float = 10,  # noqa: ASYNC109 (public API takes a timeout like Discord helpers)
+        timeout: float = 10,
     ) -> FakeMessage:
         """First non-deleted message in the channel (already there or arriving) matching `predicate`."""
 
@@ -507,7 +507,7 @@ class FakeDiscord:
 
         return await self.wait_for(find, timeout)
 
-    async def wait_until_ready(self, timeout: float = 10) -> None:  # noqa: ASYNC109
+    async def wait_until_ready(self, timeout: float = 10) -> None:
         await self.wait_for(lambda: any(s.ready for s in self._sessions), timeout)
 
     def dump(self) -> str:

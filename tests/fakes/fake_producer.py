@@ -214,7 +214,7 @@ class FakeProducer:
     def __init__(
         self,
         *,
-        token: str = "fake-producer-token",  # noqa: S107 - a test credential by design
+        token: str = "fake-producer-token",
         latency: float = 0.05,
         auto_complete: bool = True,
     ) -> None:
@@ -376,7 +376,7 @@ class FakeProducer:
         return await self._post_callback(target, payload)
 
     # A timeout argument (not asyncio.timeout at call sites) keeps test waits one-liners.
-    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10) -> Any:  # noqa: ASYNC109
+    async def wait_for(self, predicate: Callable[[], Any], timeout: float = 10) -> Any:
         """Wait until ``predicate()`` is truthy, re-checking on every state change; return it.
 
         State changes are: a request recorded, a task created or finished, a callback sent,
@@ -393,7 +393,7 @@ class FakeProducer:
         except TimeoutError:
             raise TimeoutError(f"condition not met within {timeout}s") from None
 
-    async def wait_for_task_count(self, count: int, timeout: float = 10) -> list[FakeTask]:  # noqa: ASYNC109
+    async def wait_for_task_count(self, count: int, timeout: float = 10) -> list[FakeTask]:
         """Wait until at least ``count`` audio tasks exist; return them in creation order."""
         await self.wait_for(lambda: len(self.tasks) >= count, timeout)
         return list(self.tasks.values())
@@ -401,7 +401,7 @@ class FakeProducer:
     async def wait_for_callbacks(
         self,
         count: int,
-        timeout: float = 10,  # noqa: ASYNC109
+        timeout: float = 10,
     ) -> list[tuple[str, int, JSON]]:
         """Wait until at least ``count`` callbacks were delivered (or attempted)."""
         await self.wait_for(lambda: len(self.callbacks_sent) >= count, timeout)
@@ -454,9 +454,7 @@ class FakeProducer:
             record["elapsed"] = round(task.finished_at - task.created_at, 3)
         else:
             # Deliberately misleading: a playable-looking URL before the task is done.
-            record["data"] = [
-                {"audio_url": self.media_url(f"preview-{task.task_id}.mp3"), "state": "running"}
-            ]
+            record["data"] = [{"audio_url": self.media_url(f"preview-{task.task_id}.mp3"), "state": "running"}]
         return record
 
     # ------------------------------------------------------------------ internals
@@ -619,9 +617,7 @@ class FakeProducer:
                 return self._error(503, "api_error", "fake producer is shutting down")
             return web.json_response(task.response)
 
-        early: JSON = (
-            {"success": True, "task_id": task.task_id} if mode == "callback" else {"task_id": task.task_id}
-        )
+        early: JSON = {"success": True, "task_id": task.task_id} if mode == "callback" else {"task_id": task.task_id}
         if mode == "callback" and script.callback_before_response and will_finish:
             # The callback is delivered and answered before the submit response goes out,
             # which is the race a client must survive (a result for a task it has not stored).

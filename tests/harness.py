@@ -1,0 +1,146 @@
+"""A running bot between the two fakes: the real MusicBot, a real SQLite file, real sockets.
+
+`World` starts the fake Discord and the fake Producer API, points discord.py at the former, and
+can start, stop and restart the bot on the same database, in callback or polling mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord
+
+from bot.bot import MusicBot
+from bot.settings import Settings
+from bot.storage.repository import Repository
+from tests.fakes.fake_discord import FakeDiscord, FakeMessage
+from tests.fakes.fake_producer import FakeProducer
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class World:
+    discord: FakeDiscord
+    producer: FakeProducer
+    make_settings: Callable[..., Settings]
+    guild_id: int = 0
+    channel_id: int = 0
+    member_id: int = 0
+    bot: MusicBot | None = None
+    settings: Settings | None = None
+    _session: aiohttp.ClientSession | None = None
+    _repo: Repository | None = None
+    _runner: asyncio.Task[None] | None = None
+    _overrides: dict[str, str] = field(default_factory=dict)
+
+    async def start_bot(self, *, callbacks: bool = False, **overrides: str) -> MusicBot:
+        """Start the bot as `python -m bot` would, with `.env` values given as overrides."""
+        env = {"PRODUCER_API_BASE": self.producer.base_url, "DISCORD_TOKEN": self.discord.token, **overrides}
+        if callbacks:
+            port = free_port()
+            env.update(PUBLIC_URL=f"http://127.0.0.1:{port}", WEBHOOK_PORT=str(port))
+        self._overrides = env
+        return await self._launch()
+
+    async def _launch(self) -> MusicBot:
+        self.settings = self.make_settings(**self._overrides)
+        self._session = aiohttp.ClientSession()
+        self._repo = await Repository.open(self.settings.database_path)
+        self.bot = MusicBot(settings=self.settings, repo=self._repo, session=self._session, guild_ready_timeout=0.05)
+        self._runner = asyncio.create_task(self.bot.start(self.settings.discord_token))
+        await asyncio.wait_for(self.bot.wait_until_ready(), timeout=10)
+        return self.bot
+
+    async def stop_bot(self) -> None:
+        if self.bot is not None:
+            await self.bot.close()
+        if self._runner is not None:
+            await self._runner
+        if self._repo is not None:
+            await self._repo.close()
+        if self._session is not None:
+            await self._session.close()
+        self.bot = self._runner = self._repo = self._session = None
+
+    async def restart_bot(self) -> MusicBot:
+        """Stop and start again on the same database and settings."""
+        await self.stop_bot()
+        return await self._launch()
+
+    @property
+    def repo(self) -> Repository:
+        assert self._repo is not None
+        return self._repo
+
+    @property
+    def webhook_base(self) -> str:
+        assert self.bot is not None and self.bot.webhook_port
+        return f"http://127.0.0.1:{self.bot.webhook_port}"
+
+    def songs_in_channel(self, channel_id: int | None = None) -> list[FakeMessage]:
+        """Messages the bot posted with a song embed (a "Song id" field)."""
+        channel = channel_id or self.channel_id
+        return [
+            message
+            for message in self.discord.messages.get(channel, [])
+            if not message.deleted
+            and any(field.get("name") == "Song id" for embed in message.embeds for field in embed.get("fields", []))
+        ]
+
+    async def wait_for_song(self, channel_id: int | None = None, timeout: float = 10) -> FakeMessage:
+        await self.discord.wait_for(lambda: self.songs_in_channel(channel_id), timeout=timeout)
+        return self.songs_in_channel(channel_id)[0]
+
+    async def settle(self) -> None:
+        """Let background deliveries finish."""
+        assert self.bot is not None
+        await self.bot.songs.drain()
+
+
+def embed_field(message: FakeMessage, name: str) -> str:
+    for embed in message.embeds:
+        for entry in embed.get("fields", []):
+            if entry.get("name") == name:
+                return str(entry.get("value"))
+    raise KeyError(name)
+
+
+def route_base_patch(base: str) -> Any:
+    """Point discord.py's REST calls (bot and interaction webhooks alike) at the fake."""
+    original = discord.http.Route.BASE
+    discord.http.Route.BASE = base
+    return original
+
+
+async def make_world(make_settings: Callable[..., Settings]) -> World:
+    fake_discord = FakeDiscord()
+    await fake_discord.start()
+    producer = FakeProducer(token=make_settings().producer_api_token, latency=0.05)
+    await producer.start()
+    world = World(discord=fake_discord, producer=producer, make_settings=make_settings)
+    world.guild_id = fake_discord.add_guild("Music Lovers")
+    world.channel_id = fake_discord.add_channel(world.guild_id, "jams")
+    world.member_id = fake_discord.add_user("alice")
+    return world
+
+
+async def close_world(world: World) -> None:
+    await world.stop_bot()
+    await world.producer.close()
+    await world.discord.close()
+
+
+def db_path(world: World) -> Path:
+    assert world.settings is not None
+    return world.settings.database_path
