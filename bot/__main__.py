@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
 
 import aiohttp
@@ -23,6 +25,11 @@ async def run(settings: Settings) -> None:
         repo = await Repository.open(settings.database_path)
         try:
             async with MusicBot(settings=settings, repo=repo, session=session) as bot:
+                # `docker stop` sends SIGTERM: close cleanly (deliveries finish, the listener stops).
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGTERM, signal.SIGINT):
+                    with contextlib.suppress(NotImplementedError):
+                        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
                 await bot.start(settings.discord_token)
         finally:
             await repo.close()

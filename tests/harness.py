@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class FakeClock:
+    """Wall-clock time plus an offset a test can move forward (deadlines, the next UTC day)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @dataclass
 class World:
     discord: FakeDiscord
@@ -42,6 +56,7 @@ class World:
     _session: aiohttp.ClientSession | None = None
     _repo: Repository | None = None
     _runner: asyncio.Task[None] | None = None
+    clock: FakeClock = field(default_factory=FakeClock)
     _overrides: dict[str, str] = field(default_factory=dict)
 
     async def start_bot(self, *, callbacks: bool = False, **overrides: str) -> MusicBot:
@@ -57,7 +72,9 @@ class World:
         self.settings = self.make_settings(**self._overrides)
         self._session = aiohttp.ClientSession()
         self._repo = await Repository.open(self.settings.database_path)
-        self.bot = MusicBot(settings=self.settings, repo=self._repo, session=self._session, guild_ready_timeout=0.05)
+        self.bot = MusicBot(
+            settings=self.settings, repo=self._repo, session=self._session, clock=self.clock, guild_ready_timeout=0.05
+        )
         self._runner = asyncio.create_task(self.bot.start(self.settings.discord_token))
         await asyncio.wait_for(self.bot.wait_until_ready(), timeout=10)
         return self.bot
