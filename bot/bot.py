@@ -15,6 +15,7 @@ from aiohttp import web
 from discord import app_commands
 from discord.ext import commands
 
+from bot import render
 from bot.delivery import Delivery
 from bot.errors import UserError
 from bot.poller import TaskPoller
@@ -26,7 +27,7 @@ from bot.webhook import create_app
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.generate",)
+EXTENSIONS: tuple[str, ...] = ("cogs.generate", "cogs.actions", "cogs.followups", "cogs.library")
 """Every cog the bot loads. Add a new command area here."""
 
 INVITE_PERMISSIONS = discord.Permissions(
@@ -91,6 +92,8 @@ class MusicBot(commands.Bot):
         **options: Any,
     ) -> None:
         intents = discord.Intents.default()
+        # Privileged: only when the owner enabled it in the developer portal (plain replies then work too).
+        intents.message_content = settings.message_content_intent
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -160,6 +163,18 @@ class MusicBot(commands.Bot):
         if status_message_id is None:
             status_message_id = (await interaction.original_response()).id
         await self.songs.submit(ticket, status_message_id=status_message_id)
+
+    async def start_song_from_message(self, message: discord.Message, request: SongRequest) -> None:
+        """The same path for a request made by replying to a song: the status is a reply."""
+        try:
+            ticket = await self.songs.reserve(request)
+            status = await message.reply(
+                render.status_text(ticket.task), allowed_mentions=discord.AllowedMentions.none()
+            )
+            await self.songs.submit(ticket, status_message_id=status.id)
+        except UserError as exc:
+            with contextlib.suppress(discord.HTTPException):
+                await message.reply(exc.message, allowed_mentions=discord.AllowedMentions.none())
 
     async def on_ready(self) -> None:
         assert self.user is not None

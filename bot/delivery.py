@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import aiohttp
 import discord
@@ -46,6 +47,8 @@ class Delivery:
         self._session = session
         self._download_timeout = download_timeout
         self._interactions: dict[int, tuple[discord.Interaction, float]] = {}
+        self.song_view: Callable[[SongRow], discord.ui.View | None] | None = None
+        """Builds the follow-up buttons for a song message; set by the follow-ups cog when it loads."""
         self._status_locks: dict[int, asyncio.Lock] = {}
 
     def remember_interaction(self, task_id: int, interaction: discord.Interaction) -> None:
@@ -92,16 +95,6 @@ class Delivery:
                 await self._repo.set_song_message(row.id, message.channel.id, message.id)
 
     async def _post_song(self, task: Task, song: SongRow) -> discord.Message | None:
-        url = song.audio_url or song.stems_url
-        assert url is not None
-        guild = self._client.get_guild(task.guild_id)
-        limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
-        filename = media.safe_filename(song.title, media.extension_from_url(url, "zip" if song.stems_url else "mp3"))
-        fetched = await media.download(
-            self._session, url, filename=filename, max_bytes=limit, total_seconds=self._download_timeout
-        )
-        content = f"<@{task.requester_id}>, your song is ready."
-        mentions = discord.AllowedMentions(users=[discord.Object(task.requester_id)], everyone=False, roles=False)
         reference = (
             discord.MessageReference(
                 message_id=task.status_message_id, channel_id=task.channel_id, fail_if_not_exists=False
@@ -109,34 +102,66 @@ class Delivery:
             if task.status_message_id
             else None
         )
-        channel = self._client.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
         try:
-            if isinstance(fetched, media.Download):
-                try:
-                    return await channel.send(
-                        content,
-                        embed=render.song_embed(song),
-                        file=discord.File(fetched.file, filename=fetched.filename),
-                        reference=reference,  # type: ignore[arg-type]
-                        allowed_mentions=mentions,
-                    )
-                except discord.HTTPException as exc:
-                    if exc.status != 413 and exc.code != 40005:
-                        raise
-                    reason = "Discord refused the file as too large"
-                finally:
-                    fetched.close()
-            else:
-                reason = fetched.reason
-            return await channel.send(
-                content,
-                embed=render.song_embed(song, link_note=f"Not attached: {reason}. [Download the audio]({url})"),
-                reference=reference,  # type: ignore[arg-type]
-                allowed_mentions=mentions,
+            return await self.send_song(
+                task.channel_id,
+                task.guild_id,
+                song,
+                content=f"<@{task.requester_id}>, your song is ready.",
+                mentions=discord.AllowedMentions(
+                    users=[discord.Object(task.requester_id)], everyone=False, roles=False
+                ),
+                reference=reference,
             )
         except (discord.Forbidden, discord.NotFound) as exc:
             log.warning("Cannot post task %d to channel %d (%s); trying a DM", task.id, task.channel_id, exc.code)
-            return await self._post_by_dm(task, song, url)
+            return await self._post_by_dm(task, song, song.audio_url or song.stems_url or "")
+
+    async def send_song(
+        self,
+        channel_id: int,
+        guild_id: int | None,
+        song: SongRow,
+        *,
+        content: str | None = None,
+        mentions: discord.AllowedMentions = render.NO_MENTIONS,
+        reference: discord.MessageReference | None = None,
+    ) -> discord.Message:
+        """Post a song: embed, follow-up buttons, and the audio attached if it fits, else linked."""
+        url = song.audio_url or song.stems_url
+        assert url is not None
+        guild = self._client.get_guild(guild_id) if guild_id else None
+        limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+        filename = media.safe_filename(song.title, media.extension_from_url(url, "zip" if song.stems_url else "mp3"))
+        fetched = await media.download(
+            self._session, url, filename=filename, max_bytes=limit, total_seconds=self._download_timeout
+        )
+        channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
+        extra: dict[str, Any] = {"reference": reference} if reference is not None else {}
+        view = self.song_view(song) if self.song_view is not None else None
+        if view is not None:
+            extra["view"] = view
+        if isinstance(fetched, media.Download):
+            try:
+                return await channel.send(
+                    content,
+                    embed=render.song_embed(song),
+                    file=discord.File(fetched.file, filename=fetched.filename),
+                    allowed_mentions=mentions,
+                    **extra,
+                )
+            except discord.HTTPException as exc:
+                if exc.status != 413 and exc.code != 40005:
+                    raise
+                reason = "Discord refused the file as too large"
+            finally:
+                fetched.close()
+        else:
+            reason = fetched.reason
+        note = f"Not attached: {reason}. [Download the {'stems' if song.stems_url else 'audio'}]({url})"
+        return await channel.send(
+            content, embed=render.song_embed(song, link_note=note), allowed_mentions=mentions, **extra
+        )
 
     async def _post_by_dm(self, task: Task, song: SongRow, url: str) -> discord.Message | None:
         note = f"I could not post in <#{task.channel_id}>. [Download the audio]({url})"

@@ -44,7 +44,9 @@ def lyrics_excerpt(lyric: str) -> str:
 
 
 def song_embed(song: SongRow, *, link_note: str | None = None) -> discord.Embed:
-    """The embed posted with every delivered song."""
+    """The embed posted with every delivered song (or stems bundle)."""
+    if song.kind == "stems":
+        return stems_embed(song, link_note=link_note)
     embed = discord.Embed(title=clip(song.title, EMBED_TITLE), colour=EMBED_COLOUR)
     if song.audio_url and song.audio_url.startswith(("http://", "https://")):
         embed.url = song.audio_url
@@ -62,6 +64,18 @@ def song_embed(song: SongRow, *, link_note: str | None = None) -> discord.Embed:
         embed.add_field(name="Audio", value=clip(link_note, FIELD_VALUE), inline=False)
     if song.image_url and song.image_url.startswith(("http://", "https://")):
         embed.set_thumbnail(url=song.image_url)
+    return embed
+
+
+def stems_embed(song: SongRow, *, link_note: str | None = None) -> discord.Embed:
+    """Stems come as one zip (vocals and instrumental) made from a parent song."""
+    embed = discord.Embed(title=clip(f"Stems: {song.title}", EMBED_TITLE), colour=EMBED_COLOUR)
+    embed.description = "Vocals and instrumental, separated, in one zip."
+    if song.parent_song_id:
+        embed.add_field(name="From song", value=f"`{song.parent_song_id}`", inline=False)
+    embed.add_field(name="Requested by", value=f"<@{song.requester_id}>", inline=True)
+    if link_note:
+        embed.add_field(name="Stems", value=clip(link_note, FIELD_VALUE), inline=False)
     return embed
 
 

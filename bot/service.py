@@ -19,11 +19,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.errors import ApiRejected, QuotaExceeded, describe_api_error
+from bot.actions import parse_song_ref
+from bot.errors import ApiRejected, InvalidInput, QuotaExceeded, describe_api_error
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.models import MalformedResult, parse_result
 from bot.settings import Settings
-from bot.storage.repository import NewTask, Repository, Task
+from bot.storage.repository import NewTask, Repository, SongRow, Task
 
 if TYPE_CHECKING:
     from bot.delivery import Delivery
@@ -112,11 +113,79 @@ class SongService:
             daily_limit=self._settings.guild_daily_quota,
         )
         if task is None:
-            raise QuotaExceeded(
-                f"This server has used all {self._settings.guild_daily_quota} songs for today. "
-                f"Credits come back <t:{next_reset(now)}:R>."
-            )
+            raise self._quota_exceeded(now)
         return Ticket(task=task, secret=secret)
+
+    async def check_quota(self, guild_id: int, cost: int = 1) -> None:
+        """A read-only early check, for work worth skipping when the charge would fail anyway.
+
+        The charge itself (`reserve`) stays the atomic, authoritative check.
+        """
+        now = self._clock()
+        if await self._repo.quota_used(guild_id, utc_day(now)) + cost > self._settings.guild_daily_quota:
+            raise self._quota_exceeded(now)
+
+    def _quota_exceeded(self, now: float) -> QuotaExceeded:
+        return QuotaExceeded(
+            f"This server has used all {self._settings.guild_daily_quota} songs for today. "
+            f"Credits come back <t:{next_reset(now)}:R>."
+        )
+
+    # -- songs -------------------------------------------------------------------------------
+
+    async def find_song(self, guild_id: int, reference: str) -> SongRow:
+        """The song a member named by id or message link, in this guild; a clear error otherwise."""
+        ref = parse_song_ref(reference)
+        if ref.message_id is not None:
+            song = await self._repo.song_by_message(ref.message_id)
+        else:
+            assert ref.song_id is not None
+            song = await self._repo.song(ref.song_id)
+        if song is None or song.guild_id != guild_id or song.kind == "stems":
+            raise InvalidInput(
+                "I don't know that song in this server. Pick one from the list, or paste a song id "
+                "or a link to a song message."
+            )
+        return song
+
+    async def song_for_message(self, guild_id: int | None, message_id: int) -> SongRow | None:
+        song = await self._repo.song_by_message(message_id)
+        if song is None or song.guild_id != guild_id or song.kind == "stems":
+            return None
+        return song
+
+    async def register_upload(
+        self, *, guild_id: int, channel_id: int, uploader_id: int, url: str, filename: str
+    ) -> SongRow:
+        """Register a member's audio with `/producer/upload` and record it as a song (origin: upload)."""
+        try:
+            upload = await self._api.upload(url)
+        except ProducerError as exc:
+            raise ApiRejected(describe_api_error(exc)) from None
+        stem = filename.rsplit(".", 1)[0] or "Uploaded audio"
+        return await self._repo.add_song(
+            SongRow(
+                id=upload.audio_id,
+                task_id=None,
+                kind="upload",
+                guild_id=guild_id,
+                channel_id=channel_id,
+                requester_id=uploader_id,
+                title=stem[:100],
+                prompt="",
+                lyric=upload.lyric,
+                duration=None,
+                audio_url=upload.audio_url or url,
+                image_url=None,
+                stems_url=None,
+                model=None,
+                seed=None,
+                parent_song_id=None,
+                action="upload",
+                message_id=None,
+                created_at=self._clock(),
+            )
+        )
 
     async def submit(self, ticket: Ticket, *, status_message_id: int | None) -> Task:
         """Send the charged request to the API. On refusal, refund and raise `ApiRejected`."""

@@ -56,6 +56,7 @@ class Settings:
     task_timeout: float = 20 * 60
     poll_interval: float = 5.0
     callback_grace: float = 180.0
+    message_content_intent: bool = False
 
     @property
     def callback_mode(self) -> bool:
@@ -87,6 +88,15 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float)
     if value < minimum:
         raise SettingsError(f"{name} must be at least {minimum:g}, got {value:g}")
     return value
+
+
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in {"", "0", "false", "no", "off"}:
+        return False
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
 def _required(env: Mapping[str, str], name: str) -> Secret:
@@ -132,6 +142,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         task_timeout=_float(env, "TASK_TIMEOUT", 20 * 60, minimum=10),
         poll_interval=_float(env, "POLL_INTERVAL", 5.0, minimum=1.0),
         callback_grace=_float(env, "CALLBACK_GRACE", 180.0, minimum=0),
+        message_content_intent=_bool(env, "MESSAGE_CONTENT_INTENT"),
     )
 
 

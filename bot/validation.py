@@ -28,6 +28,9 @@ LYRICS_MODAL_MAX = 4000
 LYRICS_MAX = 5000
 """Producer documents no lyric limit; 5000 matches the largest its sibling Suno API accepts."""
 LYRICS_FILE_MAX_BYTES = 64 * 1024
+AUDIO_UPLOAD_EXTENSIONS = {"mp3", "m4a", "wav", "ogg", "opus", "flac", "aac"}
+AUDIO_UPLOAD_MAX_BYTES = 25 * 1024 * 1024
+"""Members' own audio is passed to the API by URL; a few minutes of audio fit well within this."""
 
 
 def clean_text(name: str, value: str | None, *, limit: int, required: bool = False, multiline: bool = False) -> str:
@@ -65,6 +68,19 @@ def attachment_extension(attachment: discord.Attachment) -> str:
     """The extension from the file name, or from the URL's path (CDN URLs carry query strings)."""
     name = attachment.filename or posixpath.basename(urlsplit(attachment.url).path)
     return posixpath.splitext(name)[1].lower().lstrip(".")
+
+
+def check_audio_attachment(attachment: discord.Attachment) -> None:
+    """A member's audio: an audio extension (from the name or the URL path) and type, within the cap."""
+    extension = attachment_extension(attachment)
+    content_type = (attachment.content_type or "").split(";")[0].strip().lower()
+    if extension not in AUDIO_UPLOAD_EXTENSIONS or (content_type and not content_type.startswith("audio/")):
+        kinds = ", ".join(f".{ext}" for ext in sorted(AUDIO_UPLOAD_EXTENSIONS))
+        raise InvalidInput(f"`audio` must be an audio file ({kinds}); `{attachment.filename[:60]}` is not.")
+    if attachment.size > AUDIO_UPLOAD_MAX_BYTES:
+        raise InvalidInput(
+            f"`audio` is {attachment.size / 1048576:.1f} MiB; the limit is {AUDIO_UPLOAD_MAX_BYTES // 1048576} MiB."
+        )
 
 
 def check_lyrics_file(attachment: discord.Attachment) -> None:

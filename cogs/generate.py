@@ -9,8 +9,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.bot import report_error
-from bot.service import SongRequest
-from bot.settings import MODELS
 from bot.validation import (
     LYRICS_MAX,
     LYRICS_MODAL_MAX,
@@ -23,11 +21,10 @@ from bot.validation import (
     clean_text,
     read_lyrics_file,
 )
+from cogs._common import MODEL_CHOICES, song_request
 
 if TYPE_CHECKING:
     from bot.bot import MusicBot
-
-MODEL_CHOICES = [app_commands.Choice(name=model, value=model) for model in MODELS]
 
 
 def _optional(body: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -101,21 +98,10 @@ class ComposeModal(discord.ui.Modal, title="Compose a song"):
             sound_strength=self.options["sound_strength"],
             weirdness=self.options["weirdness"],
         )
-        await self.bot.start_song(interaction, _request(interaction, body))
+        await self.bot.start_song(interaction, song_request(interaction, body))
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
         await report_error(interaction, error)
-
-
-def _request(interaction: discord.Interaction, body: dict[str, Any]) -> SongRequest:
-    assert interaction.guild_id is not None and interaction.channel_id is not None
-    return SongRequest(
-        action=body["action"],
-        body=body,
-        guild_id=interaction.guild_id,
-        channel_id=interaction.channel_id,
-        requester_id=interaction.user.id,
-    )
 
 
 class Generate(commands.Cog):
@@ -155,7 +141,7 @@ class Generate(commands.Cog):
             title=clean_text("title", title, limit=TITLE_MAX) or None,
             weirdness=check_range("weirdness", weirdness, 0, 1),
         )
-        await self.bot.start_song(interaction, _request(interaction, body))
+        await self.bot.start_song(interaction, song_request(interaction, body))
 
     @app_commands.command(name="compose", description="Make a song from your own lyrics (opens a form).")
     @app_commands.guild_only()

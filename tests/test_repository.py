@@ -80,5 +80,5 @@ async def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
     assert await second.get_meta("k") == "v"
     await second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

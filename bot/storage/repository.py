@@ -106,6 +106,16 @@ def _task(row: aiosqlite.Row | tuple[Any, ...]) -> Task:
     return Task(*values)
 
 
+def _song_filter(guild_id: int, text: str, requester_id: int | None) -> tuple[str, tuple[Any, ...]]:
+    """WHERE clause for the song library: a guild's songs (not stems bundles), by text and member."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    where = (
+        "guild_id = ? AND kind != 'stems' "
+        "AND (title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\') AND (? IS NULL OR requester_id = ?)"
+    )
+    return where, (guild_id, f"%{escaped}%", f"{escaped}%", requester_id, requester_id)
+
+
 def _migrations() -> list[tuple[int, str]]:
     folder = resources.files("bot.storage") / "migrations"
     found = []
@@ -347,12 +357,59 @@ class Repository:
         return [SongRow(*row) for row in rows]
 
     async def set_song_message(self, song_id: str, channel_id: int, message_id: int) -> None:
-        """Record where a song was posted (its channel may be a DM when the channel refused it)."""
+        """Record where a song was first posted (a DM when the channel refused it)."""
         async with self._transaction() as db:
             await db.execute(
                 "UPDATE songs SET channel_id = ?, message_id = ? WHERE id = ?",
                 (channel_id, message_id, song_id),
             )
+            await db.execute(
+                "INSERT OR IGNORE INTO song_messages (message_id, song_id, channel_id) VALUES (?, ?, ?)",
+                (message_id, song_id, channel_id),
+            )
+
+    async def add_song_message(self, song_id: str, channel_id: int, message_id: int) -> None:
+        """Record another message showing a song (a /show re-post), so follow-ups work from it too."""
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR IGNORE INTO song_messages (message_id, song_id, channel_id) VALUES (?, ?, ?)",
+                (message_id, song_id, channel_id),
+            )
+
+    async def song_by_message(self, message_id: int) -> SongRow | None:
+        row = await self._fetchone(
+            f"SELECT {_SONG_COLUMNS} FROM songs WHERE id = (SELECT song_id FROM song_messages WHERE message_id = ?)",
+            (message_id,),
+        )
+        return SongRow(*row) if row else None
+
+    async def search_songs(
+        self,
+        guild_id: int,
+        *,
+        text: str = "",
+        requester_id: int | None = None,
+        limit: int = 25,
+        offset: int = 0,
+    ) -> list[SongRow]:
+        """This guild's songs and uploads, newest first, by title text or id prefix and by member."""
+        where, params = _song_filter(guild_id, text, requester_id)
+        rows = await self._fetchall(
+            f"SELECT {_SONG_COLUMNS} FROM songs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [SongRow(*row) for row in rows]
+
+    async def count_songs(self, guild_id: int, *, text: str = "", requester_id: int | None = None) -> int:
+        where, params = _song_filter(guild_id, text, requester_id)
+        row = await self._fetchone(f"SELECT COUNT(*) FROM songs WHERE {where}", params)
+        return int(row[0]) if row else 0
+
+    async def children(self, song_id: str) -> list[SongRow]:
+        rows = await self._fetchall(
+            f"SELECT {_SONG_COLUMNS} FROM songs WHERE parent_song_id = ? ORDER BY created_at, rowid", (song_id,)
+        )
+        return [SongRow(*row) for row in rows]
 
     # -- meta --------------------------------------------------------------------------------
 

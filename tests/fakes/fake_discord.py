@@ -1544,7 +1544,13 @@ class FakeDiscord:
         for index, cmd in enumerate(body.payload or []):
             ctype = cmd.get("type", 1)
             name = cmd.get("name", "")
-            if not re.fullmatch(r"[-_'\w]{1,32}", name) or (ctype == 1 and name != name.lower()):
+            # Slash commands: lowercase, no spaces. Context menus (types 2 and 3): any 1–32 characters.
+            valid = (
+                re.fullmatch(r"[-_'\w]{1,32}", name) and name == name.lower()
+                if ctype == 1
+                else 1 <= len(name) <= 32
+            )
+            if not valid:
                 _put_error(errors, (index, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
             if (name, ctype) in seen:
                 _put_error(

@@ -1,0 +1,130 @@
+"""Quota under contention: a thousand members pressing /generate in one server at the same moment.
+
+The daily quota is money: it must never be overshot, and charging must not become the slow part of
+a command. `CONCURRENT` calls of the real `SongService.reserve` (Repository on a temporary SQLite
+file) start together against one guild whose limit is `LIMIT`; exactly `LIMIT` must succeed and the
+stored count must say so. Latency is per call, from the call to its return (queueing included).
+Baseline: the smallest correct thing SQLite can do per reservation, one conditional
+`UPDATE ... WHERE used + 1 <= limit` in autocommit on a bare aiosqlite connection, also
+`CONCURRENT` at once, in the same process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from bench.common import Row, Section, ms, percentile
+
+CONCURRENT = 1000
+LIMIT = 600
+GUILD = 4242
+
+
+async def _timed(call: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    try:
+        result = await call
+    except Exception as exc:
+        result = exc
+    return time.perf_counter() - started, result
+
+
+async def measure_service(folder: Path) -> dict[str, Any]:
+    from bench.webhook import NoopDelivery
+    from bot.errors import QuotaExceeded
+    from bot.producer.client import ProducerClient
+    from bot.service import SongRequest, SongService, utc_day
+    from bot.settings import settings_from_mapping
+    from bot.storage.repository import Repository
+
+    settings = settings_from_mapping(
+        {
+            "DISCORD_TOKEN": "unused",
+            "PRODUCER_API_TOKEN": "unused",
+            "DATABASE_PATH": str(folder / "bot.db"),
+            "GUILD_DAILY_QUOTA": str(LIMIT),
+        }
+    )
+    repo = await Repository.open(settings.database_path)
+    try:
+        api = ProducerClient(None, "http://127.0.0.1:9", "unused")  # type: ignore[arg-type]  # never called
+        service = SongService(settings, repo, api, NoopDelivery(), clock=time.time)  # type: ignore[arg-type]
+
+        def request(n: int, guild: int = GUILD) -> SongRequest:
+            body = {"action": "generate", "prompt": f"song {n}", "model": "FUZZ-2.0 Pro"}
+            return SongRequest(action="generate", body=body, guild_id=guild, channel_id=1, requester_id=n)
+
+        for n in range(20):  # warm up on another guild
+            await service.reserve(request(n, guild=1))
+        results = await asyncio.gather(*(_timed(service.reserve(request(n))) for n in range(CONCURRENT)))
+        latencies = [seconds for seconds, _ in results]
+        granted = sum(1 for _, outcome in results if not isinstance(outcome, Exception))
+        refused = sum(1 for _, outcome in results if isinstance(outcome, QuotaExceeded))
+        stored = await repo.quota_used(GUILD, utc_day(time.time()))
+        tasks = len([t for t in await repo.tasks_in_states("reserved") if t.guild_id == GUILD])
+    finally:
+        await repo.close()
+    return {"latencies": latencies, "granted": granted, "refused": refused, "stored": stored, "tasks": tasks}
+
+
+async def measure_baseline(folder: Path) -> dict[str, Any]:
+    db = await aiosqlite.connect(folder / "base.db", isolation_level=None)
+    try:
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("CREATE TABLE quota (guild_id INTEGER PRIMARY KEY, used INTEGER NOT NULL)")
+        await db.execute("INSERT INTO quota VALUES (?, 0)", (GUILD,))
+
+        async def reserve() -> bool:
+            cursor = await db.execute(
+                "UPDATE quota SET used = used + 1 WHERE guild_id = ? AND used + 1 <= ?", (GUILD, LIMIT)
+            )
+            return cursor.rowcount == 1
+
+        for _ in range(20):
+            await db.execute("SELECT used FROM quota WHERE guild_id = ?", (GUILD,))
+        results = await asyncio.gather(*(_timed(reserve()) for _ in range(CONCURRENT)))
+        async with db.execute("SELECT used FROM quota WHERE guild_id = ?", (GUILD,)) as cursor:
+            row = await cursor.fetchone()
+    finally:
+        await db.close()
+    return {
+        "latencies": [seconds for seconds, _ in results],
+        "granted": sum(1 for _, ok in results if ok is True),
+        "stored": row[0] if row else -1,
+    }
+
+
+async def run(quick: bool) -> Section:
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-quota-") as tmp:
+        base = await measure_baseline(Path(tmp))
+        bot = await measure_service(Path(tmp))
+    b99, v99 = percentile(base["latencies"], 99), percentile(bot["latencies"], 99)
+    exact = bot["granted"] == LIMIT == bot["stored"] == bot["tasks"] and bot["refused"] == CONCURRENT - LIMIT
+    section = Section("Quota under contention")
+    section.rows = [
+        Row(
+            f"quota: granted of {CONCURRENT} racing for {LIMIT}",
+            f"{bot['granted']} (stored {bot['stored']})",
+            f"{base['granted']} (stored {base['stored']})",
+            None,
+            f"exactly {LIMIT}",
+            exact,
+        ),
+        Row(f"quota: reserve p99 ({CONCURRENT} at once)", ms(v99), ms(b99), v99 / b99, "≤ 20 ms", v99 <= 0.020),
+    ]
+    section.notes.append(
+        f"Quota: {CONCURRENT} concurrent SongService.reserve on one guild, limit {LIMIT}: granted "
+        f"{bot['granted']}, refused {bot['refused']}, task rows {bot['tasks']}. p50 "
+        f"{ms(percentile(bot['latencies'], 50))} (baseline {ms(percentile(base['latencies'], 50))}); the whole "
+        f"burst took {ms(max(bot['latencies']))} (baseline {ms(max(base['latencies']))})."
+    )
+    section.seconds = time.monotonic() - started
+    return section

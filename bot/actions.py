@@ -1,0 +1,103 @@
+"""The Producer actions that build on a song: their request bodies, times, and song references.
+
+Pure functions, shared by slash commands, buttons, context menus and reply-to-extend, so every way
+of asking for an action sends the same body and gets the same checks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import InvalidInput
+from bot.render import format_duration
+
+UPLOAD_ACTIONS = {"cover": "upload_cover", "extend": "upload_extend", "replace_section": "upload_replace_section"}
+"""Actions that also take a member's uploaded audio, and the action name the API wants for it."""
+
+MESSAGE_LINK = re.compile(r"https://(?:\w+\.)?discord(?:app)?\.com/channels/(?:\d+|@me)/(\d+)/(\d+)")
+TIME = re.compile(r"^(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d+)?)$")
+
+
+def parse_time(name: str, text: str) -> float:
+    """Seconds from `95`, `95.5`, `1:35` or `1:02:03`; a clear error otherwise."""
+    match = TIME.match(text.strip())
+    if not match:
+        raise InvalidInput(f"`{name}` must be seconds (`95`, `95.5`) or minutes:seconds (`1:35`); got `{text[:20]}`.")
+    hours, minutes, seconds = match.groups()
+    if (hours or minutes) and float(seconds) >= 60:
+        raise InvalidInput(f"`{name}`: seconds must be below 60 in `{text[:20]}`.")
+    if hours and int(minutes) >= 60:
+        raise InvalidInput(f"`{name}`: minutes must be below 60 in `{text[:20]}`.")
+    value = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
+    if not math.isfinite(value):
+        raise InvalidInput(f"`{name}` is not a time.")
+    return value
+
+
+def check_point(name: str, seconds: float, duration: float | None) -> float:
+    """A point in the song: within [0, duration] when the duration is known."""
+    if duration is not None and not 0 <= seconds <= duration:
+        raise InvalidInput(
+            f"`{name}` must be between 0:00 and {format_duration(duration)} (the song is {format_duration(duration)} "
+            f"long); got {format_duration(seconds)}."
+        )
+    return round(seconds, 3)
+
+
+def check_section(start: float, end: float, duration: float | None) -> tuple[float, float]:
+    """`start < end`, both within the song when its length is known."""
+    if start >= end:
+        raise InvalidInput(f"`start` ({format_duration(start)}) must be before `end` ({format_duration(end)}).")
+    return check_point("start", start, duration), check_point("end", end, duration)
+
+
+def parse_at_line(text: str) -> tuple[float | None, str]:
+    """Split an optional first line `at 1:30` from reply lyrics."""
+    first, _, rest = text.partition("\n")
+    match = re.fullmatch(r"\s*at\s+(\S+)\s*", first, flags=re.IGNORECASE)
+    if match:
+        return parse_time("at", match.group(1)), rest
+    return None, text
+
+
+@dataclass(frozen=True, slots=True)
+class SongRef:
+    """What a member typed for `song`: a full id, or a link to a song message."""
+
+    song_id: str | None = None
+    message_id: int | None = None
+
+
+def parse_song_ref(text: str) -> SongRef:
+    text = text.strip()
+    link = MESSAGE_LINK.search(text)
+    if link:
+        return SongRef(message_id=int(link.group(2)))
+    if not text or len(text) > 100 or any(ch.isspace() for ch in text):
+        raise InvalidInput("`song` must be a song id (shown on every song) or a link to a song message.")
+    return SongRef(song_id=text)
+
+
+def action_body(
+    action: str,
+    *,
+    audio_id: str,
+    model: str | None = None,
+    lyric: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The JSON body for an action on `audio_id`; unset options are left out for the API's defaults.
+
+    `prompt` and `lyric` are always sent (the spec marks them required), as "" when unused, and
+    `custom` is true whenever lyrics are given, as in the vendor guide's examples.
+    """
+    body: dict[str, Any] = {"action": action, "audio_id": audio_id, "prompt": "", "lyric": lyric or ""}
+    if model is not None:
+        body["model"] = model
+    if lyric:
+        body["custom"] = True
+    body.update({key: value for key, value in fields.items() if value is not None and value != ""})
+    return body

@@ -1,0 +1,143 @@
+"""Pieces shared by the command cogs: model choices, song autocomplete, lyrics input, requests.
+
+Not an extension itself (it has no `setup`); the cogs import from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.bot import report_error
+from bot.render import format_duration
+from bot.service import SongRequest
+from bot.settings import MODELS
+from bot.storage.repository import SongRow
+from bot.validation import LYRICS_MAX, LYRICS_MODAL_MAX, check_lyrics_file, clean_text, read_lyrics_file
+
+if TYPE_CHECKING:
+    from bot.bot import MusicBot
+
+MODEL_CHOICES = [app_commands.Choice(name=model, value=model) for model in MODELS]
+AUTOCOMPLETE_LIMIT = 25
+
+
+def song_choice_label(song: SongRow) -> str:
+    """`title · m:ss · short id`, within Discord's 100-character choice name."""
+    suffix = f" · {format_duration(song.duration)} · {song.id[:8]}"
+    return song.title[: 100 - len(suffix)] + suffix
+
+
+async def song_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    """This guild's songs, newest first, filtered by what the member typed so far."""
+    bot: MusicBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        return []
+    songs = await bot.repo.search_songs(interaction.guild_id, text=current.strip(), limit=AUTOCOMPLETE_LIMIT)
+    return [app_commands.Choice(name=song_choice_label(song), value=song.id) for song in songs]
+
+
+def song_request(
+    interaction: discord.Interaction, body: dict[str, Any], *, parent_song_id: str | None = None
+) -> SongRequest:
+    assert interaction.guild_id is not None and interaction.channel_id is not None
+    return SongRequest(
+        action=body["action"],
+        body=body,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        requester_id=interaction.user.id,
+        parent_song_id=parent_song_id,
+    )
+
+
+def song_model(bot: MusicBot, song: SongRow, chosen: str | None = None) -> str:
+    """The member's choice, else the song's own model, else the bot's default."""
+    if chosen:
+        return chosen
+    return song.model if song.model in MODELS else bot.settings.default_model
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One text input of an `InputModal`."""
+
+    key: str
+    label: str
+    default: str = ""
+    paragraph: bool = False
+    max_length: int = 4000
+    required: bool = False
+    placeholder: str | None = None
+
+
+Submit = Callable[[discord.Interaction, dict[str, str]], Awaitable[None]]
+
+
+class InputModal(discord.ui.Modal):
+    """A form built from `Field`s; its values go to `on_values`. Errors reach the member privately."""
+
+    def __init__(self, title: str, fields: list[Field], on_values: Submit) -> None:
+        super().__init__(title=title[:45])
+        self._on_values = on_values
+        self._inputs: dict[str, discord.ui.TextInput[InputModal]] = {}
+        for spec in fields:
+            text_input: discord.ui.TextInput[InputModal] = discord.ui.TextInput(
+                label=spec.label,
+                custom_id=f"input:{spec.key}",
+                style=discord.TextStyle.paragraph if spec.paragraph else discord.TextStyle.short,
+                default=spec.default[: spec.max_length] or None,
+                max_length=spec.max_length,
+                required=spec.required,
+                placeholder=spec.placeholder,
+            )
+            self._inputs[spec.key] = text_input
+            self.add_item(text_input)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self._on_values(interaction, {key: text_input.value for key, text_input in self._inputs.items()})
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report_error(interaction, error)
+
+
+def lyrics_field(song: SongRow | None, *, required: bool = False) -> Field:
+    """The lyrics input, pre-filled with the song's current lyrics when known."""
+    lyric = song.lyric if song is not None and song.lyric.strip() != "[Instrumental]" else ""
+    return Field("lyrics", "Lyrics", default=lyric, paragraph=True, max_length=LYRICS_MODAL_MAX, required=required)
+
+
+def clean_lyrics(values: dict[str, str]) -> str:
+    return clean_text("Lyrics", values.get("lyrics"), limit=LYRICS_MAX, multiline=True)
+
+
+async def ask_for_lyrics(
+    interaction: discord.Interaction,
+    *,
+    title: str,
+    song: SongRow | None,
+    lyrics_file: discord.Attachment | None,
+    then: Callable[[discord.Interaction, str], Awaitable[None]],
+    extra_fields: list[Field] | None = None,
+) -> None:
+    """Get lyrics from an attached `.txt`, or from a form pre-filled with the song's lyrics.
+
+    Lyrics need line breaks, which slash options cannot carry. With a file there is no form:
+    the command is acknowledged first, since downloading may take longer than Discord's 3 s.
+    """
+    bot: MusicBot = interaction.client  # type: ignore[assignment]
+    if lyrics_file is not None:
+        check_lyrics_file(lyrics_file)
+        await interaction.response.defer(thinking=True)
+        await then(interaction, await read_lyrics_file(bot.http_session, lyrics_file))
+        return
+
+    async def submitted(modal_interaction: discord.Interaction, values: dict[str, str]) -> None:
+        await then(modal_interaction, clean_lyrics(values))
+
+    fields = [*(extra_fields or []), lyrics_field(song)]
+    await interaction.response.send_modal(InputModal(title, fields, submitted))

@@ -1,0 +1,263 @@
+"""Follow-ups from the song itself: buttons on every song, message context menus, reply-to-extend.
+
+Buttons are `DynamicItem`s whose custom id carries the action and the song id
+(`song:extend:<id>`), so they keep working after a restart and on songs from months ago without
+any view kept in memory. The context menus and replies reach the same `run` method.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.actions import action_body, check_point, parse_at_line, parse_time
+from bot.bot import report_error
+from bot.errors import InvalidInput
+from bot.render import format_duration
+from bot.service import SongRequest
+from bot.storage.repository import SongRow
+from bot.validation import LYRICS_MAX, STYLE_MAX, clean_text
+from cogs._common import Field, InputModal, clean_lyrics, lyrics_field, song_model, song_request
+
+if TYPE_CHECKING:
+    from bot.bot import MusicBot
+
+log = logging.getLogger(__name__)
+
+BUTTONS: dict[str, tuple[str, str]] = {
+    "extend": ("Extend", "➕"),
+    "cover": ("Cover", "🎤"),
+    "variation": ("Variation", "🔀"),
+    "swapvocals": ("Swap vocals", "🗣️"),
+    "stems": ("Stems", "🎚️"),
+    "reroll": ("Re-roll", "🔄"),
+}
+ACCEPTED_REACTION = "🎶"
+
+
+class SongButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"song:(?P<action>[a-z]+):(?P<song_id>[^\s]{1,80})"
+):
+    """A follow-up button on a song message; the custom id is all the state it needs."""
+
+    def __init__(self, action: str, song_id: str) -> None:
+        label, emoji = BUTTONS[action]
+        super().__init__(
+            discord.ui.Button(
+                label=label, emoji=emoji, style=discord.ButtonStyle.secondary, custom_id=f"song:{action}:{song_id}"
+            )
+        )
+        self.action = action
+        self.song_id = song_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> SongButton:
+        if match["action"] not in BUTTONS:
+            raise ValueError(f"unknown song button {match['action']!r}")
+        return cls(match["action"], match["song_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog("FollowUps")  # type: ignore[attr-defined]
+        assert isinstance(cog, FollowUps)
+        try:
+            song = await cog.bot.songs.find_song(interaction.guild_id or 0, self.song_id)
+            await cog.run(interaction, self.action, song)
+        except Exception as exc:  # buttons do not pass through the command tree's handler
+            await report_error(interaction, exc)
+
+
+def song_view(song: SongRow) -> discord.ui.View | None:
+    """Buttons for a delivered song; stems bundles and uploads get none."""
+    if song.kind != "song":
+        return None
+    view = discord.ui.View(timeout=None)
+    for action in BUTTONS:
+        if action == "reroll" and song.task_id is None:
+            continue
+        view.add_item(SongButton(action, song.id))
+    return view
+
+
+class FollowUps(commands.Cog):
+    """Extend, cover, vary, swap vocals, split or re-roll a song from its own message."""
+
+    def __init__(self, bot: MusicBot) -> None:
+        self.bot = bot
+        self.menus = [
+            app_commands.ContextMenu(name="Extend song", callback=self.extend_menu),
+            app_commands.ContextMenu(name="Cover song", callback=self.cover_menu),
+            app_commands.ContextMenu(name="Make variation", callback=self.variation_menu),
+            app_commands.ContextMenu(name="Get stems", callback=self.stems_menu),
+        ]
+        for menu in self.menus:
+            menu.guild_only = True
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(SongButton)
+        self.bot.delivery.song_view = song_view
+        for menu in self.menus:
+            self.bot.tree.add_command(menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(SongButton)
+        self.bot.delivery.song_view = None
+        for menu in self.menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
+
+    # -- the follow-ups ------------------------------------------------------------------------
+
+    async def run(self, interaction: discord.Interaction, action: str, song: SongRow) -> None:
+        """Do `action` on `song` for the member who clicked or used the menu."""
+        if action == "extend":
+            await self._extend_form(interaction, song)
+        elif action == "cover":
+            await self._cover_form(interaction, song)
+        elif action == "swapvocals":
+            await self._lyrics_form(interaction, song, "swap_vocals", "New vocals: lyrics")
+        elif action == "variation":
+            body = action_body("variation", audio_id=song.id, model=song_model(self.bot, song), lyric=song.lyric)
+            await self.bot.start_song(interaction, song_request(interaction, body, parent_song_id=song.id))
+        elif action == "stems":
+            body = {"action": "stems", "audio_id": song.id}
+            await self.bot.start_song(interaction, song_request(interaction, body, parent_song_id=song.id))
+        elif action == "reroll":
+            await self._reroll(interaction, song)
+        else:
+            raise InvalidInput("That button is no longer supported.")
+
+    async def _extend_form(self, interaction: discord.Interaction, song: SongRow) -> None:
+        async def submitted(inter: discord.Interaction, values: dict[str, str]) -> None:
+            raw_at = values.get("at", "").strip()
+            if raw_at:
+                continue_at = check_point("at", parse_time("at", raw_at), song.duration)
+            elif song.duration is not None:
+                continue_at = round(song.duration, 3)
+            else:
+                raise InvalidInput("The length of this audio is unknown: fill in `at` (seconds or m:ss).")
+            body = action_body(
+                "extend",
+                audio_id=song.id,
+                model=song_model(self.bot, song),
+                lyric=clean_lyrics(values),
+                continue_at=continue_at,
+                prompt=song.prompt[:STYLE_MAX],
+            )
+            await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
+
+        at_default = format_duration(song.duration) if song.duration is not None else ""
+        fields = [
+            Field("at", "Continue from (seconds or m:ss)", default=at_default, max_length=12, placeholder="the end"),
+            lyrics_field(song),
+        ]
+        await interaction.response.send_modal(InputModal(f"Extend: {song.title}", fields, submitted))
+
+    async def _cover_form(self, interaction: discord.Interaction, song: SongRow) -> None:
+        async def submitted(inter: discord.Interaction, values: dict[str, str]) -> None:
+            body = action_body(
+                "cover",
+                audio_id=song.id,
+                model=song_model(self.bot, song),
+                lyric=clean_lyrics(values),
+                prompt=clean_text("Style", values.get("style"), limit=STYLE_MAX),
+            )
+            await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
+
+        fields = [Field("style", "Style", default=song.prompt[:STYLE_MAX], max_length=STYLE_MAX), lyrics_field(song)]
+        await interaction.response.send_modal(InputModal(f"Cover: {song.title}", fields, submitted))
+
+    async def _lyrics_form(self, interaction: discord.Interaction, song: SongRow, action: str, title: str) -> None:
+        async def submitted(inter: discord.Interaction, values: dict[str, str]) -> None:
+            body = action_body(action, audio_id=song.id, model=song_model(self.bot, song), lyric=clean_lyrics(values))
+            await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
+
+        await interaction.response.send_modal(InputModal(title, [lyrics_field(song)], submitted))
+
+    async def _reroll(self, interaction: discord.Interaction, song: SongRow) -> None:
+        """The same request again: same body, same parent, charged to whoever clicked."""
+        task = await self.bot.repo.task(song.task_id) if song.task_id is not None else None
+        if task is None:
+            raise InvalidInput("This song has no request to repeat.")
+        request = song_request(interaction, dict(task.request), parent_song_id=task.parent_song_id)
+        await self.bot.start_song(interaction, request)
+
+    # -- context menus -------------------------------------------------------------------------
+
+    async def _menu_song(self, interaction: discord.Interaction, message: discord.Message) -> SongRow:
+        song = await self.bot.songs.song_for_message(interaction.guild_id, message.id)
+        if song is None:
+            raise InvalidInput("That message is not a song from this bot. Use this on a song the bot posted.")
+        return song
+
+    async def extend_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        await self.run(interaction, "extend", await self._menu_song(interaction, message))
+
+    async def cover_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        await self.run(interaction, "cover", await self._menu_song(interaction, message))
+
+    async def variation_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        await self.run(interaction, "variation", await self._menu_song(interaction, message))
+
+    async def stems_menu(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        await self.run(interaction, "stems", await self._menu_song(interaction, message))
+
+    # -- reply-to-extend -----------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """A reply to a song with lyrics extends it from its end (or from a first line `at 1:30`).
+
+        Without the message-content intent Discord still delivers the text of messages that
+        mention the bot, and a reply mentions the replied-to author by default.
+        """
+        if message.author.bot or message.guild is None or message.reference is None:
+            return
+        referenced = message.reference.message_id
+        if referenced is None or self.bot.user is None:
+            return
+        song = await self.bot.songs.song_for_message(message.guild.id, referenced)
+        if song is None:
+            return
+        text = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content).strip()
+        if not text:
+            return
+        try:
+            at, lyrics = parse_at_line(text)
+            continue_at = check_point("at", at, song.duration) if at is not None else song.duration
+            if continue_at is None:
+                raise InvalidInput("The length of this audio is unknown: start your reply with `at 1:30`.")
+            body = action_body(
+                "extend",
+                audio_id=song.id,
+                model=song_model(self.bot, song),
+                lyric=clean_text("lyrics", lyrics, limit=LYRICS_MAX, multiline=True, required=True),
+                continue_at=round(continue_at, 3),
+                prompt=song.prompt[:STYLE_MAX],
+            )
+        except InvalidInput as exc:
+            await message.reply(exc.message, allowed_mentions=discord.AllowedMentions.none())
+            return
+        try:
+            await message.add_reaction(ACCEPTED_REACTION)
+        except discord.HTTPException:
+            log.info("Could not react to a reply-to-extend in channel %d", message.channel.id)
+        request = SongRequest(
+            action="extend",
+            body=body,
+            guild_id=message.guild.id,
+            channel_id=message.channel.id,
+            requester_id=message.author.id,
+            parent_song_id=song.id,
+        )
+        await self.bot.start_song_from_message(message, request)
+
+
+async def setup(bot: MusicBot) -> None:
+    """Load the follow-up buttons, menus and reply-to-extend."""
+    await bot.add_cog(FollowUps(bot))

@@ -1,0 +1,147 @@
+"""The song library: /song info (lineage), /songs (browse) and /show (re-post with buttons)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.bot import report_error
+from bot.delivery import jump_url
+from bot.render import EMBED_COLOUR, NO_MENTIONS, clip, format_duration
+from bot.storage.repository import SongRow
+from cogs._common import song_autocomplete
+
+if TYPE_CHECKING:
+    from bot.bot import MusicBot
+
+PAGE_SIZE = 10
+LINEAGE_DEPTH = 15
+"""How far up the parent chain /song info walks; a longer chain shows its nearest ancestors."""
+
+
+def song_line(song: SongRow) -> str:
+    """One song in a list: short id, title, action, who made it, and a link to its message."""
+    link = f" · [message]({jump_url(song.guild_id, song.channel_id, song.message_id)})" if song.message_id else ""
+    title = discord.utils.escape_markdown(clip(song.title, 60))
+    return (
+        f"`{song.id[:8]}` **{title}** · {format_duration(song.duration)} · {song.action} · <@{song.requester_id}>{link}"
+    )
+
+
+class SongsPager(discord.ui.View):
+    """Prev/Next through the library for the member who asked (the message is private anyway)."""
+
+    def __init__(self, bot: MusicBot, guild_id: int, *, text: str, member_id: int | None, total: int) -> None:
+        super().__init__(timeout=300)
+        self.bot, self.guild_id, self.text, self.member_id = bot, guild_id, text, member_id
+        self.pages = max(1, math.ceil(total / PAGE_SIZE))
+        self.total = total
+        self.page = 0
+
+    async def render(self) -> discord.Embed:
+        songs = await self.bot.repo.search_songs(
+            self.guild_id, text=self.text, requester_id=self.member_id, limit=PAGE_SIZE, offset=self.page * PAGE_SIZE
+        )
+        embed = discord.Embed(title="Songs in this server", colour=EMBED_COLOUR)
+        embed.description = "\n".join(song_line(song) for song in songs) or "No songs match."
+        embed.set_footer(text=f"Page {self.page + 1} of {self.pages} · {self.total} songs")
+        self.previous.disabled = self.page == 0
+        self.next.disabled = self.page >= self.pages - 1
+        return embed
+
+    async def _turn(self, interaction: discord.Interaction, step: int) -> None:
+        self.page = min(max(self.page + step, 0), self.pages - 1)
+        await interaction.response.edit_message(embed=await self.render(), view=self)
+
+    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+        await self._turn(interaction, -1)
+
+    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
+        await self._turn(interaction, 1)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]) -> None:
+        await report_error(interaction, error)
+
+
+class Library(commands.Cog):
+    """Find songs again and see where they came from."""
+
+    song = app_commands.Group(name="song", description="About one song", guild_only=True)
+
+    def __init__(self, bot: MusicBot) -> None:
+        self.bot = bot
+
+    @song.command(name="info", description="A song's family tree: what it came from and what came of it.")
+    @app_commands.describe(song="A song from this server: pick from the list, or paste its id or message link")
+    @app_commands.autocomplete(song=song_autocomplete)
+    async def info(self, interaction: discord.Interaction, song: str) -> None:
+        assert interaction.guild_id is not None
+        target = await self.bot.songs.find_song(interaction.guild_id, song)
+        chain = [target]
+        while chain[-1].parent_song_id and len(chain) < LINEAGE_DEPTH:
+            parent = await self.bot.repo.song(chain[-1].parent_song_id)
+            if parent is None or parent.guild_id != interaction.guild_id:
+                break
+            chain.append(parent)
+        children = await self.bot.repo.children(target.id)
+        embed = discord.Embed(title=clip(f"Lineage of {target.title}", 256), colour=EMBED_COLOUR)
+        ordered = list(reversed(chain))  # the root first, this song last
+        lines = [
+            ("↳ " if index else "") + song_line(item) + (" ← this song" if item is target else "")
+            for index, item in enumerate(ordered)
+        ]
+        embed.description = clip("\n".join(lines), 4096)
+        embed.add_field(
+            name=f"Made from this ({len(children)})",
+            value=clip("\n".join(song_line(child) for child in children) or "Nothing yet.", 1024),
+            inline=False,
+        )
+        embed.set_footer(text=f"Song id {target.id}")
+        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="songs", description="Browse this server's songs.")
+    @app_commands.guild_only()
+    @app_commands.describe(member="Only songs this member made", text="Only songs whose title contains this")
+    async def songs(
+        self,
+        interaction: discord.Interaction,
+        member: discord.Member | None = None,
+        text: app_commands.Range[str, 1, 100] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        query = (text or "").strip()
+        member_id = member.id if member else None
+        total = await self.bot.repo.count_songs(interaction.guild_id, text=query, requester_id=member_id)
+        pager = SongsPager(self.bot, interaction.guild_id, text=query, member_id=member_id, total=total)
+        await interaction.response.send_message(embed=await pager.render(), view=pager, ephemeral=True)
+
+    @app_commands.command(name="show", description="Post a song again, with its buttons.")
+    @app_commands.guild_only()
+    @app_commands.describe(song="A song from this server: pick from the list, or paste its id or message link")
+    @app_commands.autocomplete(song=song_autocomplete)
+    async def show(self, interaction: discord.Interaction, song: str) -> None:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        target = await self.bot.songs.find_song(interaction.guild_id, song)
+        if not (target.audio_url or target.stems_url):
+            await interaction.response.send_message("That song has no audio to show.", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        message = await self.bot.delivery.send_song(
+            interaction.channel_id,
+            interaction.guild_id,
+            target,
+            content=f"Shown by <@{interaction.user.id}>",
+        )
+        await self.bot.repo.add_song_message(target.id, message.channel.id, message.id)
+        await interaction.followup.send(f"Posted: {message.jump_url}", ephemeral=True)
+
+
+async def setup(bot: MusicBot) -> None:
+    """Load the song library commands."""
+    await bot.add_cog(Library(bot))
