@@ -1546,9 +1546,7 @@ class FakeDiscord:
             name = cmd.get("name", "")
             # Slash commands: lowercase, no spaces. Context menus (types 2 and 3): any 1–32 characters.
             valid = (
-                re.fullmatch(r"[-_'\w]{1,32}", name) and name == name.lower()
-                if ctype == 1
-                else 1 <= len(name) <= 32
+                re.fullmatch(r"[-_'\w]{1,32}", name) and name == name.lower() if ctype == 1 else 1 <= len(name) <= 32
             )
             if not valid:
                 _put_error(errors, (index, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
