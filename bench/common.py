@@ -203,6 +203,36 @@ async def stop_fakes(fake: FakeDiscord, producer: FakeProducer) -> None:
     await fake.close()
 
 
+# -- the bot's charging API ----------------------------------------------------------------------
+
+
+async def charge_task(service: Any, request: Any) -> Any:
+    """Charge and record one task the way a command does: the Task, or the service's QuotaExceeded.
+
+    Written for both shapes of `SongService`: `enqueue` (tasks wait in a per-guild line and get their
+    callback secret when promoted) and the earlier `reserve` (charge and secret at once).
+    """
+    if hasattr(service, "enqueue"):
+        return await service.enqueue(request)
+    return (await service.reserve(request)).task
+
+
+async def running_tasks(service: Any, repo: Any, requests: Sequence[Any]) -> list[tuple[str, Any]]:
+    """Charge `requests` and make each task submittable: (callback secret, Task) pairs, in order."""
+    if not hasattr(service, "enqueue"):
+        return [(ticket.secret, ticket.task) for ticket in [await service.reserve(r) for r in requests]]
+    from bot.service import new_secret
+
+    for request in requests:
+        await service.enqueue(request)
+    pairs: list[tuple[str, Any]] = []
+    for guild_id in sorted({request.guild_id for request in requests}):
+        limits = await service.limits(guild_id)
+        promoted = await repo.promote_queued(guild_id, limits, new_secret, time.time())
+        pairs.extend((secret, task) for task, secret in promoted)
+    return sorted(pairs, key=lambda pair: pair[1].id)
+
+
 # -- child processes ---------------------------------------------------------------------------
 
 
@@ -229,6 +259,10 @@ def bot_env(fake: FakeDiscord, producer: FakeProducer, workdir: Path, **extra: s
         "WEBHOOK_PORT": str(port),
         "PUBLIC_URL": f"http://127.0.0.1:{port}",
         "GUILD_DAILY_QUOTA": "1000000",
+        # One member sends every command here: lift the per-guild and per-member concurrency limits.
+        "MAX_RUNNING_PER_GUILD": "100000",
+        "MAX_RUNNING_PER_MEMBER": "100000",
+        "MAX_QUEUED_PER_GUILD": "100000",
         "LOG_LEVEL": "INFO",
     }
     env.update(extra)

@@ -1,17 +1,20 @@
 """Quota under contention: a thousand members pressing /generate in one server at the same moment.
 
 The daily quota is money: it must never be overshot, and charging must not become the slow part of
-a command. `CONCURRENT` calls of the real `SongService.reserve` (Repository on a temporary SQLite
-file) start together against one guild whose limit is `LIMIT`; exactly `LIMIT` must succeed and the
-stored count must say so. Latency is per call, from the call to its return (queueing included).
-Baseline: the smallest correct thing SQLite can do per reservation, one conditional
-`UPDATE ... WHERE used + 1 <= limit` in autocommit on a bare aiosqlite connection, also
+a command. `CONCURRENT` charges through the real `SongService` (`enqueue`; `reserve` before the
+per-guild queue), Repository on a temporary SQLite file, start together against one guild whose
+daily limit is `LIMIT` (the concurrency limits are lifted, so only the quota refuses); exactly
+`LIMIT` must succeed and the stored count must say so. Latency is per call, from the call to its
+return (queueing included). Baseline: the smallest correct thing SQLite can do per charge, one
+conditional `UPDATE ... WHERE used + 1 <= limit` in autocommit on a bare aiosqlite connection, also
 `CONCURRENT` at once, in the same process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 
 import aiosqlite
 
-from bench.common import Row, Section, ms, percentile
+from bench.common import Row, Section, charge_task, ms, percentile
 
 CONCURRENT = 1000
 LIMIT = 600
@@ -49,6 +52,8 @@ async def measure_service(folder: Path) -> dict[str, Any]:
             "PRODUCER_API_TOKEN": "unused",
             "DATABASE_PATH": str(folder / "bot.db"),
             "GUILD_DAILY_QUOTA": str(LIMIT),
+            "MAX_RUNNING_PER_GUILD": str(CONCURRENT),  # only the daily quota may refuse here
+            "MAX_QUEUED_PER_GUILD": str(CONCURRENT),
         }
     )
     repo = await Repository.open(settings.database_path)
@@ -61,20 +66,21 @@ async def measure_service(folder: Path) -> dict[str, Any]:
             return SongRequest(action="generate", body=body, guild_id=guild, channel_id=1, requester_id=n)
 
         for n in range(20):  # warm up on another guild
-            await service.reserve(request(n, guild=1))
-        results = await asyncio.gather(*(_timed(service.reserve(request(n))) for n in range(CONCURRENT)))
+            await charge_task(service, request(n, guild=1))
+        results = await asyncio.gather(*(_timed(charge_task(service, request(n))) for n in range(CONCURRENT)))
         latencies = [seconds for seconds, _ in results]
         granted = sum(1 for _, outcome in results if not isinstance(outcome, Exception))
         refused = sum(1 for _, outcome in results if isinstance(outcome, QuotaExceeded))
         stored = await repo.quota_used(GUILD, utc_day(time.time()))
-        tasks = len([t for t in await repo.tasks_in_states("reserved") if t.guild_id == GUILD])
+        states = ("queued", "reserved", "pending")
+        tasks = len([t for t in await repo.tasks_in_states(*states) if t.guild_id == GUILD])
     finally:
         await repo.close()
     return {"latencies": latencies, "granted": granted, "refused": refused, "stored": stored, "tasks": tasks}
 
 
-async def measure_baseline(folder: Path) -> dict[str, Any]:
-    db = await aiosqlite.connect(folder / "base.db", isolation_level=None)
+async def measure_baseline(path: Path) -> dict[str, Any]:
+    db = await aiosqlite.connect(path, isolation_level=None)
     try:
         await db.execute("PRAGMA journal_mode=WAL")
         await db.execute("PRAGMA synchronous=NORMAL")
@@ -103,11 +109,20 @@ async def measure_baseline(folder: Path) -> dict[str, Any]:
 
 async def run(quick: bool) -> Section:
     started = time.monotonic()
+    rounds = 3
+    bases, bots = [], []
     with tempfile.TemporaryDirectory(prefix="bench-quota-") as tmp:
-        base = await measure_baseline(Path(tmp))
-        bot = await measure_service(Path(tmp))
-    b99, v99 = percentile(base["latencies"], 99), percentile(bot["latencies"], 99)
-    exact = bot["granted"] == LIMIT == bot["stored"] == bot["tasks"] and bot["refused"] == CONCURRENT - LIMIT
+        for n in range(rounds):  # alternate and keep the median round: one burst lasts a fraction of a second
+            gc.collect()
+            bases.append(await measure_baseline(Path(tmp) / f"base-{n}.db"))
+            gc.collect()
+            bots.append(await measure_service(Path(tmp) / f"bot-{n}"))
+    b99s = [percentile(r["latencies"], 99) for r in bases]
+    v99s = [percentile(r["latencies"], 99) for r in bots]
+    b99, v99 = statistics.median(b99s), statistics.median(v99s)
+    bot = bots[v99s.index(sorted(v99s)[len(v99s) // 2])]
+    base = bases[b99s.index(sorted(b99s)[len(b99s) // 2])]
+    exact = all(r["granted"] == LIMIT == r["stored"] == r["tasks"] and r["refused"] == CONCURRENT - LIMIT for r in bots)
     section = Section("Quota under contention")
     section.rows = [
         Row(
@@ -118,13 +133,14 @@ async def run(quick: bool) -> Section:
             f"exactly {LIMIT}",
             exact,
         ),
-        Row(f"quota: reserve p99 ({CONCURRENT} at once)", ms(v99), ms(b99), v99 / b99, "≤ 20 ms", v99 <= 0.020),
+        Row(f"quota: charge p99 ({CONCURRENT} at once)", ms(v99), ms(b99), v99 / b99, "≤ 20 ms", v99 <= 0.020),
     ]
     section.notes.append(
-        f"Quota: {CONCURRENT} concurrent SongService.reserve on one guild, limit {LIMIT}: granted "
-        f"{bot['granted']}, refused {bot['refused']}, task rows {bot['tasks']}. p50 "
-        f"{ms(percentile(bot['latencies'], 50))} (baseline {ms(percentile(base['latencies'], 50))}); the whole "
-        f"burst took {ms(max(bot['latencies']))} (baseline {ms(max(base['latencies']))})."
+        f"Quota: {CONCURRENT} concurrent charges (SongService) on one guild, limit {LIMIT}, {rounds} "
+        f"alternating rounds (median shown; p99 per round: bot {', '.join(ms(v) for v in v99s)}; baseline "
+        f"{', '.join(ms(v) for v in b99s)}). Median round: granted {bot['granted']}, refused {bot['refused']}, "
+        f"task rows {bot['tasks']}, p50 {ms(percentile(bot['latencies'], 50))} (baseline "
+        f"{ms(percentile(base['latencies'], 50))})."
     )
     section.seconds = time.monotonic() - started
     return section

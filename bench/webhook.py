@@ -4,9 +4,10 @@ A burst of callbacks arrives when many songs finish together; the API does not r
 so each must be answered quickly and never lost (a lost one waits `CALLBACK_GRACE` for polling).
 
 The listener runs in a child process: `bot.webhook.create_app` with the real `SongService` and
-`Repository` on a temporary SQLite file, every task pre-created through `SongService.reserve` (so
-each callback carries a valid secret). Delivery is a no-op sink: the service still claims, marks
-and finishes each task in the background, but nothing is posted to Discord, so the number is the
+`Repository` on a temporary SQLite file. Every task is pre-created through the service's own
+charging call, promoted to running and marked submitted, so each callback carries a valid secret.
+Delivery is a no-op sink: the service still claims, marks and finishes each task in the background
+(and does its after-delivery bookkeeping), but nothing is posted to Discord, so the number is the
 listener's and the database's, not the fake Discord's. The load generator in this process keeps
 `CONCURRENCY` requests in flight. Baseline: a bare aiohttp handler that reads the body and answers
 200 with the same small JSON, in the same kind of child process, driven the same way.
@@ -27,7 +28,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bench.common import REPO, Child, Row, Section, ms, percentile
+from bench.common import REPO, Child, Row, Section, ms, percentile, running_tasks
 
 CONCURRENCY = 64
 WARMUP = 200
@@ -80,6 +81,8 @@ async def serve(mode: str, count: int, directory: str) -> None:
                 "PUBLIC_URL": "http://127.0.0.1:9",
                 "DATABASE_PATH": str(folder / "bot.db"),
                 "GUILD_DAILY_QUOTA": str(count + 1),
+                "MAX_RUNNING_PER_GUILD": str(count + 1),
+                "MAX_QUEUED_PER_GUILD": str(count + 1),
             }
         )
         repo = await Repository.open(settings.database_path)
@@ -87,20 +90,22 @@ async def serve(mode: str, count: int, directory: str) -> None:
         api = ProducerClient(session, "http://127.0.0.1:9", "unused")
         service = SongService(settings, repo, api, NoopDelivery(), clock=time.time)  # type: ignore[arg-type]
         started = time.monotonic()
-        tickets = []
-        for n in range(count):
-            request = SongRequest(
+        requests = [
+            SongRequest(
                 action="generate",
                 body={"action": "generate", "prompt": f"bench {n}", "model": "FUZZ-2.0 Pro"},
                 guild_id=1000 + n % 50,
                 channel_id=2000 + n % 50,
                 requester_id=3000 + n,
             )
-            ticket = await service.reserve(request)
-            await repo.mark_submitted(ticket.task.id, f"api-{n}", time.time())
-            tickets.append([ticket.secret, f"api-{n}"])
+            for n in range(count)
+        ]
+        tickets = []
+        for secret, task in await running_tasks(service, repo, requests):
+            await repo.mark_submitted(task.id, f"api-{task.id}", time.time())
+            tickets.append([secret, f"api-{task.id}"])
         (folder / "secrets.json").write_text(json.dumps(tickets))
-        print(f"PREPARED {count} in {time.monotonic() - started:.2f}s", flush=True)
+        print(f"PREPARED {len(tickets)} in {time.monotonic() - started:.2f}s", flush=True)
         app = create_app(service, _health)
     else:
         app = web.Application()
@@ -252,7 +257,7 @@ async def run(quick: bool) -> Section:
         f"Webhook: real create_app + SongService + Repository (temp SQLite), delivery = no-op sink; "
         f"{WARMUP} warm-up callbacks first. Bot answers: {dict(bot['statuses'])}, task states after draining: "
         f"{bot['report'].get('states')}; p50 bot {ms(percentile(bot['latencies'], 50))}, bare "
-        f"{ms(percentile(base['latencies'], 50))}. {bot['prepared']} (SongService.reserve + mark_submitted)."
+        f"{ms(percentile(base['latencies'], 50))}. {bot['prepared']} (charged, promoted, marked submitted)."
     )
     section.seconds = time.monotonic() - started
     return section

@@ -27,7 +27,15 @@ from bot.webhook import create_app
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.generate", "cogs.actions", "cogs.followups", "cogs.library")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.generate",
+    "cogs.actions",
+    "cogs.followups",
+    "cogs.library",
+    "cogs.quota",
+    "cogs.admin",
+    "cogs.jam",
+)
 """Every cog the bot loads. Add a new command area here."""
 
 INVITE_PERMISSIONS = discord.Permissions(
@@ -49,8 +57,15 @@ class MusicTree(app_commands.CommandTree["MusicBot"]):
 
 
 async def report_error(interaction: discord.Interaction, error: Exception) -> None:
-    """Tell the member what went wrong, privately. Unknown errors are logged, never shown."""
+    """Tell the member what went wrong, privately. Unknown errors are logged, never shown.
+
+    Never raises. An interaction that expired (10062) or was already answered (40060) cannot carry
+    a reply, so it is only logged; any other failure to reply is logged too.
+    """
     original = getattr(error, "original", error)
+    if isinstance(original, discord.HTTPException) and original.code in GONE_INTERACTION_CODES:
+        log.info("Interaction in %s could not be answered (%s %s)", _where(interaction), original.status, original.code)
+        return
     if isinstance(original, UserError):
         text = original.message
     elif isinstance(error, app_commands.CheckFailure):
@@ -59,7 +74,8 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
         text = f"That value is not valid for `{error.value}`."
     else:
         log.error("Unhandled error in %s", _where(interaction), exc_info=original)
-        text = "Something went wrong on our side. Nothing was charged; please try again."
+        text = "Something went wrong on our side; please try again."
+    text = render.clip(text, render.MESSAGE_CONTENT)
     try:
         if not interaction.response.is_done():
             await interaction.response.send_message(
@@ -72,6 +88,12 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
     except discord.HTTPException as exc:
         log.warning("Could not report an error to the member (%s %s)", exc.status, exc.code)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("Could not report an error to the member (%s)", type(exc).__name__)
+
+
+GONE_INTERACTION_CODES = {10062, 40060}
+"""Unknown interaction (expired: not answered within 3 s) and interaction already acknowledged."""
 
 
 def _where(interaction: discord.Interaction) -> str:
@@ -149,29 +171,28 @@ class MusicBot(commands.Bot):
         log.info("Synced %d global commands (they can take up to an hour to appear everywhere)", len(synced))
 
     async def start_song(self, interaction: discord.Interaction, request: SongRequest) -> None:
-        """The shared path of every song command: acknowledge, charge, submit, show the status.
+        """The shared path of every song command: acknowledge, charge, queue or submit, show status.
 
         Validation has already happened (nothing is charged for bad input). Errors raised here
-        (quota, API refusal) reach the member through `report_error`.
+        (quota, full queue, API refusal) reach the member through `report_error`.
         """
         status_message_id = None
         if not interaction.response.is_done():
             acknowledged = await interaction.response.defer(thinking=True)
             status_message_id = acknowledged.message_id if acknowledged is not None else None
-        ticket = await self.songs.reserve(request)
-        self.delivery.remember_interaction(ticket.task.id, interaction)
         if status_message_id is None:
             status_message_id = (await interaction.original_response()).id
-        await self.songs.submit(ticket, status_message_id=status_message_id)
+        task = await self.songs.enqueue(request, status_message_id=status_message_id)
+        self.delivery.remember_interaction(task.id, interaction)
+        await self.songs.admit(task)
 
     async def start_song_from_message(self, message: discord.Message, request: SongRequest) -> None:
-        """The same path for a request made by replying to a song: the status is a reply."""
+        """The same path for a request made by a message (a reply to a song): the status is a reply."""
         try:
-            ticket = await self.songs.reserve(request)
-            status = await message.reply(
-                render.status_text(ticket.task), allowed_mentions=discord.AllowedMentions.none()
-            )
-            await self.songs.submit(ticket, status_message_id=status.id)
+            task = await self.songs.enqueue(request)
+            status = await message.reply(render.status_text(task), allowed_mentions=discord.AllowedMentions.none())
+            await self.repo.set_status_message(task.id, status.id)
+            await self.songs.admit(task)
         except UserError as exc:
             with contextlib.suppress(discord.HTTPException):
                 await message.reply(exc.message, allowed_mentions=discord.AllowedMentions.none())

@@ -3,12 +3,30 @@
 Interaction tokens die after 15 minutes and songs can take longer, so songs are posted with the
 bot token to the channel id stored with the task. The status line is edited through the
 interaction while its token is fresh (that works even where the bot cannot read the channel),
-and through the bot token after that or after a restart.
+and through the bot token after that, after a restart, or when the token stopped working.
+
+Exactly one message per song, whatever fails:
+* A song row is written before its message is posted, and the message id right after. A song
+  that has a row but no message id was being posted when something stopped the bot, so before
+  posting again the channel's recent history is searched for it (by its "Song id" field).
+* Every post of a song carries a nonce derived from the song and the channel, with Discord's
+  `enforce_nonce`: should the history be unreadable, a repeat within Discord's window returns the
+  first message instead of making a second.
+
+What Discord faults do:
+* 403 / 404 (missing permissions, channel deleted) and any other refusal that the plain-text
+  fallback does not cure: the song goes to the requester by DM. When DMs are closed too (50007),
+  the song stays in the library, and the requester is told so (privately while the command's
+  token lives, and in the status line) with the `/show` command that finds it. Never silent.
+* 429 is waited out by discord.py; 5xx, network errors and timeouts raise, so the task goes back
+  in line and is tried again with exponential backoff (`retry_base` doubling up to `retry_cap`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +34,7 @@ from typing import Any
 
 import aiohttp
 import discord
+from discord.utils import escape_markdown
 
 from bot import media, render
 from bot.producer.models import Song
@@ -49,7 +68,30 @@ class Delivery:
         self._interactions: dict[int, tuple[discord.Interaction, float]] = {}
         self.song_view: Callable[[SongRow], discord.ui.View | None] | None = None
         """Builds the follow-up buttons for a song message; set by the follow-ups cog when it loads."""
+        self.status_view: Callable[[Task], discord.ui.View | None] | None = None
+        """Builds the Cancel button for a status line; set by the quota cog when it loads."""
         self._status_locks: dict[int, asyncio.Lock] = {}
+        self.retry_base = 5.0
+        """Seconds before the first retry of a delivery that failed on a transient fault."""
+        self.retry_cap = 600.0
+        self._retries: dict[int, tuple[int, float]] = {}  # task id -> (failures so far, next attempt)
+
+    # -- retries -----------------------------------------------------------------------------
+
+    def delivery_due(self, task_id: int) -> bool:
+        """Whether a task whose delivery failed has waited out its backoff (always, if it never failed)."""
+        entry = self._retries.get(task_id)
+        return entry is None or time.monotonic() >= entry[1]
+
+    def retry_delay(self, task_id: int) -> float:
+        """Seconds until the next attempt of a task whose delivery failed (0 if none is planned)."""
+        entry = self._retries.get(task_id)
+        return max(0.0, entry[1] - time.monotonic()) if entry else 0.0
+
+    def _note_failure(self, task_id: int) -> None:
+        failures = self._retries.get(task_id, (0, 0.0))[0] + 1
+        delay = min(self.retry_base * 2 ** (failures - 1), self.retry_cap)
+        self._retries[task_id] = (failures, time.monotonic() + delay)
 
     def remember_interaction(self, task_id: int, interaction: discord.Interaction) -> None:
         """Keep the command's interaction so the status line can be edited through its token."""
@@ -62,9 +104,21 @@ class Delivery:
     # -- songs -------------------------------------------------------------------------------
 
     async def post_songs(self, task: Task, songs: Sequence[Song]) -> None:
-        """Record and post each song once; a song that already has a message is skipped."""
+        """Record and post each song once; a song that already has a message is skipped.
+
+        Raises on a transient fault (after noting it for the backoff); the caller retries later.
+        """
+        try:
+            await self._post_songs(task, songs)
+        except Exception:
+            self._note_failure(task.id)
+            raise
+        self._retries.pop(task.id, None)
+
+    async def _post_songs(self, task: Task, songs: Sequence[Song]) -> None:
         for index, song in enumerate(songs):
             key = song.id or f"{task.api_task_id or task.id}:{'stems' if song.stems_url else index}"
+            earlier = await self._repo.song(key)
             row = await self._repo.add_song(
                 SongRow(
                     id=key,
@@ -86,13 +140,49 @@ class Delivery:
                     action=task.action,
                     message_id=None,
                     created_at=time.time(),
+                    credits=task.credits,
                 )
             )
             if row.message_id is not None:
                 continue
-            message = await self._post_song(task, row)
+            # A row without a message: an earlier attempt was stopped while posting it. Look first.
+            message = await self._find_posted(task, row) if earlier is not None else None
+            if message is None:
+                message = await self._post_song(task, row)
             if message is not None:
                 await self._repo.set_song_message(row.id, message.channel.id, message.id)
+            else:
+                await self._tell_privately(task, render.status_delivered_elsewhere(task, [row], dm_url=None))
+
+    async def _find_posted(self, task: Task, song: SongRow) -> discord.Message | None:
+        """The bot's message showing `song` in the task's channel (or the requester's DMs), if any.
+
+        Searches messages after the status line (or after the task was made), oldest first.
+        """
+        me = self._client.user
+        if me is None:
+            return None
+        wanted = render.song_id_value(song.id)
+        made = dt.datetime.fromtimestamp(task.created_at - 60, dt.UTC)
+        after = discord.Object(task.status_message_id or discord.utils.time_snowflake(made))
+        places: list[discord.abc.Messageable] = [
+            self._client.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
+        ]
+        with contextlib.suppress(discord.HTTPException, aiohttp.ClientError, TimeoutError):
+            places.append(await self._client.create_dm(discord.Object(task.requester_id)))  # type: ignore[arg-type]
+        for place in places:
+            try:
+                async for message in place.history(limit=100, after=after, oldest_first=True):
+                    if message.author.id == me.id and any(
+                        field.name == "Song id" and field.value == wanted
+                        for embed in message.embeds
+                        for field in embed.fields
+                    ):
+                        log.info("Task %d: song %s was already posted (message %d)", task.id, song.id, message.id)
+                        return message
+            except discord.HTTPException as exc:
+                log.info("Task %d: cannot read the history of %s (%s)", task.id, getattr(place, "id", "?"), exc.code)
+        return None
 
     async def _post_song(self, task: Task, song: SongRow) -> discord.Message | None:
         reference = (
@@ -112,10 +202,15 @@ class Delivery:
                     users=[discord.Object(task.requester_id)], everyone=False, roles=False
                 ),
                 reference=reference,
+                nonce=render.message_nonce(song.id, task.channel_id),
             )
-        except (discord.Forbidden, discord.NotFound) as exc:
-            log.warning("Cannot post task %d to channel %d (%s); trying a DM", task.id, task.channel_id, exc.code)
-            return await self._post_by_dm(task, song, song.audio_url or song.stems_url or "")
+        except discord.HTTPException as exc:
+            if exc.status >= 500 or exc.status == 429:
+                raise  # transient: the task is retried with backoff
+            log.warning(
+                "Cannot post task %d to channel %d (%s %s); trying a DM", task.id, task.channel_id, exc.status, exc.code
+            )
+            return await self._post_by_dm(task, song)
 
     async def send_song(
         self,
@@ -126,8 +221,13 @@ class Delivery:
         content: str | None = None,
         mentions: discord.AllowedMentions = render.NO_MENTIONS,
         reference: discord.MessageReference | None = None,
+        nonce: str | None = None,
     ) -> discord.Message:
-        """Post a song: embed, follow-up buttons, and the audio attached if it fits, else linked."""
+        """Post a song: embed, follow-up buttons, and the audio attached if it fits, else linked.
+
+        When Discord refuses the message itself (400: a limit, a component), it is posted again as
+        plain text with the link, so a surprising song never blocks its delivery.
+        """
         url = song.audio_url or song.stems_url
         assert url is not None
         guild = self._client.get_guild(guild_id) if guild_id else None
@@ -138,6 +238,8 @@ class Delivery:
         )
         channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
         extra: dict[str, Any] = {"reference": reference} if reference is not None else {}
+        if nonce is not None:
+            extra["nonce"] = nonce
         view = self.song_view(song) if self.song_view is not None else None
         if view is not None:
             extra["view"] = view
@@ -151,30 +253,61 @@ class Delivery:
                     **extra,
                 )
             except discord.HTTPException as exc:
-                if exc.status != 413 and exc.code != 40005:
+                if exc.status != 413 and exc.code != 40005 and exc.status != 400:
                     raise
-                reason = "Discord refused the file as too large"
+                reason = "Discord refused the file as too large" if exc.status == 413 or exc.code == 40005 else None
             finally:
                 fetched.close()
         else:
             reason = fetched.reason
-        note = f"Not attached: {reason}. [Download the {'stems' if song.stems_url else 'audio'}]({url})"
-        return await channel.send(
-            content, embed=render.song_embed(song, link_note=note), allowed_mentions=mentions, **extra
-        )
+        kind = "stems" if song.stems_url else "audio"
+        link = render.markdown_link(f"Download the {kind}", url)
+        note = f"Not attached: {escape_markdown(reason)}. {link}" if reason else link
+        try:
+            return await channel.send(
+                content, embed=render.song_embed(song, link_note=note), allowed_mentions=mentions, **extra
+            )
+        except discord.HTTPException as exc:
+            if exc.status != 400:
+                raise
+            log.warning("Discord refused the message for song %s (%s); posting it as plain text", song.id, exc.code)
+        extra.pop("view", None)
+        return await channel.send(render.plain_song_text(song, content), allowed_mentions=mentions, **extra)
 
-    async def _post_by_dm(self, task: Task, song: SongRow, url: str) -> discord.Message | None:
-        note = f"I could not post in <#{task.channel_id}>. [Download the audio]({url})"
+    async def _post_by_dm(self, task: Task, song: SongRow) -> discord.Message | None:
+        """The song, linked, in a DM to the requester; None when that is refused too (DMs closed)."""
+        url = song.audio_url or song.stems_url
+        note = f"I could not post in <#{task.channel_id}>, so here it is. " + render.markdown_link(
+            f"Download the {'stems' if song.stems_url else 'audio'}", url
+        )
         try:
             dm = await self._client.create_dm(discord.Object(task.requester_id))  # type: ignore[arg-type]
-            return await dm.send(embed=render.song_embed(song, link_note=note), allowed_mentions=render.NO_MENTIONS)
+            return await dm.send(
+                embed=render.song_embed(song, link_note=note),
+                allowed_mentions=render.NO_MENTIONS,
+                nonce=render.message_nonce(song.id, dm.id),
+            )
         except discord.HTTPException as exc:
+            if exc.status >= 500 or exc.status == 429:
+                raise
             log.warning(
                 "Task %d: DM to the requester failed too (%s); the song stays in the library",
                 task.id,
                 exc.code,
             )
             return None
+
+    async def _tell_privately(self, task: Task, text: str) -> None:
+        """An ephemeral note to the requester, while the command's token is alive. Best effort."""
+        remembered = self._interactions.get(task.id)
+        if not remembered or time.monotonic() - remembered[1] >= INTERACTION_TOKEN_LIFETIME:
+            return
+        try:
+            await remembered[0].followup.send(
+                render.clip(text, render.MESSAGE_CONTENT), ephemeral=True, allowed_mentions=render.NO_MENTIONS
+            )
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            log.info("Task %d: could not tell the requester privately (%s)", task.id, type(exc).__name__)
 
     # -- status ------------------------------------------------------------------------------
 
@@ -185,29 +318,61 @@ class Delivery:
             task = await self._repo.task(task_id)
             if task is None or task.status_message_id is None:
                 return
-            link = None
-            for song in await self._repo.songs_for_task(task_id):
-                if song.message_id is not None:
+            link = dm_link = None
+            songs = await self._repo.songs_for_task(task_id)
+            for song in songs:
+                if song.message_id is None:
+                    continue
+                if song.channel_id == task.channel_id:
                     link = jump_url(task.guild_id, song.channel_id, song.message_id)
                     break
-            await self._edit_status(task, render.status_text(task, jump_url=link))
-            if task.state in {"delivered", "failed"}:
+                dm_link = dm_link or jump_url(None, song.channel_id, song.message_id)
+            position = (
+                (await self._repo.queue_positions(task.guild_id)).get(task.id) if task.state == "queued" else None
+            )
+            text = render.status_text(task, jump_url=link, position=position)
+            if task.state == "delivered" and link is None and songs:
+                text = render.status_delivered_elsewhere(task, songs, dm_url=dm_link)
+            await self._edit_status(task, text)
+            if task.state in {"delivered", "failed", "cancelled"}:
                 self._status_locks.pop(task_id, None)
                 self._interactions.pop(task_id, None)
 
     async def _edit_status(self, task: Task, text: str) -> None:
         remembered = self._interactions.get(task.id)
-        try:
-            if remembered and time.monotonic() - remembered[1] < INTERACTION_TOKEN_LIFETIME:
-                await remembered[0].edit_original_response(content=text, allowed_mentions=render.NO_MENTIONS)
+        # The Cancel button while the task can still be cancelled; None removes it afterwards.
+        view = self.status_view(task) if self.status_view is not None else None
+        text = render.clip(text, render.MESSAGE_CONTENT)
+        if remembered and time.monotonic() - remembered[1] < INTERACTION_TOKEN_LIFETIME:
+            try:
+                await remembered[0].edit_original_response(content=text, allowed_mentions=render.NO_MENTIONS, view=view)
                 return
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+                # Expired or revoked token (10062, 10015, 50027...): the bot token still works.
+                log.info("Task %d: interaction edit failed (%s); using the bot token", task.id, type(exc).__name__)
+                self._interactions.pop(task.id, None)
+        try:
             assert task.status_message_id is not None
             channel = self._client.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
             await channel.get_partial_message(task.status_message_id).edit(
-                content=text, allowed_mentions=render.NO_MENTIONS
+                content=text, allowed_mentions=render.NO_MENTIONS, view=view
             )
         except discord.HTTPException as exc:
             log.warning("Could not update the status of task %d (%s %s)", task.id, exc.status, exc.code)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("Could not update the status of task %d (%s)", task.id, type(exc).__name__)
+
+    async def cross_post(self, channel_id: int, task: Task, song: SongRow) -> None:
+        """Also post a finished song in the guild's song feed. Best effort: a failure is only logged."""
+        try:
+            await self.send_song(
+                channel_id,
+                task.guild_id,
+                song,
+                content=f"🎵 New song by <@{task.requester_id}> in <#{task.channel_id}>",
+            )
+        except discord.HTTPException as exc:
+            log.warning("Could not cross-post task %d to the song feed %d (%s)", task.id, channel_id, exc.code)
 
     async def notify_failure(self, task: Task) -> None:
         """Tell the requester, with a ping, that their task failed and the credit came back."""
@@ -222,7 +387,7 @@ class Delivery:
         )
         try:
             await channel.send(
-                f"<@{task.requester_id}> {render.status_text(task)}",
+                render.clip(f"<@{task.requester_id}> {render.status_text(task)}", render.MESSAGE_CONTENT),
                 reference=reference,  # type: ignore[arg-type]
                 allowed_mentions=discord.AllowedMentions(
                     users=[discord.Object(task.requester_id)], everyone=False, roles=False
@@ -230,3 +395,6 @@ class Delivery:
             )
         except discord.HTTPException as exc:
             log.warning("Could not tell the requester of task %d about its failure (%s)", task.id, exc.code)
+            await self._tell_privately(task, render.status_text(task))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("Could not tell the requester of task %d about its failure (%s)", task.id, type(exc).__name__)

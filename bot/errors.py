@@ -27,6 +27,10 @@ class QuotaExceeded(UserError):
     """The guild has used its songs for today."""
 
 
+class QueueFull(UserError):
+    """The guild's line of waiting songs is full; nothing was charged."""
+
+
 class ApiRejected(UserError):
     """The Producer API refused or failed the request; credits were not kept."""
 

@@ -1,8 +1,9 @@
 """Fetching the API's audio so it can be attached: streamed, size-capped and time-limited.
 
 A file is spooled to disk past a small in-memory threshold, so a hundred concurrent deliveries of
-large songs keep memory bounded. Any failure (too big, too slow, wrong type, HTTP error) returns a
-reason instead of raising: the caller then posts a link, which is always possible.
+large songs keep memory bounded (at most `SPOOL_IN_MEMORY` plus one `CHUNK` per download). Any
+failure (not an http(s) URL, too big, too slow, wrong type, HTTP error, a broken connection) returns
+a reason instead of raising: the caller then posts a link, which is always possible.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ async def download(
     read_seconds: float = 20.0,
 ) -> Download | Skipped:
     """Stream `url` into a spooled temporary file, giving up past `max_bytes` or the timeouts."""
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        scheme = ""
+    if scheme not in {"http", "https"}:
+        return Skipped("the file's address is not a web link")
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - handed to the caller
     size = 0
     try:
@@ -98,7 +105,8 @@ async def download(
     except TimeoutError:
         spool.close()
         return Skipped("the file took too long to download")
-    except aiohttp.ClientError as exc:
+    except (aiohttp.ClientError, ValueError, OSError) as exc:
+        # ValueError: a URL yarl cannot parse; OSError: the spool file could not be written.
         spool.close()
         return Skipped(f"the download failed ({type(exc).__name__})")
     spool.seek(0)

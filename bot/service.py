@@ -15,16 +15,17 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.actions import parse_song_ref
-from bot.errors import ApiRejected, InvalidInput, QuotaExceeded, describe_api_error
+from bot.errors import ApiRejected, InvalidInput, QueueFull, QuotaExceeded, describe_api_error
 from bot.producer.client import ProducerClient, ProducerError
-from bot.producer.models import MalformedResult, parse_result
+from bot.producer.lookup import Unconfirmed, find_submissions
+from bot.producer.models import MalformedResult, TaskRecord, parse_result
 from bot.settings import Settings
-from bot.storage.repository import NewTask, Repository, SongRow, Task
+from bot.storage.repository import Limits, NewTask, Refusal, Repository, SongRow, Task
 
 if TYPE_CHECKING:
     from bot.delivery import Delivery
@@ -60,15 +61,14 @@ class SongRequest:
     channel_id: int
     requester_id: int
     parent_song_id: str | None = None
-    cost: int = 1
+    jam_id: int | None = None
+    credits: list[int] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    """A charged, recorded task and the callback secret that belongs to it (kept in memory only)."""
-
-    task: Task
-    secret: str
+def new_secret() -> tuple[str, str]:
+    """A callback secret (256 random bits) and the hash stored in its place."""
+    secret = secrets.token_urlsafe(32)
+    return secret, hash_secret(secret)
 
 
 class SongService:
@@ -89,46 +89,147 @@ class SongService:
         self._delivery = delivery
         self._clock = clock
         self._background: set[asyncio.Task[None]] = set()
+        self.delivered_listeners: list[Callable[[Task, list[SongRow]], Awaitable[None]]] = []
+        """Called after a task's songs are posted (the jam cog keeps its chain up to date)."""
 
     # -- commands ----------------------------------------------------------------------------
 
-    async def reserve(self, request: SongRequest) -> Ticket:
-        """Charge the guild and record the task, with its callback secret, before anything is sent."""
+    def now(self) -> float:
+        """The service's clock (injected, so tests can move to the next UTC day)."""
+        return self._clock()
+
+    async def limits(self, guild_id: int) -> Limits:
+        """A guild's limits: its own settings where set, the bot's defaults elsewhere."""
+        own = await self._repo.guild_settings(guild_id)
+        defaults = self._settings
+        return Limits(
+            daily_allowance=own.daily_allowance if own.daily_allowance is not None else defaults.guild_daily_quota,
+            member_daily_cap=own.member_daily_cap,
+            max_running=own.max_running or defaults.max_running,
+            max_running_per_member=own.max_running_per_member or defaults.max_running_per_member,
+            max_queued=own.max_queued if own.max_queued is not None else defaults.max_queued,
+        )
+
+    async def default_model(self, guild_id: int) -> str:
+        own = await self._repo.guild_settings(guild_id)
+        return own.default_model or self._settings.default_model
+
+    def cost_of(self, action: str) -> int:
+        """Credits an action costs; `upload_cover` costs what `cover` does."""
+        return self._settings.action_costs.get(action.removeprefix("upload_"), 1)
+
+    async def enqueue(self, request: SongRequest, *, status_message_id: int | None = None) -> Task:
+        """Charge the guild and the member, and put the task in the guild's line.
+
+        Raises `QuotaExceeded` (nothing charged) with the exact reason and when credits return.
+        """
         now = self._clock()
-        secret = secrets.token_urlsafe(32)
-        task = await self._repo.reserve_task(
+        limits = await self.limits(request.guild_id)
+        outcome = await self._repo.enqueue_task(
             NewTask(
-                secret_hash=hash_secret(secret),
                 guild_id=request.guild_id,
                 channel_id=request.channel_id,
                 requester_id=request.requester_id,
                 action=request.action,
                 request=request.body,
                 quota_day=utc_day(now),
-                cost=request.cost,
+                cost=self.cost_of(request.action),
                 created_at=now,
                 deadline_at=now + self._settings.task_timeout,
                 parent_song_id=request.parent_song_id,
+                jam_id=request.jam_id,
+                credits=request.credits,
             ),
-            daily_limit=self._settings.guild_daily_quota,
+            limits,
         )
-        if task is None:
-            raise self._quota_exceeded(now)
-        return Ticket(task=task, secret=secret)
+        if isinstance(outcome, Refusal):
+            raise self._refusal(outcome.reason, limits, now)
+        if status_message_id is not None:
+            await self._repo.set_status_message(outcome.id, status_message_id)
+        return outcome
 
-    async def check_quota(self, guild_id: int, cost: int = 1) -> None:
+    async def check_quota(self, guild_id: int, user_id: int) -> None:
         """A read-only early check, for work worth skipping when the charge would fail anyway.
 
-        The charge itself (`reserve`) stays the atomic, authoritative check.
+        The charge itself (`enqueue`) stays the atomic, authoritative check.
         """
         now = self._clock()
-        if await self._repo.quota_used(guild_id, utc_day(now)) + cost > self._settings.guild_daily_quota:
-            raise self._quota_exceeded(now)
+        limits = await self.limits(guild_id)
+        day = utc_day(now)
+        if await self._repo.quota_used(guild_id, day) + 1 > limits.daily_allowance:
+            raise self._refusal("guild", limits, now)
+        member_used = await self._repo.member_used(guild_id, user_id, day)
+        if limits.member_daily_cap is not None and member_used + 1 > limits.member_daily_cap:
+            raise self._refusal("member", limits, now)
 
-    def _quota_exceeded(self, now: float) -> QuotaExceeded:
+    def _refusal(self, reason: str, limits: Limits, now: float) -> QuotaExceeded:
+        back = f"<t:{next_reset(now)}:R>"
+        if reason == "member":
+            return QuotaExceeded(
+                f"You have used your {limits.member_daily_cap} songs for today in this server. Yours come back {back}."
+            )
+        if reason == "queue":
+            return QueueFull(
+                f"The queue is full ({limits.max_queued} songs waiting). Nothing was charged; "
+                "try again when some have finished."
+            )
         return QuotaExceeded(
-            f"This server has used all {self._settings.guild_daily_quota} songs for today. "
-            f"Credits come back <t:{next_reset(now)}:R>."
+            f"This server has used all {limits.daily_allowance} songs for today. Credits come back {back}."
+        )
+
+    async def admit(self, task: Task) -> None:
+        """Submit `task` now if its guild has a free slot (else it waits its turn in line).
+
+        Errors submitting *this* task are raised as `ApiRejected` so the member sees them at once.
+        """
+        await self.pump(task.guild_id, raise_for=task.id)
+        await self._delivery.update_status(task.id)
+
+    async def pump(self, guild_id: int | None = None, *, raise_for: int | None = None) -> None:
+        """Move waiting tasks into free slots, submit them, and refresh the places in line."""
+        guilds = [guild_id] if guild_id is not None else await self._repo.guilds_with_queue()
+        for guild in guilds:
+            limits = await self.limits(guild)
+            promoted = await self._repo.promote_queued(guild, limits, new_secret, self._clock())
+            for task, secret in promoted:
+                try:
+                    await self.submit(task, secret)
+                except ApiRejected:
+                    if task.id == raise_for:
+                        raise
+                    failed = await self._repo.task(task.id)
+                    if failed is not None:
+                        await self._delivery.notify_failure(failed)
+            for waiting in await self._repo.queue_positions(guild):
+                if waiting != raise_for:
+                    await self._delivery.update_status(waiting)
+
+    async def cancel(self, task_id: int, *, user_id: int, is_manager: bool) -> Task:
+        """Cancel a waiting or running task for its requester (or a manager); credits come back."""
+        task = await self._repo.task(task_id)
+        if task is None:
+            raise InvalidInput("That job no longer exists.")
+        if task.requester_id != user_id and not is_manager:
+            raise InvalidInput("Only the member who asked for this song can cancel it.")
+        cancelled = await self._repo.cancel_task(task_id, self._clock())
+        if cancelled is None:
+            raise InvalidInput("This job has already finished; there is nothing to cancel.")
+        log.info("Task %d cancelled by %d", task_id, user_id)
+        await self._delivery.update_status(task_id)
+        self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
+        return cancelled
+
+    async def member_jobs(self, guild_id: int, user_id: int) -> list[Task]:
+        return await self._repo.member_open_tasks(guild_id, user_id)
+
+    async def usage(self, guild_id: int, user_id: int) -> tuple[int, int, int]:
+        """Today's use for the guild and the member, and when it resets (unix time)."""
+        now = self._clock()
+        day = utc_day(now)
+        return (
+            await self._repo.quota_used(guild_id, day),
+            await self._repo.member_used(guild_id, user_id, day),
+            next_reset(now),
         )
 
     # -- songs -------------------------------------------------------------------------------
@@ -187,14 +288,11 @@ class SongService:
             )
         )
 
-    async def submit(self, ticket: Ticket, *, status_message_id: int | None) -> Task:
-        """Send the charged request to the API. On refusal, refund and raise `ApiRejected`."""
-        task = ticket.task
-        if status_message_id is not None:
-            await self._repo.set_status_message(task.id, status_message_id)
+    async def submit(self, task: Task, secret: str) -> Task:
+        """Send a promoted task to the API. On refusal, refund and raise `ApiRejected`."""
         body = dict(task.request)
         if self._settings.public_url:
-            body["callback_url"] = f"{self._settings.public_url}/callbacks/{ticket.secret}"
+            body["callback_url"] = f"{self._settings.public_url}/callbacks/{secret}"
         else:
             body["async"] = True
         try:
@@ -202,11 +300,28 @@ class SongService:
         except ProducerError as exc:
             if exc.auth_failed:
                 log.error("The Producer API rejected the bot's token (%s). Check PRODUCER_API_TOKEN.", exc.code)
-            message = describe_api_error(exc)
-            if await self._repo.fail_task(task.id, message, self._clock()) is not None:
-                raise ApiRejected(message) from None
-            # A callback beat the error here: the API took the request after all.
-            log.warning("Task %d: submit failed (%s) but its result already arrived", task.id, exc.code)
+            taken = None
+            if exc.ambiguous:
+                # A 5xx, a timeout or a nonsense answer: the API may have taken (and billed) it.
+                # Never send it again; look for it among the API's recent tasks instead.
+                log.warning("Task %d: unclear submit answer (%s %s); looking it up", task.id, exc.status, exc.code)
+                wanted = Unconfirmed(task.id, task.request, hash_secret(secret), task.created_at)
+                try:
+                    taken = (await find_submissions(self._api, [wanted], is_taken=self._repo.has_api_task)).get(task.id)
+                except ProducerError as lookup_error:
+                    log.warning("Task %d: the lookup failed too (%s)", task.id, lookup_error.code)
+            if taken is not None:
+                log.warning("Task %d: the API had taken it after all, as %s", task.id, taken.task_id)
+                await self._repo.mark_submitted(task.id, taken.task_id, self._clock())
+                if taken.response is not None:
+                    await self.accept_result(task.id, taken.response)
+            else:
+                message = describe_api_error(exc)
+                # Only while still unsent: a callback may have beaten the error here.
+                if await self._repo.fail_waiting(task.id, message, self._clock(), ("reserved",)) is not None:
+                    self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
+                    raise ApiRejected(message) from None
+                log.warning("Task %d: submit failed (%s) but its result already arrived", task.id, exc.code)
         else:
             await self._repo.mark_submitted(task.id, submission.task_id, self._clock())
             log.info("Task %d submitted as %s (%s)", task.id, submission.task_id, task.action)
@@ -245,17 +360,32 @@ class SongService:
         try:
             await self._delivery.post_songs(task, result.deliverable)
         except Exception:
-            log.exception("Delivery of task %d failed; it will be retried", task.id)
+            # Transient (Discord 5xx, network): permanent refusals are handled inside post_songs.
+            delay = self._delivery.retry_delay(task.id)
+            log.exception("Delivery of task %d failed; it will be retried in %.0f s", task.id, delay)
             await self._repo.release_delivery(task.id)
             return
         await self._repo.mark_delivered(task.id)
         await self._delivery.update_status(task.id)
+        self._spawn(self._after_delivery(task), name=f"after-{task.id}")
+
+    async def _after_delivery(self, task: Task) -> None:
+        """Free the slot, cross-post to the song feed, and tell listeners (jams) about the songs."""
+        await self.pump(task.guild_id)
+        songs = [song for song in await self._repo.songs_for_task(task.id) if song.kind == "song"]
+        feed = (await self._repo.guild_settings(task.guild_id)).feed_channel_id
+        if feed and feed != task.channel_id:
+            for song in songs:
+                await self._delivery.cross_post(feed, task, song)
+        for listener in self.delivered_listeners:
+            await listener(task, songs)
 
     async def _fail(self, task: Task, message: str) -> None:
         failed = await self._repo.fail_task(task.id, message, self._clock())
         if failed is not None:
             log.info("Task %d failed: %s", task.id, message)
             await self._delivery.notify_failure(failed)
+            self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
 
     # -- housekeeping ------------------------------------------------------------------------
 
@@ -266,10 +396,14 @@ class SongService:
         for task in await self._repo.tasks_in_states("reserved", "pending"):
             if task.deadline_at <= now:
                 minutes = round(self._settings.task_timeout / 60)
-                await self._fail(
-                    task,
-                    f"no result from the music service after {minutes} minutes. Your credit was refunded.",
-                )
+                message = f"no result from the music service after {minutes} minutes. Your credit was refunded."
+                # Only if still waiting: a result that came in meanwhile is delivered, not refunded.
+                failed = await self._repo.fail_waiting(task.id, message, now)
+                if failed is None:
+                    continue
+                log.info("Task %d failed: %s", task.id, message)
+                await self._delivery.notify_failure(failed)
+                self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
                 expired += 1
         return expired
 
@@ -277,14 +411,46 @@ class SongService:
         """At start: finish what a previous run left half done."""
         for task in await self._repo.tasks_in_states("delivering"):
             await self._repo.release_delivery(task.id)
-        for task in await self._repo.tasks_in_states("reserved"):
-            # Charged but never confirmed as sent: the previous run stopped in between.
-            await self._fail(task, "the bot restarted before your request was sent. Your credit was refunded.")
+        # Left `reserved`: charged, maybe sent, but the API's answer was never recorded. Look them
+        # up among the API's recent tasks (see `bot.producer.lookup`), never send them again: one
+        # found is linked and carries on (its result is taken in at once if finished); one the API
+        # does not have is failed with a refund, as is every one when the lookup itself fails. A
+        # callback for a task failed here comes too late: it is acknowledged and ignored.
+        reserved = await self._repo.tasks_in_states("reserved")
+        hashes = await self._repo.secret_hashes(task.id for task in reserved)
+        wanted = [Unconfirmed(task.id, task.request, hashes.get(task.id), task.created_at) for task in reserved]
+        found: dict[int, TaskRecord] | None
+        try:
+            found = await find_submissions(self._api, wanted, is_taken=self._repo.has_api_task)
+        except ProducerError as exc:
+            log.warning("Cannot look up %d unconfirmed submission(s) (%s); refunding them", len(reserved), exc.code)
+            found = None
+        for task in reserved:
+            record = (found or {}).get(task.id)
+            if record is None:
+                message = (
+                    "the bot restarted while sending your request, and the music service has no record of it."
+                    if found is not None
+                    else "the bot restarted while sending your request and could not confirm it arrived."
+                ) + " Your credit was refunded."
+                failed = await self._repo.fail_waiting(task.id, message, self._clock(), ("reserved",))
+                if failed is not None:
+                    log.info("Task %d failed: %s", task.id, message)
+                    await self._delivery.notify_failure(failed)
+                continue
+            log.warning("Task %d: found among the API's tasks after a restart, as %s", task.id, record.task_id)
+            await self._repo.mark_submitted(task.id, record.task_id, self._clock())
+            if record.response is not None:
+                await self.accept_result(task.id, record.response)
+            await self._delivery.update_status(task.id)
         await self.retry_undelivered()
+        await self.pump()  # the line survives restarts: start whatever now fits
 
     async def retry_undelivered(self) -> None:
+        """Deliver received tasks again, each once its backoff after a failed attempt is over."""
         for task in await self._repo.tasks_in_states("received"):
-            self._spawn(self.deliver(task.id), name=f"deliver-{task.id}")
+            if self._delivery.delivery_due(task.id):
+                self._spawn(self.deliver(task.id), name=f"deliver-{task.id}")
 
     async def pending_tasks(self) -> list[Task]:
         return await self._repo.tasks_in_states("pending")

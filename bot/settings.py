@@ -57,6 +57,10 @@ class Settings:
     poll_interval: float = 5.0
     callback_grace: float = 180.0
     message_content_intent: bool = False
+    max_running: int = 4
+    max_running_per_member: int = 2
+    max_queued: int = 20
+    action_costs: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def callback_mode(self) -> bool:
@@ -97,6 +101,21 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     if raw in {"1", "true", "yes", "on"}:
         return True
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+ACTIONS = ("generate", "cover", "extend", "replace_section", "swap_vocals", "swap_instrumentals", "variation", "stems")
+
+
+def _costs(env: Mapping[str, str], name: str) -> dict[str, int]:
+    """`extend=2,stems=0`: credits per action; actions not named cost 1."""
+    costs: dict[str, int] = {}
+    for part in filter(None, (piece.strip() for piece in env.get(name, "").split(","))):
+        action, _, value = part.partition("=")
+        action = action.strip()
+        if action not in ACTIONS or not value.strip().isdigit():
+            raise SettingsError(f"{name} must look like 'extend=2,stems=0' with actions from {', '.join(ACTIONS)}")
+        costs[action] = int(value)
+    return costs
 
 
 def _required(env: Mapping[str, str], name: str) -> Secret:
@@ -143,6 +162,10 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         poll_interval=_float(env, "POLL_INTERVAL", 5.0, minimum=1.0),
         callback_grace=_float(env, "CALLBACK_GRACE", 180.0, minimum=0),
         message_content_intent=_bool(env, "MESSAGE_CONTENT_INTENT"),
+        max_running=_int(env, "MAX_RUNNING_PER_GUILD", 4, minimum=1) or 4,
+        max_running_per_member=_int(env, "MAX_RUNNING_PER_MEMBER", 2, minimum=1) or 2,
+        max_queued=_int(env, "MAX_QUEUED_PER_GUILD", 20, minimum=0) or 0,
+        action_costs=_costs(env, "ACTION_COSTS"),
     )
 
 

@@ -1,15 +1,32 @@
 """The HTTP listener: Producer callbacks in, health out.
 
-Callbacks are unsigned, so the only thing that picks a task is the random secret in the path
-(`/callbacks/<secret>`), looked up by its hash. The handler persists the result and answers at
-once; delivery runs in the background. It never echoes what it received, and its error bodies
-are fixed strings.
+This is the bot's only open door, so it is locked like one:
+
+* **Only the secret picks a task.** Callbacks are unsigned; what authenticates one is the random
+  256-bit secret in its path (`/callbacks/<secret>`), made for one task and sent only to the API.
+  Nothing in the body (not `task_id`) can choose a task: a `task_id` that disagrees with the task
+  the secret belongs to is refused.
+* **Timing.** The database keeps only sha256(secret) and the lookup is by that digest. An
+  attacker who could time the index search would learn about prefixes of a *digest* they cannot
+  steer without a preimage, which says nothing about any secret: this is the standard way to
+  store bearer tokens, and it is as good as a constant-time comparison (a direct
+  `hmac.compare_digest` on the secret would need the secret stored in the clear). Paths that are
+  not shaped like a secret are refused before any lookup, with the same answer as a wrong one.
+* **Bodies:** at most `MAX_CALLBACK_BYTES`, a JSON object, sent as JSON (or with no type). Deep
+  nesting, bad UTF-8, huge numbers: all a plain 4xx.
+* **No side effects unless it is the awaited result:** an unknown secret is a 404; a task that
+  already has its result (or ended) answers 200 and changes nothing. So a forged callback can
+  never make the bot fetch a URL or post a message; only the awaited result of a real task does.
+* **Nothing leaks:** error bodies are fixed strings, never an echo of the input or a traceback.
+
+The handler persists the result and answers at once; delivery runs in the background.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -21,6 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_CALLBACK_BYTES = 1024 * 1024
 """A finished song's callback is a few KiB of JSON; a megabyte leaves room for long lyrics."""
+SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,128}")
+"""What `secrets.token_urlsafe` makes; anything else cannot be a callback secret."""
 
 
 class CallbackSink(Protocol):
@@ -57,18 +76,31 @@ async def error_middleware(
         return _error(500, "internal error")
 
 
+JSON_TYPES = {"application/json", "text/json", "application/octet-stream", ""}
+"""Declared JSON, or no declared type (aiohttp reports a missing one as octet-stream)."""
+
+
+def _is_json_type(content_type: str) -> bool:
+    return content_type in JSON_TYPES or (content_type.startswith("application/") and content_type.endswith("+json"))
+
+
 async def callback(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
         return _error(413, "body too large")
+    if not _is_json_type(request.content_type.lower()):
+        return _error(415, "body must be JSON")
     raw = await request.read()
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return _error(400, "body is not JSON")
     if not isinstance(body, dict):
         return _error(400, "body is not a JSON object")
+    secret = request.match_info["secret"]
+    if not SECRET_SHAPE.fullmatch(secret):
+        return _error(404, "unknown callback")
     sink = request.app[SINK]
-    task = await sink.task_for_secret(request.match_info["secret"])
+    task = await sink.task_for_secret(secret)
     if task is None:
         return _error(404, "unknown callback")
     claimed = body.get("task_id")

@@ -42,7 +42,11 @@ async def song_autocomplete(interaction: discord.Interaction, current: str) -> l
 
 
 def song_request(
-    interaction: discord.Interaction, body: dict[str, Any], *, parent_song_id: str | None = None
+    interaction: discord.Interaction,
+    body: dict[str, Any],
+    *,
+    parent_song_id: str | None = None,
+    jam_id: int | None = None,
 ) -> SongRequest:
     assert interaction.guild_id is not None and interaction.channel_id is not None
     return SongRequest(
@@ -52,14 +56,15 @@ def song_request(
         channel_id=interaction.channel_id,
         requester_id=interaction.user.id,
         parent_song_id=parent_song_id,
+        jam_id=jam_id,
     )
 
 
-def song_model(bot: MusicBot, song: SongRow, chosen: str | None = None) -> str:
-    """The member's choice, else the song's own model, else the bot's default."""
+async def song_model(bot: MusicBot, song: SongRow, chosen: str | None = None) -> str:
+    """The member's choice, else the song's own model, else the server's default."""
     if chosen:
         return chosen
-    return song.model if song.model in MODELS else bot.settings.default_model
+    return song.model if song.model in MODELS else await bot.songs.default_model(song.guild_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,9 @@ class Actions(commands.Cog):
         if (song is None) == (audio is None):
             raise InvalidInput("Give exactly one of `song` (a song from this server) or `audio` (your own file).")
         if audio is not None:
+            assert interaction.guild_id is not None
+            if not (await self.bot.repo.guild_settings(interaction.guild_id)).allow_uploads:
+                raise InvalidInput("This server does not allow using your own audio; pick a `song` instead.")
             check_audio_attachment(audio)
             return Source(audio=audio)
         assert interaction.guild_id is not None and song is not None
@@ -66,7 +69,7 @@ class Actions(commands.Cog):
         assert source.audio is not None and interaction.guild_id is not None and interaction.channel_id is not None
         if not interaction.response.is_done():
             await interaction.response.defer(thinking=True)
-        await self.bot.songs.check_quota(interaction.guild_id)
+        await self.bot.songs.check_quota(interaction.guild_id, interaction.user.id)
         upload = await self.bot.songs.register_upload(
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
@@ -76,10 +79,11 @@ class Actions(commands.Cog):
         )
         return UPLOAD_ACTIONS[action], upload.id
 
-    def _model(self, source: Source, model: str | None) -> str:
+    async def _model(self, interaction: discord.Interaction, source: Source, model: str | None) -> str:
         if source.song is not None:
-            return song_model(self.bot, source.song, model)
-        return model or self.bot.settings.default_model
+            return await song_model(self.bot, source.song, model)
+        assert interaction.guild_id is not None
+        return model or await self.bot.songs.default_model(interaction.guild_id)
 
     # -- /cover --------------------------------------------------------------------------------
 
@@ -111,7 +115,7 @@ class Actions(commands.Cog):
         title = clean_text("title", title, limit=TITLE_MAX)
         style = clean_text("style", style, limit=STYLE_MAX)
         strength = check_range("cover_strength", cover_strength, 0.2, 1)
-        chosen_model = self._model(source, model)
+        chosen_model = await self._model(interaction, source, model)
 
         async def submit(inter: discord.Interaction, lyrics: str) -> None:
             action, audio_id = await self._audio_id(inter, source, "cover")
@@ -171,7 +175,7 @@ class Actions(commands.Cog):
             "sound_strength": check_range("sound_strength", sound_strength, 0.2, 1),
             "weirdness": check_range("weirdness", weirdness, 0, 1),
         }
-        chosen_model = self._model(source, model)
+        chosen_model = await self._model(interaction, source, model)
 
         async def submit(inter: discord.Interaction, lyrics: str) -> None:
             action, audio_id = await self._audio_id(inter, source, "extend")
@@ -229,7 +233,7 @@ class Actions(commands.Cog):
         source = await self._source(interaction, song, audio)
         section_start, section_end = check_section(parse_time("start", start), parse_time("end", end), source.duration)
         title = clean_text("title", title, limit=TITLE_MAX)
-        chosen_model = self._model(source, model)
+        chosen_model = await self._model(interaction, source, model)
 
         async def submit(inter: discord.Interaction, lyrics: str) -> None:
             action, audio_id = await self._audio_id(inter, source, "replace_section")
@@ -278,7 +282,7 @@ class Actions(commands.Cog):
         assert source.song is not None
         weird = check_range("weirdness", weirdness, 0, 1)
         strength = check_range("lyrics_strength", lyrics_strength, 0, 1)
-        chosen_model = self._model(source, model)
+        chosen_model = await self._model(interaction, source, model)
         target = source.song
 
         async def submit(inter: discord.Interaction, lyrics: str) -> None:
@@ -317,7 +321,7 @@ class Actions(commands.Cog):
         body = action_body(
             "swap_instrumentals",
             audio_id=source.song.id,
-            model=self._model(source, model),
+            model=await self._model(interaction, source, model),
             prompt=clean_text("prompt", prompt, limit=PROMPT_MAX, required=True),
             weirdness=check_range("weirdness", weirdness, 0, 1),
         )
@@ -337,7 +341,7 @@ class Actions(commands.Cog):
     ) -> None:
         source = await self._source(interaction, song)
         assert source.song is not None
-        target, chosen_model = source.song, self._model(source, model)
+        target, chosen_model = source.song, await self._model(interaction, source, model)
 
         async def submit(inter: discord.Interaction, lyrics: str) -> None:
             body = action_body("variation", audio_id=target.id, model=chosen_model, lyric=lyrics)

@@ -113,16 +113,27 @@ class FollowUps(commands.Cog):
 
     # -- the follow-ups ------------------------------------------------------------------------
 
+    async def chain_target(self, song: SongRow) -> tuple[SongRow, int | None]:
+        """In a finished jam's thread, extending any of its songs extends the jam's latest song."""
+        jam = await self.bot.repo.jam_in_channel(song.channel_id)
+        if jam is None:
+            return song, None
+        if jam.state == "finished" and jam.latest_song_id and jam.latest_song_id != song.id:
+            latest = await self.bot.repo.song(jam.latest_song_id)
+            if latest is not None:
+                return latest, jam.id
+        return song, jam.id
+
     async def run(self, interaction: discord.Interaction, action: str, song: SongRow) -> None:
         """Do `action` on `song` for the member who clicked or used the menu."""
         if action == "extend":
-            await self._extend_form(interaction, song)
+            await self._extend_form(interaction, *await self.chain_target(song))
         elif action == "cover":
             await self._cover_form(interaction, song)
         elif action == "swapvocals":
             await self._lyrics_form(interaction, song, "swap_vocals", "New vocals: lyrics")
         elif action == "variation":
-            body = action_body("variation", audio_id=song.id, model=song_model(self.bot, song), lyric=song.lyric)
+            body = action_body("variation", audio_id=song.id, model=await song_model(self.bot, song), lyric=song.lyric)
             await self.bot.start_song(interaction, song_request(interaction, body, parent_song_id=song.id))
         elif action == "stems":
             body = {"action": "stems", "audio_id": song.id}
@@ -132,7 +143,7 @@ class FollowUps(commands.Cog):
         else:
             raise InvalidInput("That button is no longer supported.")
 
-    async def _extend_form(self, interaction: discord.Interaction, song: SongRow) -> None:
+    async def _extend_form(self, interaction: discord.Interaction, song: SongRow, jam_id: int | None = None) -> None:
         async def submitted(inter: discord.Interaction, values: dict[str, str]) -> None:
             raw_at = values.get("at", "").strip()
             if raw_at:
@@ -144,12 +155,12 @@ class FollowUps(commands.Cog):
             body = action_body(
                 "extend",
                 audio_id=song.id,
-                model=song_model(self.bot, song),
+                model=await song_model(self.bot, song),
                 lyric=clean_lyrics(values),
                 continue_at=continue_at,
                 prompt=song.prompt[:STYLE_MAX],
             )
-            await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
+            await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id, jam_id=jam_id))
 
         at_default = format_duration(song.duration) if song.duration is not None else ""
         fields = [
@@ -163,7 +174,7 @@ class FollowUps(commands.Cog):
             body = action_body(
                 "cover",
                 audio_id=song.id,
-                model=song_model(self.bot, song),
+                model=await song_model(self.bot, song),
                 lyric=clean_lyrics(values),
                 prompt=clean_text("Style", values.get("style"), limit=STYLE_MAX),
             )
@@ -174,7 +185,9 @@ class FollowUps(commands.Cog):
 
     async def _lyrics_form(self, interaction: discord.Interaction, song: SongRow, action: str, title: str) -> None:
         async def submitted(inter: discord.Interaction, values: dict[str, str]) -> None:
-            body = action_body(action, audio_id=song.id, model=song_model(self.bot, song), lyric=clean_lyrics(values))
+            body = action_body(
+                action, audio_id=song.id, model=await song_model(self.bot, song), lyric=clean_lyrics(values)
+            )
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
 
         await interaction.response.send_modal(InputModal(title, [lyrics_field(song)], submitted))
@@ -224,6 +237,7 @@ class FollowUps(commands.Cog):
         song = await self.bot.songs.song_for_message(message.guild.id, referenced)
         if song is None:
             return
+        song, jam_id = await self.chain_target(song)
         text = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content).strip()
         if not text:
             return
@@ -235,7 +249,7 @@ class FollowUps(commands.Cog):
             body = action_body(
                 "extend",
                 audio_id=song.id,
-                model=song_model(self.bot, song),
+                model=await song_model(self.bot, song),
                 lyric=clean_text("lyrics", lyrics, limit=LYRICS_MAX, multiline=True, required=True),
                 continue_at=round(continue_at, 3),
                 prompt=song.prompt[:STYLE_MAX],
@@ -254,6 +268,7 @@ class FollowUps(commands.Cog):
             channel_id=message.channel.id,
             requester_id=message.author.id,
             parent_song_id=song.id,
+            jam_id=jam_id,
         )
         await self.bot.start_song_from_message(message, request)
 

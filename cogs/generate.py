@@ -133,7 +133,7 @@ class Generate(commands.Cog):
             {
                 "action": "generate",
                 "custom": False,
-                "model": check_model(model, self.bot.settings.default_model),
+                "model": check_model(model, await self.bot.songs.default_model(interaction.guild_id or 0)),
                 "prompt": clean_text("prompt", prompt, limit=PROMPT_MAX, required=True),
                 "lyric": "",
                 "instrumental": instrumental,
@@ -165,7 +165,7 @@ class Generate(commands.Cog):
         lyrics_file: discord.Attachment | None = None,
     ) -> None:
         options = {
-            "model": check_model(model, self.bot.settings.default_model),
+            "model": check_model(model, await self.bot.songs.default_model(interaction.guild_id or 0)),
             "instrumental": instrumental,
             "lyrics_strength": check_range("lyrics_strength", lyrics_strength, 0, 1),
             "sound_strength": check_range("sound_strength", sound_strength, 0.2, 1),

@@ -22,11 +22,13 @@ async def make_song(world: World, prompt: str = "a rainy song", title: str = "Ra
     before = len(world.songs_in_channel())
     command = await world.discord.invoke_slash("compose", {}, user_id=world.member_id, channel_id=world.channel_id)
     await world.discord.wait_for(lambda: command.modal)
-    await world.discord.submit_modal(
+    submitted = await world.discord.submit_modal(
         command,
         {"compose:title": title, "compose:style": prompt, "compose:lyrics": f"[Verse]\n{SONG_LYRICS_LINE}\nAll night"},
     )
     await world.discord.wait_for(lambda: len(world.songs_in_channel()) > before)
+    # The status line turns to "ready" only once the song's message is recorded: then it can be replied to.
+    await world.discord.wait_for(lambda: submitted.original and "✅" in submitted.original.content)
     message = world.songs_in_channel()[-1]
     song_id = embed_field(message, "Song id").strip("`")
     return message, world.producer.songs[song_id]

@@ -58,7 +58,7 @@ async def test_generate_posts_one_song_with_audio(world: World, callbacks: bool)
     assert [int(user) for user in song_message.allowed_mentions["users"]] == [world.member_id]
 
     # The status line, made by the command's "thinking" defer, now points at the song.
-    await world.discord.wait_for(lambda: "is ready" in interaction.original.content)
+    await world.discord.wait_for(lambda: "✅" in interaction.original.content)
     assert song_message.jump_url in interaction.original.content
     assert await world.repo.quota_used(world.guild_id, today()) == 1
     stored = await world.repo.song(song["id"])
@@ -178,7 +178,7 @@ async def test_callback_before_submit_returns_is_delivered_once(world: World) ->
     )
     await world.wait_for_song()
     await world.settle()
-    await world.discord.wait_for(lambda: "is ready" in interaction.original.content)
+    await world.discord.wait_for(lambda: "✅" in interaction.original.content)
     assert len(world.songs_in_channel()) == 1
     (task,) = await world.repo.tasks_in_states("delivered")
     assert task.api_task_id == next(iter(world.producer.tasks))

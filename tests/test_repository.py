@@ -1,4 +1,4 @@
-"""The repository against a real SQLite file: atomic quota, exactly-once transitions, refunds."""
+"""The repository against a real SQLite file: atomic quotas, the queue, exactly-once transitions, refunds."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from bot.storage.repository import NewTask, Repository
+from bot.service import new_secret
+from bot.storage.repository import Limits, NewTask, Refusal, Repository, Task
+
+DAY = "2026-11-21"
 
 
-def new_task(n: int, *, guild: int = 1, cost: int = 1, day: str = "2026-11-21") -> NewTask:
+def new_task(n: int, *, guild: int = 1, user: int | None = None, cost: int = 1, day: str = DAY) -> NewTask:
     return NewTask(
-        secret_hash=f"hash-{n}",
         guild_id=guild,
         channel_id=10,
-        requester_id=100 + n,
+        requester_id=user if user is not None else 100 + n,
         action="generate",
         request={"action": "generate", "prompt": f"song {n}"},
         quota_day=day,
@@ -24,47 +26,96 @@ def new_task(n: int, *, guild: int = 1, cost: int = 1, day: str = "2026-11-21") 
     )
 
 
-async def test_fifty_concurrent_reservations_against_five(repo: Repository) -> None:
+def limits(
+    allowance: int = 5, cap: int | None = None, running: int = 4, per_member: int = 2, queued: int = 100
+) -> Limits:
+    return Limits(
+        daily_allowance=allowance,
+        member_daily_cap=cap,
+        max_running=running,
+        max_running_per_member=per_member,
+        max_queued=queued,
+    )
+
+
+async def enqueue(repo: Repository, new: NewTask, lim: Limits) -> Task:
+    task = await repo.enqueue_task(new, lim)
+    assert isinstance(task, Task), task
+    return task
+
+
+async def test_fifty_concurrent_requests_against_five(repo: Repository) -> None:
     """Exactly the allowance is charged when many commands arrive at once."""
-    results = await asyncio.gather(*(repo.reserve_task(new_task(n), daily_limit=5) for n in range(50)))
-    assert sum(task is not None for task in results) == 5
-    assert await repo.quota_used(1, "2026-11-21") == 5
-    assert len(await repo.tasks_in_states("reserved")) == 5
+    results = await asyncio.gather(*(repo.enqueue_task(new_task(n), limits(allowance=5)) for n in range(50)))
+    assert sum(isinstance(task, Task) for task in results) == 5
+    assert [r.reason for r in results if isinstance(r, Refusal)] == ["guild"] * 45
+    assert await repo.quota_used(1, DAY) == 5
+    assert len(await repo.tasks_in_states("queued")) == 5
+
+
+async def test_member_cap_is_exact_under_contention(repo: Repository) -> None:
+    results = await asyncio.gather(
+        *(repo.enqueue_task(new_task(n, user=7), limits(allowance=50, cap=3)) for n in range(20))
+    )
+    assert sum(isinstance(task, Task) for task in results) == 3
+    assert {r.reason for r in results if isinstance(r, Refusal)} == {"member"}
+    assert await repo.member_used(1, 7, DAY) == 3 and await repo.quota_used(1, DAY) == 3
 
 
 async def test_quota_is_per_guild_and_per_day(repo: Repository) -> None:
-    assert await repo.reserve_task(new_task(1), daily_limit=1)
-    assert await repo.reserve_task(new_task(2), daily_limit=1) is None
-    assert await repo.reserve_task(new_task(3, guild=2), daily_limit=1)
-    assert await repo.reserve_task(new_task(4, day="2026-11-22"), daily_limit=1)
+    assert isinstance(await repo.enqueue_task(new_task(1), limits(allowance=1)), Task)
+    assert await repo.enqueue_task(new_task(2), limits(allowance=1)) == Refusal("guild")
+    assert isinstance(await repo.enqueue_task(new_task(3, guild=2), limits(allowance=1)), Task)
+    assert isinstance(await repo.enqueue_task(new_task(4, day="2026-11-22"), limits(allowance=1)), Task)
 
 
-async def test_failing_refunds_once(repo: Repository) -> None:
-    """A failed task gives its credit back exactly once, however often failure is reported."""
-    task = await repo.reserve_task(new_task(1), daily_limit=3)
-    assert task is not None
+async def test_queue_promotes_fairly_and_refuses_when_full(repo: Repository) -> None:
+    """Slots go oldest first, a member at their own limit is skipped, and a full line refuses."""
+    lim = limits(allowance=100, running=2, per_member=1, queued=2)
+    # As in the bot, every accepted request is followed by a promotion attempt.
+    a1 = await enqueue(repo, new_task(1, user=1), lim)
+    (first, secret), *_ = await repo.promote_queued(1, lim, new_secret, 1500.0)
+    assert first.id == a1.id and first.state == "reserved" and secret
+    assert first.deadline_at == 1500.0 + 1200.0  # waiting in line does not eat the deadline
+    a2 = await enqueue(repo, new_task(2, user=1), lim)
+    b1 = await enqueue(repo, new_task(3, user=2), lim)
+    promoted = await repo.promote_queued(1, lim, new_secret, 1500.0)
+    assert [task.id for task, _ in promoted] == [b1.id]  # a2 is older but member 1 is at their limit
+    assert await repo.queue_positions(1) == {a2.id: 1}
+    c1 = await enqueue(repo, new_task(4, user=3), lim)
+    assert await repo.queue_positions(1) == {a2.id: 1, c1.id: 2}
+    assert await repo.enqueue_task(new_task(5, user=4), lim) == Refusal("queue")
+    assert await repo.quota_used(1, DAY) == 4  # the refused one charged nothing
+    assert await repo.promote_queued(1, lim, new_secret, 1600.0) == []  # both slots are taken
+
+
+async def test_failing_or_cancelling_refunds_once(repo: Repository) -> None:
+    lim = limits(allowance=3, cap=3)
+    task = await enqueue(repo, new_task(1, user=9), lim)
     failed = await repo.fail_task(task.id, "boom", 1001.0)
     assert failed is not None and failed.refunded and failed.state == "failed"
     assert await repo.fail_task(task.id, "boom again", 1002.0) is None
-    assert await repo.quota_used(1, "2026-11-21") == 0
+    other = await enqueue(repo, new_task(2, user=9), lim)
+    cancelled = await repo.cancel_task(other.id, 1003.0)
+    assert cancelled is not None and cancelled.state == "cancelled"
+    assert await repo.cancel_task(other.id, 1004.0) is None
+    assert await repo.quota_used(1, DAY) == 0 and await repo.member_used(1, 9, DAY) == 0
 
 
 async def test_result_is_stored_once_and_claimed_once(repo: Repository) -> None:
-    task = await repo.reserve_task(new_task(1), daily_limit=3)
-    assert task is not None
+    task = await enqueue(repo, new_task(1), limits())
+    await repo.promote_queued(1, limits(), new_secret, 1000.2)
     await repo.mark_submitted(task.id, "api-1", 1000.5)
     stored = await asyncio.gather(*(repo.store_result(task.id, {"success": True, "n": n}, 1001.0) for n in range(5)))
     assert stored.count(True) == 1
     claims = await asyncio.gather(*(repo.claim_delivery(task.id) for _ in range(5)))
     assert sum(claim is not None for claim in claims) == 1
-    assert await repo.fail_task(task.id, "late", 1003.0) is not None  # delivering can still fail
-    assert (await repo.task_by_api_id("api-1")).state == "failed"  # type: ignore[union-attr]
 
 
 async def test_callback_before_submit_returns_keeps_state(repo: Repository) -> None:
     """A result that lands before the submit answer is not undone by marking it submitted."""
-    task = await repo.reserve_task(new_task(1), daily_limit=3)
-    assert task is not None
+    task = await enqueue(repo, new_task(1), limits())
+    await repo.promote_queued(1, limits(), new_secret, 1000.2)
     assert await repo.store_result(task.id, {"success": True}, 1001.0)
     await repo.mark_submitted(task.id, "api-1", 1001.5)
     current = await repo.task(task.id)
@@ -80,5 +131,6 @@ async def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
     assert await second.get_meta("k") == "v"
     await second.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 3
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -21,7 +21,7 @@ async def generate(world: World, prompt: str = "a song") -> object:
 
 async def test_polling_asks_for_all_pending_in_one_batch_under_one_per_second(world: World) -> None:
     """Polling mode: one retrieve_batch covers every pending task, and requests stay ≥ 1 s apart."""
-    await world.start_bot(POLL_INTERVAL="1")
+    await world.start_bot(POLL_INTERVAL="1", MAX_RUNNING_PER_MEMBER="3")
     for n in range(3):
         world.producer.script(outcome="never")
         await generate(world, f"song {n}")

@@ -5,6 +5,9 @@ Rules it keeps, because each one protects money or secrets:
   been accepted and billed, so it is never re-sent blindly; the caller decides.
 - The API token lives only in the request header. Errors carry status, code, message and
   trace id, never the request (aiohttp's own exceptions hold the headers, so they are replaced).
+- Requests to `/producer/tasks` from this client are at least `TASKS_SPACING` seconds apart,
+  whoever makes them (the poller, the start-up lookup of unconfirmed submissions), because the
+  platform asks pollers to stay under one request per second.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 50
 """Ids per `retrieve_batch` request; the vendor's own tooling recommends at most about 50."""
+TASKS_SPACING = 1.05
+"""Seconds between two `/producer/tasks` requests ("stay under 1 req/s")."""
 
 
 class ProducerError(Exception):
@@ -49,8 +55,9 @@ class ProducerError(Exception):
 
     @property
     def ambiguous(self) -> bool:
-        """True when the request may have been accepted anyway (5xx, timeout, dropped connection)."""
-        return self.status == 0 or self.status >= 500
+        """True when the request may have been accepted anyway: 5xx, timeout, dropped connection,
+        or a 200 whose body made no sense (it was answered, so it was probably taken)."""
+        return self.status == 0 or self.status >= 500 or self.code == "bad_response"
 
     @property
     def auth_failed(self) -> bool:
@@ -69,6 +76,7 @@ class ProducerClient:
         timeout: float = 60.0,
         max_rate_limit_retries: int = 4,
         backoff_base: float = 1.0,
+        tasks_spacing: float = TASKS_SPACING,
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
@@ -80,6 +88,9 @@ class ProducerClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_retries = max_rate_limit_retries
         self._backoff = backoff_base
+        self._tasks_spacing = tasks_spacing
+        self._tasks_lock = asyncio.Lock()
+        self._last_tasks_request = -float("inf")
 
     async def submit_audio(self, body: dict[str, Any]) -> Submission:
         """POST /producer/audios. With `callback_url` or `async: true` the API answers at once."""
@@ -101,6 +112,17 @@ class ProducerClient:
         if len(task_ids) > BATCH_LIMIT:
             raise ValueError(f"at most {BATCH_LIMIT} ids per batch")
         data = await self._post("/producer/tasks", {"action": "retrieve_batch", "ids": list(task_ids)})
+        items = data.get("items")
+        records = (parse_task_record(item) for item in items) if isinstance(items, list) else ()
+        return [record for record in records if record is not None]
+
+    async def list_tasks(self, *, limit: int = BATCH_LIMIT, offset: int = 0) -> list[TaskRecord]:
+        """POST /producer/tasks `retrieve_batch` without ids: a page of this token's recent tasks.
+
+        Undocumented for Producer (the platform documents it for other services, and the vendor's
+        web app uses it), so a caller must treat an error or an empty page as "cannot tell".
+        """
+        data = await self._post("/producer/tasks", {"action": "retrieve_batch", "limit": limit, "offset": offset})
         items = data.get("items")
         records = (parse_task_record(item) for item in items) if isinstance(items, list) else ()
         return [record for record in records if record is not None]
@@ -156,6 +178,8 @@ class ProducerClient:
         attempt = 0
         while True:
             try:
+                if path == "/producer/tasks":
+                    return await self._post_spaced(path, body)
                 return await self._post_once(path, body)
             except ProducerError as exc:
                 if exc.status != 429 or attempt >= self._max_retries:
@@ -164,6 +188,14 @@ class ProducerClient:
                 attempt += 1
                 log.warning("Producer API rate limited on %s; retry %d in %.1fs", path, attempt, delay)
                 await asyncio.sleep(delay)
+
+    async def _post_spaced(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        async with self._tasks_lock:
+            wait = self._last_tasks_request + self._tasks_spacing - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_tasks_request = time.monotonic()
+        return await self._post_once(path, body)
 
     async def _post_once(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self._base + path

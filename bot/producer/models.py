@@ -17,6 +17,11 @@ class MalformedResult(ValueError):
     """The body is not a JSON object at all; nothing in it can be trusted."""
 
 
+MAX_SONGS_PER_RESULT = 10
+"""Producer makes one song per request; a result listing more is cut here, so a broken or hostile
+answer can never make the bot post a flood of messages."""
+
+
 def _str(value: Any) -> str | None:
     if isinstance(value, str) and value:
         return value
@@ -89,7 +94,7 @@ class TaskResult:
     @property
     def deliverable(self) -> tuple[Song, ...]:
         """Songs worth posting. A failed task may still carry playable partial data; we keep it."""
-        return tuple(song for song in self.songs if song.playable)
+        return tuple(song for song in self.songs if song.playable)[:MAX_SONGS_PER_RESULT]
 
 
 def parse_result(body: Any) -> TaskResult:
@@ -131,6 +136,9 @@ class TaskRecord:
 
     task_id: str
     response: dict[str, Any] | None = None
+    request: dict[str, Any] | None = None
+    """The body the task was submitted with (callback_url included), when the record carries it."""
+    created_at: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -148,13 +156,17 @@ def parse_task_record(record: Any) -> TaskRecord | None:
     task_id = _str(record.get("id"))
     if task_id is None:
         return None
+    request = record.get("request") if isinstance(record.get("request"), dict) else None
+    created_at = _duration(record.get("created_at"))  # a finite, non-negative number of seconds
     response = record.get("response")
     if isinstance(response, dict) and response:
-        return TaskRecord(task_id=task_id, response=response)
-    if isinstance(response, str) and response:
+        finished: dict[str, Any] | None = response
+    elif isinstance(response, str) and response:
         # Seen in the wild: a bare error string where the response object should be.
-        return TaskRecord(task_id=task_id, response={"success": False, "error": response})
-    return TaskRecord(task_id=task_id)
+        finished = {"success": False, "error": response}
+    else:
+        finished = None
+    return TaskRecord(task_id=task_id, response=finished, request=request, created_at=created_at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -22,8 +22,11 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 
-OPEN_STATES = ("reserved", "pending", "received", "delivering")
-"""States of a task that has not reached its end (`delivered` or `failed`)."""
+OPEN_STATES = ("queued", "reserved", "pending", "received", "delivering")
+"""States of a task that has not reached its end (`delivered`, `failed` or `cancelled`)."""
+RUNNING_STATES = ("reserved", "pending")
+"""Taken a slot: being submitted, or submitted and waiting for the API."""
+CANCELLABLE_STATES = ("queued", "reserved", "pending")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +50,12 @@ class Task:
     submitted_at: float | None
     finished_at: float | None
     deadline_at: float
+    jam_id: int | None = None
+    credits: list[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class NewTask:
-    secret_hash: str
     guild_id: int
     channel_id: int
     requester_id: int
@@ -62,6 +66,75 @@ class NewTask:
     created_at: float
     deadline_at: float
     parent_song_id: str | None = None
+    jam_id: int | None = None
+    credits: list[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a guild allows, resolved from its settings and the bot's defaults."""
+
+    daily_allowance: int
+    member_daily_cap: int | None
+    max_running: int
+    max_running_per_member: int
+    max_queued: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request was not accepted; nothing was charged."""
+
+    reason: str  # "guild", "member" or "queue"
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """A guild's own settings; `None` means "the bot's default"."""
+
+    guild_id: int
+    daily_allowance: int | None = None
+    member_daily_cap: int | None = None
+    default_model: str | None = None
+    feed_channel_id: int | None = None
+    allow_uploads: bool = True
+    max_running: int | None = None
+    max_running_per_member: int | None = None
+    max_queued: int | None = None
+
+
+GUILD_SETTING_FIELDS = (
+    "daily_allowance",
+    "member_daily_cap",
+    "default_model",
+    "feed_channel_id",
+    "allow_uploads",
+    "max_running",
+    "max_running_per_member",
+    "max_queued",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Jam:
+    id: int
+    guild_id: int
+    channel_id: int
+    starter_id: int
+    theme: str
+    style: str
+    model: str
+    message_id: int | None
+    state: str
+    latest_song_id: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class JamLine:
+    id: int
+    author_id: int
+    line: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,16 +158,20 @@ class SongRow:
     action: str
     message_id: int | None
     created_at: float
+    credits: list[int] | None = None
 
 
 _TASK_COLUMNS = (
     "id, api_task_id, guild_id, channel_id, requester_id, status_message_id, action, request, "
     "parent_song_id, state, quota_day, cost, refunded, result, error, created_at, submitted_at, "
-    "finished_at, deadline_at"
+    "finished_at, deadline_at, jam_id, credits"
 )
 _SONG_COLUMNS = (
     "id, task_id, kind, guild_id, channel_id, requester_id, title, prompt, lyric, duration, audio_url, "
-    "image_url, stems_url, model, seed, parent_song_id, action, message_id, created_at"
+    "image_url, stems_url, model, seed, parent_song_id, action, message_id, created_at, credits"
+)
+_JAM_COLUMNS = (
+    "id, guild_id, channel_id, starter_id, theme, style, model, message_id, state, latest_song_id, created_at"
 )
 
 
@@ -103,7 +180,14 @@ def _task(row: aiosqlite.Row | tuple[Any, ...]) -> Task:
     values[7] = json.loads(values[7])
     values[12] = bool(values[12])
     values[13] = json.loads(values[13]) if values[13] is not None else None
+    values[20] = json.loads(values[20]) if values[20] is not None else None
     return Task(*values)
+
+
+def _song(row: aiosqlite.Row | tuple[Any, ...]) -> SongRow:
+    values = list(row)
+    values[19] = json.loads(values[19]) if values[19] is not None else None
+    return SongRow(*values)
 
 
 def _song_filter(guild_id: int, text: str, requester_id: int | None) -> tuple[str, tuple[Any, ...]]:
@@ -114,6 +198,14 @@ def _song_filter(guild_id: int, text: str, requester_id: int | None) -> tuple[st
         "AND (title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\') AND (? IS NULL OR requester_id = ?)"
     )
     return where, (guild_id, f"%{escaped}%", f"{escaped}%", requester_id, requester_id)
+
+
+class _Refused(Exception):
+    """Raised inside a transaction to roll the charge back."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -142,10 +234,12 @@ class Repository:
         repo = cls(connection)
         try:
             await connection.execute("PRAGMA journal_mode=WAL")
-            await connection.execute("PRAGMA foreign_keys=ON")
             await connection.execute("PRAGMA busy_timeout=5000")
             await connection.execute("PRAGMA synchronous=NORMAL")
+            # Migrations rebuild tables; SQLite wants foreign keys off while it does (see "ALTER TABLE").
+            await connection.execute("PRAGMA foreign_keys=OFF")
             await repo._migrate()
+            await connection.execute("PRAGMA foreign_keys=ON")
         except BaseException:
             await connection.close()
             raise
@@ -191,29 +285,57 @@ class Repository:
         row = await self._fetchone("SELECT used FROM quota_usage WHERE guild_id = ? AND day = ?", (guild_id, day))
         return int(row[0]) if row else 0
 
-    async def reserve_task(self, new: NewTask, *, daily_limit: int) -> Task | None:
-        """Charge the guild's quota and create the task in one transaction.
+    async def member_used(self, guild_id: int, user_id: int, day: str) -> int:
+        row = await self._fetchone(
+            "SELECT used FROM member_usage WHERE guild_id = ? AND user_id = ? AND day = ?", (guild_id, user_id, day)
+        )
+        return int(row[0]) if row else 0
 
-        Returns `None`, charging nothing, when the charge would take the guild over its limit.
-        The limit is checked by the UPDATE itself, so concurrent commands cannot overshoot it.
+    async def enqueue_task(self, new: NewTask, limits: Limits) -> Task | Refusal:
+        """Charge the guild and the member and queue the task, in one transaction.
+
+        Every limit is checked by the statement that charges it, inside one `BEGIN IMMEDIATE`,
+        so concurrent commands can never take a guild or a member over. A refusal charges nothing.
         """
-        if new.cost > daily_limit:
-            return None
+        try:
+            return await self._enqueue(new, limits)
+        except _Refused as refused:
+            return Refusal(refused.reason)
+
+    async def _enqueue(self, new: NewTask, limits: Limits) -> Task:
         async with self._transaction() as db:
-            cursor = await db.execute(
-                "INSERT INTO quota_usage (guild_id, day, used) VALUES (?, ?, ?) "
+            charged = await db.execute(
+                "INSERT INTO quota_usage (guild_id, day, used) SELECT ?, ?, ? WHERE ? <= ? "
                 "ON CONFLICT (guild_id, day) DO UPDATE SET used = used + excluded.used "
                 "WHERE quota_usage.used + excluded.used <= ?",
-                (new.guild_id, new.quota_day, new.cost, daily_limit),
+                (new.guild_id, new.quota_day, new.cost, new.cost, limits.daily_allowance, limits.daily_allowance),
             )
-            if cursor.rowcount != 1:
-                return None
+            if charged.rowcount != 1:
+                raise _Refused("guild")
+            cap = limits.member_daily_cap
+            charged = await db.execute(
+                "INSERT INTO member_usage (guild_id, user_id, day, used) SELECT ?, ?, ?, ? WHERE ? IS NULL OR ? <= ? "
+                "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = used + excluded.used "
+                "WHERE ? IS NULL OR member_usage.used + excluded.used <= ?",
+                (new.guild_id, new.requester_id, new.quota_day, new.cost, cap, new.cost, cap, cap, cap),
+            )
+            if charged.rowcount != 1:
+                raise _Refused("member")
             async with db.execute(
-                "INSERT INTO tasks (secret_hash, guild_id, channel_id, requester_id, action, request, "
-                "parent_song_id, state, quota_day, cost, created_at, deadline_at) "
-                f"VALUES (?, ?, ?, ?, ?, ?, ?, 'reserved', ?, ?, ?, ?) RETURNING {_TASK_COLUMNS}",
+                "SELECT COALESCE(SUM(state = 'queued'), 0), COALESCE(SUM(state IN ('reserved', 'pending')), 0), "
+                "COALESCE(SUM(state IN ('reserved', 'pending') AND requester_id = ?), 0) "
+                "FROM tasks WHERE guild_id = ? AND state IN ('queued', 'reserved', 'pending')",
+                (new.requester_id, new.guild_id),
+            ) as cursor:
+                queued, running, mine = await cursor.fetchone() or (0, 0, 0)
+            must_wait = queued > 0 or running >= limits.max_running or mine >= limits.max_running_per_member
+            if must_wait and queued >= limits.max_queued:
+                raise _Refused("queue")
+            async with db.execute(
+                "INSERT INTO tasks (guild_id, channel_id, requester_id, action, request, parent_song_id, state, "
+                "quota_day, cost, created_at, deadline_at, jam_id, credits) "
+                f"VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING {_TASK_COLUMNS}",
                 (
-                    new.secret_hash,
                     new.guild_id,
                     new.channel_id,
                     new.requester_id,
@@ -224,11 +346,80 @@ class Repository:
                     new.cost,
                     new.created_at,
                     new.deadline_at,
+                    new.jam_id,
+                    json.dumps(new.credits) if new.credits is not None else None,
                 ),
             ) as insert:
                 row = await insert.fetchone()
         assert row is not None
         return _task(row)
+
+    async def promote_queued(
+        self, guild_id: int, limits: Limits, make_secret: Callable[[], tuple[str, str]], at: float
+    ) -> list[tuple[Task, str]]:
+        """Move queued tasks, oldest first, into free slots; each gets its callback secret now.
+
+        Returns the promoted tasks (state `reserved`) with their secrets, to be submitted. A member
+        at their own running limit is skipped over, so they cannot hold up everybody else.
+        """
+        promoted: list[tuple[Task, str]] = []
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT requester_id, COUNT(*) FROM tasks WHERE guild_id = ? AND state IN ('reserved', 'pending') "
+                "GROUP BY requester_id",
+                (guild_id,),
+            ) as cursor:
+                running_by_member = {int(user): int(count) for user, count in await cursor.fetchall()}
+            running = sum(running_by_member.values())
+            async with db.execute(
+                "SELECT id, requester_id FROM tasks WHERE guild_id = ? AND state = 'queued' ORDER BY id", (guild_id,)
+            ) as cursor:
+                waiting = [(int(task_id), int(user)) for task_id, user in await cursor.fetchall()]
+            for task_id, user in waiting:
+                if running >= limits.max_running:
+                    break
+                if running_by_member.get(user, 0) >= limits.max_running_per_member:
+                    continue
+                secret, secret_hash = make_secret()
+                async with db.execute(
+                    # The deadline runs from submission: time spent waiting in line does not count.
+                    "UPDATE tasks SET state = 'reserved', secret_hash = ?, "
+                    "deadline_at = ? + (deadline_at - created_at) "
+                    f"WHERE id = ? AND state = 'queued' RETURNING {_TASK_COLUMNS}",
+                    (secret_hash, at, task_id),
+                ) as cursor:
+                    row = await cursor.fetchone()
+                if row is None:
+                    continue
+                promoted.append((_task(row), secret))
+                running += 1
+                running_by_member[user] = running_by_member.get(user, 0) + 1
+        return promoted
+
+    async def guilds_with_queue(self) -> list[int]:
+        rows = await self._fetchall("SELECT DISTINCT guild_id FROM tasks WHERE state = 'queued'")
+        return [int(row[0]) for row in rows]
+
+    async def queue_positions(self, guild_id: int) -> dict[int, int]:
+        """Task id → place in the guild's line (1 is next)."""
+        rows = await self._fetchall(
+            "SELECT id FROM tasks WHERE guild_id = ? AND state = 'queued' ORDER BY id", (guild_id,)
+        )
+        return {int(row[0]): place for place, row in enumerate(rows, start=1)}
+
+    async def member_open_tasks(self, guild_id: int, user_id: int) -> list[Task]:
+        rows = await self._fetchall(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE guild_id = ? AND requester_id = ? "
+            "AND state IN ('queued', 'reserved', 'pending', 'received', 'delivering') ORDER BY id",
+            (guild_id, user_id),
+        )
+        return [_task(row) for row in rows]
+
+    async def cancel_task(self, task_id: int, at: float) -> Task | None:
+        """Cancel a waiting or running task and give its credits back. None if it had moved on."""
+        return await self._end_task(
+            task_id, "cancelled", "Cancelled. Your credit was refunded.", at, CANCELLABLE_STATES
+        )
 
     # -- tasks -------------------------------------------------------------------------------
 
@@ -295,12 +486,43 @@ class Repository:
 
     async def fail_task(self, task_id: int, error: str, at: float, *, refund: bool = True) -> Task | None:
         """End a task as failed and give its credits back, together. None if it had already ended."""
+        return await self._end_task(task_id, "failed", error, at, OPEN_STATES, refund=refund)
+
+    async def fail_waiting(
+        self, task_id: int, error: str, at: float, states: tuple[str, ...] = ("reserved", "pending")
+    ) -> Task | None:
+        """Fail with a refund only while the task still waits for the API (one of `states`).
+
+        Unlike `fail_task`, a task whose result came in meanwhile (`received`, `delivering`) is
+        left alone, so a late decision (a deadline, a failed lookup) never takes back a song.
+        """
+        return await self._end_task(task_id, "failed", error, at, states)
+
+    async def has_api_task(self, api_task_id: str) -> bool:
+        """Whether some task already owns this API task id."""
+        return await self._fetchone("SELECT 1 FROM tasks WHERE api_task_id = ?", (api_task_id,)) is not None
+
+    async def secret_hashes(self, task_ids: Iterable[int]) -> dict[int, str]:
+        """The stored callback-secret digests of these tasks (those that have one)."""
+        ids = list(task_ids)
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        rows = await self._fetchall(
+            f"SELECT id, secret_hash FROM tasks WHERE id IN ({marks}) AND secret_hash IS NOT NULL", ids
+        )
+        return {int(row[0]): str(row[1]) for row in rows}
+
+    async def _end_task(
+        self, task_id: int, state: str, error: str, at: float, from_states: tuple[str, ...], *, refund: bool = True
+    ) -> Task | None:
+        marks = ", ".join("?" for _ in from_states)
         async with self._transaction() as db:
             async with db.execute(
-                "UPDATE tasks SET state = 'failed', error = ?, finished_at = COALESCE(finished_at, ?), "
+                "UPDATE tasks SET state = ?, error = ?, finished_at = COALESCE(finished_at, ?), "
                 "refunded = CASE WHEN ? THEN 1 ELSE refunded END "
-                f"WHERE id = ? AND state IN {OPEN_STATES!r} RETURNING {_TASK_COLUMNS}",
-                (error, at, refund, task_id),
+                f"WHERE id = ? AND state IN ({marks}) RETURNING {_TASK_COLUMNS}",
+                (state, error, at, refund, task_id, *from_states),
             ) as cursor:
                 row = await cursor.fetchone()
             if row is None:
@@ -311,6 +533,10 @@ class Repository:
                     "UPDATE quota_usage SET used = MAX(used - ?, 0) WHERE guild_id = ? AND day = ?",
                     (task.cost, task.guild_id, task.quota_day),
                 )
+                await db.execute(
+                    "UPDATE member_usage SET used = MAX(used - ?, 0) WHERE guild_id = ? AND user_id = ? AND day = ?",
+                    (task.cost, task.guild_id, task.requester_id, task.quota_day),
+                )
         return task
 
     # -- songs -------------------------------------------------------------------------------
@@ -319,7 +545,7 @@ class Repository:
         """Insert a song once; a repeat keeps the first row (and its message id)."""
         async with self._transaction() as db:
             await db.execute(
-                f"INSERT INTO songs ({_SONG_COLUMNS}) VALUES ({', '.join('?' for _ in range(19))}) "
+                f"INSERT INTO songs ({_SONG_COLUMNS}) VALUES ({', '.join('?' for _ in range(20))}) "
                 "ON CONFLICT (id) DO NOTHING",
                 (
                     song.id,
@@ -341,20 +567,21 @@ class Repository:
                     song.action,
                     song.message_id,
                     song.created_at,
+                    json.dumps(song.credits) if song.credits is not None else None,
                 ),
             )
             async with db.execute(f"SELECT {_SONG_COLUMNS} FROM songs WHERE id = ?", (song.id,)) as cursor:
                 row = await cursor.fetchone()
         assert row is not None
-        return SongRow(*row)
+        return _song(row)
 
     async def song(self, song_id: str) -> SongRow | None:
         row = await self._fetchone(f"SELECT {_SONG_COLUMNS} FROM songs WHERE id = ?", (song_id,))
-        return SongRow(*row) if row else None
+        return _song(row) if row else None
 
     async def songs_for_task(self, task_id: int) -> list[SongRow]:
         rows = await self._fetchall(f"SELECT {_SONG_COLUMNS} FROM songs WHERE task_id = ? ORDER BY rowid", (task_id,))
-        return [SongRow(*row) for row in rows]
+        return [_song(row) for row in rows]
 
     async def set_song_message(self, song_id: str, channel_id: int, message_id: int) -> None:
         """Record where a song was first posted (a DM when the channel refused it)."""
@@ -381,7 +608,7 @@ class Repository:
             f"SELECT {_SONG_COLUMNS} FROM songs WHERE id = (SELECT song_id FROM song_messages WHERE message_id = ?)",
             (message_id,),
         )
-        return SongRow(*row) if row else None
+        return _song(row) if row else None
 
     async def search_songs(
         self,
@@ -398,7 +625,7 @@ class Repository:
             f"SELECT {_SONG_COLUMNS} FROM songs WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
-        return [SongRow(*row) for row in rows]
+        return [_song(row) for row in rows]
 
     async def count_songs(self, guild_id: int, *, text: str = "", requester_id: int | None = None) -> int:
         where, params = _song_filter(guild_id, text, requester_id)
@@ -409,7 +636,107 @@ class Repository:
         rows = await self._fetchall(
             f"SELECT {_SONG_COLUMNS} FROM songs WHERE parent_song_id = ? ORDER BY created_at, rowid", (song_id,)
         )
-        return [SongRow(*row) for row in rows]
+        return [_song(row) for row in rows]
+
+    # -- guild settings ----------------------------------------------------------------------
+
+    async def guild_settings(self, guild_id: int) -> GuildSettings:
+        row = await self._fetchone(
+            f"SELECT guild_id, {', '.join(GUILD_SETTING_FIELDS)} FROM guild_settings WHERE guild_id = ?", (guild_id,)
+        )
+        if row is None:
+            return GuildSettings(guild_id=guild_id)
+        values = list(row)
+        values[5] = bool(values[5])
+        return GuildSettings(*values)
+
+    async def update_guild_settings(self, guild_id: int, **changes: Any) -> GuildSettings:
+        """Set some of a guild's settings (a value of None restores the bot's default)."""
+        unknown = set(changes) - set(GUILD_SETTING_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown settings {sorted(unknown)}")
+        if changes:
+            names = list(changes)
+            async with self._transaction() as db:
+                await db.execute(
+                    f"INSERT INTO guild_settings (guild_id, {', '.join(names)}) "
+                    f"VALUES (?, {', '.join('?' for _ in names)}) ON CONFLICT (guild_id) DO UPDATE SET "
+                    + ", ".join(f"{name} = excluded.{name}" for name in names),
+                    (guild_id, *(changes[name] for name in names)),
+                )
+        return await self.guild_settings(guild_id)
+
+    # -- jams --------------------------------------------------------------------------------
+
+    async def create_jam(
+        self, *, guild_id: int, channel_id: int, starter_id: int, theme: str, style: str, model: str, at: float
+    ) -> Jam | None:
+        """A new jam in `channel_id`; None when that channel already has one."""
+        async with (
+            self._transaction() as db,
+            db.execute(
+                "INSERT INTO jams (guild_id, channel_id, starter_id, theme, style, model, created_at) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO NOTHING RETURNING {_JAM_COLUMNS}",
+                (guild_id, channel_id, starter_id, theme, style, model, at),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        return Jam(*row) if row else None
+
+    async def jam_in_channel(self, channel_id: int) -> Jam | None:
+        row = await self._fetchone(f"SELECT {_JAM_COLUMNS} FROM jams WHERE channel_id = ?", (channel_id,))
+        return Jam(*row) if row else None
+
+    async def jam(self, jam_id: int) -> Jam | None:
+        row = await self._fetchone(f"SELECT {_JAM_COLUMNS} FROM jams WHERE id = ?", (jam_id,))
+        return Jam(*row) if row else None
+
+    async def set_jam_message(self, jam_id: int, message_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE jams SET message_id = ? WHERE id = ?", (message_id, jam_id))
+
+    async def add_jam_line(self, jam_id: int, author_id: int, line: str, *, max_lines: int, at: float) -> int | None:
+        """Append a line to an open jam; its number, or None when the jam is full or finished."""
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO jam_lines (jam_id, author_id, line, created_at) SELECT ?, ?, ?, ? "
+                "WHERE (SELECT state FROM jams WHERE id = ?) = 'open' "
+                "AND (SELECT COUNT(*) FROM jam_lines WHERE jam_id = ?) < ?",
+                (jam_id, author_id, line, at, jam_id, jam_id, max_lines),
+            )
+            if cursor.rowcount != 1:
+                return None
+            async with db.execute("SELECT COUNT(*) FROM jam_lines WHERE jam_id = ?", (jam_id,)) as count:
+                row = await count.fetchone()
+        return int(row[0]) if row else None
+
+    async def jam_lines(self, jam_id: int) -> list[JamLine]:
+        rows = await self._fetchall("SELECT id, author_id, line FROM jam_lines WHERE jam_id = ? ORDER BY id", (jam_id,))
+        return [JamLine(*row) for row in rows]
+
+    async def finish_jam(self, jam_id: int) -> bool:
+        """Close a jam to new lines; only the first finisher wins."""
+        async with self._transaction() as db:
+            cursor = await db.execute("UPDATE jams SET state = 'finished' WHERE id = ? AND state = 'open'", (jam_id,))
+            return cursor.rowcount == 1
+
+    async def reopen_jam(self, jam_id: int) -> None:
+        """Undo a finish whose song could not be started (no credit, API refusal)."""
+        async with self._transaction() as db:
+            await db.execute("UPDATE jams SET state = 'open' WHERE id = ? AND latest_song_id IS NULL", (jam_id,))
+
+    async def set_jam_latest(self, jam_id: int, song_id: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE jams SET latest_song_id = ? WHERE id = ?", (song_id, jam_id))
+
+    async def jam_songs(self, jam_id: int) -> list[SongRow]:
+        rows = await self._fetchall(
+            f"SELECT {', '.join('songs.' + c.strip() for c in _SONG_COLUMNS.split(','))} FROM songs "
+            "JOIN tasks ON tasks.id = songs.task_id WHERE tasks.jam_id = ? AND songs.kind = 'song' "
+            "ORDER BY songs.created_at, songs.rowid",
+            (jam_id,),
+        )
+        return [_song(row) for row in rows]
 
     # -- meta --------------------------------------------------------------------------------
 

@@ -130,6 +130,7 @@ class FakeMessage:
     created_at: datetime = field(default_factory=_now)
     edited_at: datetime | None = None
     thread_id: int | None = None
+    nonce: str | None = None
 
     @property
     def jump_url(self) -> str:
@@ -314,6 +315,11 @@ class FakeDiscord:
         self.unhandled: list[tuple[str, str]] = []  # requests that hit the 404 catch-all
         self.identify_count = 0
         self.rate_limited_count: Counter[int] = Counter()  # channel_id -> 429s from set_channel_rate_limit
+        # Discord's `enforce_nonce`: a create repeating a recent nonce (same author and channel) returns the
+        # first message instead of posting another. `nonce_replays` counts such answered repeats.
+        self.nonce_window: float = 300.0
+        self.nonce_replays = 0
+        self._nonces: dict[tuple[int, str], tuple[float, FakeMessage]] = {}
         self.interaction_deadline: float | None = 3.0  # seconds to send the initial callback, like Discord
         self.base_url = ""  # http://127.0.0.1:PORT (CDN URLs live here)
         self.api_base = ""
@@ -738,6 +744,8 @@ class FakeDiscord:
         }
         if msg.guild_id is not None:
             payload["guild_id"] = str(msg.guild_id)
+        if msg.nonce is not None:
+            payload["nonce"] = msg.nonce
         counts = Counter(msg.reactions)
         if counts:
             payload["reactions"] = [
@@ -1763,7 +1771,18 @@ class FakeDiscord:
                 self._changed()
                 raise self._rate_limited(round(window - (now - channel.sent_at[0]), 3) + 0.001, code=20028)
             channel.sent_at.append(now)
+        payload = body.payload or {}
+        nonce = str(payload["nonce"]) if payload.get("nonce") is not None else None
+        if nonce is not None and payload.get("enforce_nonce"):
+            seen = self._nonces.get((channel.id, nonce))
+            if seen is not None and time.monotonic() - seen[0] < self.nonce_window and not seen[1].deleted:
+                self.nonce_replays += 1
+                self._changed()
+                return self._message_payload(seen[1])
         msg = self._create_message(channel, body)
+        if nonce is not None:
+            msg.nonce = nonce
+            self._nonces[(channel.id, nonce)] = (time.monotonic(), msg)
         await self._dispatch_message("MESSAGE_CREATE", msg)
         return self._message_payload(msg)
 

@@ -102,6 +102,8 @@ class ProducerScript:
     callback_before_response: bool = False
     title: str | None = None
     content_type: str = "audio/mpeg"
+    media_drip_delay: float = 0
+    media_status: int = 200
 
 
 @dataclass
@@ -245,6 +247,7 @@ class FakeProducer:
 
         self._scripts: list[ProducerScript] = []
         self._failures: dict[str, list[_Failure]] = {}
+        self._accept_then_fail: list[_Failure] = []
         self._media: dict[str, _Media] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -313,6 +316,8 @@ class FakeProducer:
         callback_before_response: bool = False,
         title: str | None = None,
         content_type: str = "audio/mpeg",
+        media_drip_delay: float = 0,
+        media_status: int = 200,
     ) -> None:
         """Queue how the next accepted task behaves (FIFO; rejected submissions consume nothing).
 
@@ -320,6 +325,8 @@ class FakeProducer:
         ``data``); ``failure_string_error`` (``{"success": false, "error": "provider
         timeout"}``, the plain-string shape Nexior has seen); ``partial`` (``success: false``
         but one playable song); ``never`` (stays pending until :meth:`complete`).
+        ``media_drip_delay`` and ``media_status`` shape how the song's audio file is served
+        (see :meth:`set_media`).
         """
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}; expected one of {OUTCOMES}")
@@ -337,6 +344,8 @@ class FakeProducer:
                 callback_before_response=callback_before_response,
                 title=title,
                 content_type=content_type,
+                media_drip_delay=media_drip_delay,
+                media_status=media_status,
             )
         )
 
@@ -350,6 +359,15 @@ class FakeProducer:
         """
         failure = _Failure(status, code, message or code.replace("_", " "), times, delay)
         self._failures.setdefault(path, []).append(failure)
+
+    def accept_then_fail_next(
+        self, *, status: int, code: str, message: str = "", times: int = 1, delay: float = 0
+    ) -> None:
+        """The next ``times`` submissions are *accepted* (the task exists, runs and is billed) but the
+        answer is an error, sent after ``delay`` seconds: the gateway 5xx or the client timeout that
+        leaves a client unsure whether its request was taken.
+        """
+        self._accept_then_fail.append(_Failure(status, code, message or code.replace("_", " "), times, delay))
 
     async def complete(self, task_id: str) -> None:
         """Finish a pending task now (for ``auto_complete=False`` or ``outcome="never"``).
@@ -609,6 +627,17 @@ class FakeProducer:
         self._notify()
         will_finish = script.outcome != "never"
 
+        if self._accept_then_fail:
+            failure = self._accept_then_fail[0]
+            failure.remaining -= 1
+            if failure.remaining <= 0:
+                self._accept_then_fail.pop(0)
+            if will_finish and self.auto_complete:
+                self._schedule_completion(task)
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            return self._error(failure.status, failure.code, failure.message)
+
         if mode == "sync":
             if will_finish and self.auto_complete:
                 self._schedule_completion(task)
@@ -694,7 +723,9 @@ class FakeProducer:
             or (source["title"] if source else None)
             or "Untitled"
         )
-        self._media[f"{song_id}.mp3"] = _Media(script.content_type, script.audio_size)
+        self._media[f"{song_id}.mp3"] = _Media(
+            script.content_type, script.audio_size, drip_delay=script.media_drip_delay, status=script.media_status
+        )
         self._media[f"{song_id}.jpg"] = _Media("image/jpeg", IMAGE_SIZE)
         item: JSON = {
             "id": song_id,

@@ -1,0 +1,145 @@
+"""/settings for server managers, and /allowance for the bot's owner."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import InvalidInput
+from bot.render import EMBED_COLOUR, NO_MENTIONS
+from bot.storage.repository import GuildSettings, Limits
+from cogs._common import MODEL_CHOICES
+
+if TYPE_CHECKING:
+    from bot.bot import MusicBot
+
+
+def settings_embed(own: GuildSettings, limits: Limits, default_model: str) -> discord.Embed:
+    embed = discord.Embed(title="Music bot settings for this server", colour=EMBED_COLOUR)
+    embed.add_field(name="Default model", value=default_model, inline=True)
+    feed = f"<#{own.feed_channel_id}>" if own.feed_channel_id else "off"
+    embed.add_field(name="Song feed", value=feed, inline=True)
+    embed.add_field(name="Own audio uploads", value="allowed" if own.allow_uploads else "not allowed", inline=True)
+    embed.add_field(name="Songs per day (server)", value=str(limits.daily_allowance), inline=True)
+    cap = str(limits.member_daily_cap) if limits.member_daily_cap is not None else "no cap"
+    embed.add_field(name="Songs per day (each member)", value=cap, inline=True)
+    embed.add_field(
+        name="Queue",
+        value=f"{limits.max_running} running at once, {limits.max_running_per_member} per member, "
+        f"{limits.max_queued} waiting at most",
+        inline=False,
+    )
+    embed.set_footer(text="Managers change these with /settings; the bot owner sets the daily allowance.")
+    return embed
+
+
+class Admin(commands.Cog):
+    """Per-server settings (Manage Server) and the owner's allowance control."""
+
+    def __init__(self, bot: MusicBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="settings", description="Show or change the music bot's settings for this server.")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.describe(
+        default_model="The model used when a member does not pick one",
+        song_feed="A channel where every finished song is also posted",
+        clear_song_feed="Stop cross-posting to the song feed",
+        member_cap="Songs each member may make per day (0 = no cap)",
+        allow_uploads="Whether members may use their own audio files",
+        max_running="Songs that may be generating at once in this server",
+        max_running_per_member="Songs one member may have generating at once",
+        max_queued="Songs that may wait in line",
+    )
+    @app_commands.choices(default_model=MODEL_CHOICES)
+    async def settings(
+        self,
+        interaction: discord.Interaction,
+        default_model: str | None = None,
+        song_feed: discord.TextChannel | None = None,
+        clear_song_feed: bool = False,
+        member_cap: app_commands.Range[int, 0, 1000] | None = None,
+        allow_uploads: bool | None = None,
+        max_running: app_commands.Range[int, 1, 10] | None = None,
+        max_running_per_member: app_commands.Range[int, 1, 10] | None = None,
+        max_queued: app_commands.Range[int, 0, 100] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        # Default permissions can be loosened by a server's admins; the check that counts is here.
+        if not interaction.permissions.manage_guild:
+            raise InvalidInput("You need the Manage Server permission to change the music bot's settings.")
+        changes: dict[str, Any] = {}
+        if default_model is not None:
+            changes["default_model"] = default_model
+        if song_feed is not None:
+            changes["feed_channel_id"] = song_feed.id
+        if clear_song_feed:
+            changes["feed_channel_id"] = None
+        if member_cap is not None:
+            if not 0 <= member_cap <= 1000:
+                raise InvalidInput("`member_cap` must be between 0 and 1000.")
+            changes["member_daily_cap"] = member_cap or None
+        if allow_uploads is not None:
+            changes["allow_uploads"] = int(allow_uploads)
+        for name, value, low, high in (
+            ("max_running", max_running, 1, 10),
+            ("max_running_per_member", max_running_per_member, 1, 10),
+            ("max_queued", max_queued, 0, 100),
+        ):
+            if value is not None:
+                if not low <= value <= high:
+                    raise InvalidInput(f"`{name}` must be between {low} and {high}.")
+                changes[name] = value
+        own = await self.bot.repo.update_guild_settings(interaction.guild_id, **changes)
+        limits = await self.bot.songs.limits(interaction.guild_id)
+        embed = settings_embed(own, limits, await self.bot.songs.default_model(interaction.guild_id))
+        text = "Settings updated." if changes else None
+        await interaction.response.send_message(text, embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        if changes:
+            await self.bot.songs.pump(interaction.guild_id)  # larger limits may let waiting songs start
+
+    @app_commands.command(name="allowance", description="Bot owner only: set a server's songs per day.")
+    @app_commands.default_permissions(administrator=True)
+    @app_commands.describe(
+        songs_per_day="Songs this server may make per UTC day",
+        server_id="The server (default: this one)",
+        reset="Go back to the bot's default (GUILD_DAILY_QUOTA)",
+    )
+    async def allowance(
+        self,
+        interaction: discord.Interaction,
+        songs_per_day: app_commands.Range[int, 0, 100000] | None = None,
+        server_id: str | None = None,
+        reset: bool = False,
+    ) -> None:
+        if not await self.bot.is_owner(interaction.user):
+            raise InvalidInput("Only the bot's owner can set a server's daily allowance.")
+        target = interaction.guild_id
+        if server_id is not None:
+            if not server_id.strip().isdigit():
+                raise InvalidInput("`server_id` must be a server's numeric id.")
+            target = int(server_id)
+        if target is None:
+            raise InvalidInput("Give `server_id` when using this outside a server.")
+        if songs_per_day is None and not reset:
+            limits = await self.bot.songs.limits(target)
+            await interaction.response.send_message(
+                f"Server `{target}` may make {limits.daily_allowance} songs per day.", ephemeral=True
+            )
+            return
+        if songs_per_day is not None and not 0 <= songs_per_day <= 100000:
+            raise InvalidInput("`songs_per_day` must be between 0 and 100000.")
+        await self.bot.repo.update_guild_settings(target, daily_allowance=None if reset else songs_per_day)
+        limits = await self.bot.songs.limits(target)
+        await interaction.response.send_message(
+            f"Server `{target}` may now make {limits.daily_allowance} songs per day.", ephemeral=True
+        )
+
+
+async def setup(bot: MusicBot) -> None:
+    """Load /settings and /allowance."""
+    await bot.add_cog(Admin(bot))

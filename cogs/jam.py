@@ -1,0 +1,259 @@
+"""Community song jams: members write lines together, the bot sings them, the thread extends it.
+
+A jam lives in a thread named after its theme (or in the channel itself where threads are not
+allowed). Everything is in the database, so a jam carries on across restarts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import InvalidInput
+from bot.render import EMBED_COLOUR, NO_MENTIONS, clip
+from bot.service import SongRequest
+from bot.storage.repository import Jam, JamLine, SongRow, Task
+from bot.validation import STYLE_MAX, check_model, clean_text
+from cogs._common import MODEL_CHOICES
+from cogs.library import song_line
+
+if TYPE_CHECKING:
+    from bot.bot import MusicBot
+
+log = logging.getLogger(__name__)
+
+LINE_MAX = 200
+"""Characters per jam line: one sung line, not a verse."""
+JAM_MAX_LINES = 40
+"""Lines per jam: about a song's worth of lyrics."""
+THEME_MAX = 100
+"""A thread name holds at most 100 characters."""
+LINE_ADDED_REACTION = "✍️"
+
+
+def jam_embed(jam: Jam, lines: list[JamLine], *, latest_link: str | None = None) -> discord.Embed:
+    """The jam message: the lyrics so far, and who wrote each line."""
+    embed = discord.Embed(title=clip(f"🎤 Jam: {jam.theme}", 256), colour=EMBED_COLOUR)
+    rendered = [
+        f"{n}. {discord.utils.escape_markdown(line.line)} — <@{line.author_id}>" for n, line in enumerate(lines, 1)
+    ]
+    text = "\n".join(rendered)
+    while len(text) > 4000 and rendered:  # keep the newest lines visible
+        rendered.pop(0)
+        text = "…\n" + "\n".join(rendered)
+    embed.description = text or "No lines yet."
+    if jam.style:
+        embed.add_field(name="Style", value=clip(jam.style, 1024), inline=True)
+    embed.add_field(name="Model", value=jam.model, inline=True)
+    embed.add_field(name="Lines", value=f"{len(lines)} of {JAM_MAX_LINES}", inline=True)
+    if jam.state == "open":
+        embed.set_footer(text="Add a line with /jam add or by mentioning me here. /jam finish turns it into a song.")
+    else:
+        if latest_link:
+            embed.add_field(name="Latest song", value=latest_link, inline=False)
+        embed.set_footer(text="Finished. Reply to the song with lyrics (or press Extend) to keep it going.")
+    return embed
+
+
+class Jams(commands.Cog):
+    """/jam start, add, finish and status, and lines posted in a jam thread."""
+
+    jam = app_commands.Group(name="jam", description="Write a song together", guild_only=True)
+
+    def __init__(self, bot: MusicBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.songs.delivered_listeners.append(self.on_songs_delivered)
+
+    async def cog_unload(self) -> None:
+        self.bot.songs.delivered_listeners.remove(self.on_songs_delivered)
+
+    async def _jam_here(self, interaction: discord.Interaction) -> Jam:
+        jam = await self.bot.repo.jam_in_channel(interaction.channel_id or 0)
+        if jam is None:
+            raise InvalidInput("There is no jam here. Start one with `/jam start`, or use this in a jam's thread.")
+        return jam
+
+    async def refresh(self, jam_id: int) -> None:
+        """Redraw the jam message from the database."""
+        jam = await self.bot.repo.jam(jam_id)
+        if jam is None or jam.message_id is None:
+            return
+        link = None
+        if jam.latest_song_id:
+            latest = await self.bot.repo.song(jam.latest_song_id)
+            if latest is not None and latest.message_id:
+                link = f"https://discord.com/channels/{latest.guild_id}/{latest.channel_id}/{latest.message_id}"
+        embed = jam_embed(jam, await self.bot.repo.jam_lines(jam.id), latest_link=link)
+        channel = self.bot.get_partial_messageable(jam.channel_id, guild_id=jam.guild_id)
+        try:
+            await channel.get_partial_message(jam.message_id).edit(embed=embed, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.warning("Could not update the message of jam %d (%s)", jam.id, exc.code)
+
+    # -- commands --------------------------------------------------------------------------------
+
+    @jam.command(name="start", description="Start a jam: a thread where everyone adds lines to a song.")
+    @app_commands.describe(
+        theme="What the song is about (also the thread's name)",
+        style="How it should sound",
+        model="Which FUZZ model will sing it",
+    )
+    @app_commands.choices(model=MODEL_CHOICES)
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        theme: app_commands.Range[str, 1, THEME_MAX],
+        style: app_commands.Range[str, 1, STYLE_MAX] | None = None,
+        model: str | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        theme = clean_text("theme", theme, limit=THEME_MAX, required=True)
+        style = clean_text("style", style, limit=STYLE_MAX)
+        chosen = check_model(model, await self.bot.songs.default_model(interaction.guild_id))
+        await interaction.response.defer(thinking=True)
+        place = await self._jam_place(interaction, theme)
+        jam = await self.bot.repo.create_jam(
+            guild_id=interaction.guild_id,
+            channel_id=place.id,
+            starter_id=interaction.user.id,
+            theme=theme,
+            style=style,
+            model=chosen,
+            at=self.bot.songs.now(),
+        )
+        if jam is None:
+            raise InvalidInput("This channel already has a jam. Use `/jam status` to see it.")
+        message = await place.send(embed=jam_embed(jam, []), allowed_mentions=NO_MENTIONS)
+        await self.bot.repo.set_jam_message(jam.id, message.id)
+        where = f"in {place.mention}" if place.id != interaction.channel_id else "here"
+        await interaction.followup.send(
+            f"🎤 <@{interaction.user.id}> started a jam {where}: **{discord.utils.escape_markdown(theme)}**. "
+            "Add lines with `/jam add` or by mentioning me there.",
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    async def _jam_place(self, interaction: discord.Interaction, theme: str) -> discord.abc.Messageable:
+        """A new thread named after the theme; the channel itself where threads are not possible."""
+        channel = interaction.channel
+        if isinstance(channel, discord.TextChannel):
+            try:
+                return await channel.create_thread(
+                    name=theme[:THEME_MAX], type=discord.ChannelType.public_thread, auto_archive_duration=10080
+                )
+            except discord.HTTPException as exc:
+                log.info("Could not open a jam thread in %d (%s); using the channel", channel.id, exc.code)
+        assert interaction.channel_id is not None
+        return self.bot.get_partial_messageable(interaction.channel_id, guild_id=interaction.guild_id)
+
+    @jam.command(name="add", description="Add a line to this jam's lyrics.")
+    @app_commands.describe(line="One line of the song (up to 200 characters)")
+    async def add(self, interaction: discord.Interaction, line: app_commands.Range[str, 1, LINE_MAX]) -> None:
+        jam = await self._jam_here(interaction)
+        number = await self._add_line(jam, interaction.user.id, line)
+        await interaction.response.send_message(f"Added as line {number}.", ephemeral=True)
+        await self.refresh(jam.id)
+
+    async def _add_line(self, jam: Jam, author_id: int, text: str) -> int:
+        line = clean_text("line", text, limit=LINE_MAX, required=True)
+        number = await self.bot.repo.add_jam_line(
+            jam.id, author_id, line, max_lines=JAM_MAX_LINES, at=self.bot.songs.now()
+        )
+        if number is None:
+            if jam.state != "open" or (fresh := await self.bot.repo.jam(jam.id)) is None or fresh.state != "open":
+                raise InvalidInput("This jam is finished. Reply to its song with lyrics to extend it.")
+            raise InvalidInput(f"This jam already has {JAM_MAX_LINES} lines. Time for `/jam finish`!")
+        return number
+
+    @jam.command(name="finish", description="Turn this jam's lines into a song (the starter or a manager).")
+    async def finish(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None and interaction.channel_id is not None
+        jam = await self._jam_here(interaction)
+        if interaction.user.id != jam.starter_id and not interaction.permissions.manage_guild:
+            raise InvalidInput(f"Only the jam's starter (<@{jam.starter_id}>) or a manager can finish it.")
+        lines = await self.bot.repo.jam_lines(jam.id)
+        if not lines:
+            raise InvalidInput("This jam has no lines yet. Add some with `/jam add` first.")
+        if not await self.bot.repo.finish_jam(jam.id):
+            raise InvalidInput("This jam is already finished.")
+        credits = list(dict.fromkeys(line.author_id for line in lines))
+        body = {
+            "action": "generate",
+            "custom": True,
+            "model": jam.model,
+            "lyric": "\n".join(line.line for line in lines),
+            "prompt": jam.style,
+            "title": jam.theme,
+            "instrumental": False,
+        }
+        request = SongRequest(
+            action="generate",
+            body=body,
+            guild_id=interaction.guild_id,
+            channel_id=jam.channel_id,
+            requester_id=interaction.user.id,
+            jam_id=jam.id,
+            credits=credits,
+        )
+        try:
+            await self.bot.start_song(interaction, request)
+        except Exception:
+            await self.bot.repo.reopen_jam(jam.id)  # not charged: let them try again
+            raise
+        await self.refresh(jam.id)
+
+    @jam.command(name="status", description="This jam's lines and its chain of songs.")
+    async def status(self, interaction: discord.Interaction) -> None:
+        jam = await self._jam_here(interaction)
+        lines = await self.bot.repo.jam_lines(jam.id)
+        songs = await self.bot.repo.jam_songs(jam.id)
+        embed = jam_embed(jam, lines)
+        chain = "\n".join(f"{n}. {song_line(song)}" for n, song in enumerate(songs, 1))
+        embed.add_field(name=f"Chain ({len(songs)} songs)", value=clip(chain or "No song yet.", 1024), inline=False)
+        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    # -- lines posted in the thread, and the chain ----------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        """A message in an open jam's thread that mentions the bot adds its lines (replies are extends)."""
+        if message.author.bot or message.guild is None or message.reference is not None or self.bot.user is None:
+            return
+        if self.bot.user.id not in {user.id for user in message.mentions}:
+            return
+        jam = await self.bot.repo.jam_in_channel(message.channel.id)
+        if jam is None or jam.state != "open":
+            return
+        text = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content)
+        lines = [line for line in (part.strip() for part in text.splitlines()) if line]
+        if not lines:
+            return
+        try:
+            for line in lines:
+                await self._add_line(jam, message.author.id, line)
+        except InvalidInput as exc:
+            with contextlib.suppress(discord.HTTPException):
+                await message.reply(exc.message, allowed_mentions=NO_MENTIONS)
+        else:
+            with contextlib.suppress(discord.HTTPException):
+                await message.add_reaction(LINE_ADDED_REACTION)
+        await self.refresh(jam.id)
+
+    async def on_songs_delivered(self, task: Task, songs: list[SongRow]) -> None:
+        """A jam's song (or an extension of it) was posted: it is now the one the thread extends."""
+        if task.jam_id is None or not songs:
+            return
+        await self.bot.repo.set_jam_latest(task.jam_id, songs[-1].id)
+        await self.refresh(task.jam_id)
+
+
+async def setup(bot: MusicBot) -> None:
+    """Load the jam commands."""
+    await bot.add_cog(Jams(bot))

@@ -1,0 +1,181 @@
+"""The real bot (`python -m bot`) as a child process against the fakes, killed for real.
+
+`BotProcess` starts the entry point as `tests/test_entrypoint.py` does (discord.py's two Discord
+addresses are pointed at the fake, and, as in `tests/harness.py`, it does not wait two seconds for
+guilds the fake has already sent), on a SQLite file the test can open afterwards.
+
+A crash is a real SIGKILL: no `finally`, no clean shutdown, no flush. It is sent either by the
+test (`kill()`), at a moment it can observe from outside (the status line says "Generating", the
+fake CDN is half-way through a download), or by the child itself at a *crash point*: the launcher
+wraps one real method before the bot starts, so that the process kills itself at the exact step
+no outside observer could time. The wrappers change nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LAUNCH = """
+import os, runpy, sys, yarl, discord.http, discord.gateway, discord.state
+discord.http.Route.BASE = sys.argv[1]
+discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv[2])
+# As in tests/harness.py: the fake sends every GUILD_CREATE at once, so do not wait 2 s for more.
+_state_init = discord.state.ConnectionState.__init__
+def _quick_ready(self, *args, **options):
+    options.setdefault("guild_ready_timeout", 0.05)
+    _state_init(self, *args, **options)
+discord.state.ConnectionState.__init__ = _quick_ready
+if os.environ.get("CRASH_AT"):
+    from tests.crash_helpers import install_crash_point
+    install_crash_point(os.environ["CRASH_AT"])
+sys.argv = ["bot"]
+runpy.run_module("bot", run_name="__main__", alter_sys=True)
+"""
+
+CRASH_POINTS = {
+    "before_submit": "charged and recorded; the request to /producer/audios is never sent",
+    "submitted_unrecorded": "the API accepted the request; its task id is never recorded",
+    "result_stored": "the result is stored; the delivery has not started",
+    "message_posted": "the song message is posted in Discord; its id is never recorded",
+}
+
+
+def _die(point: str) -> None:
+    os.write(2, f"CRASH POINT {point}\n".encode())
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def install_crash_point(point: str) -> None:
+    """In the child, before the bot runs: make the process SIGKILL itself at `point`."""
+    if point == "before_submit":
+        from bot.producer.client import ProducerClient
+
+        async def never_sent(self: ProducerClient, body: dict[str, Any]) -> Any:
+            _die(point)
+
+        ProducerClient.submit_audio = never_sent  # type: ignore[method-assign]
+    elif point == "submitted_unrecorded":
+        from bot.producer.client import ProducerClient
+
+        submit = ProducerClient.submit_audio
+
+        async def sent_then_die(self: ProducerClient, body: dict[str, Any]) -> Any:
+            await submit(self, body)
+            _die(point)
+
+        ProducerClient.submit_audio = sent_then_die  # type: ignore[method-assign]
+    elif point == "result_stored":
+        from bot.service import SongService
+
+        accept = SongService.accept_result
+
+        async def stored_then_die(self: SongService, task_id: int, response: dict[str, Any]) -> bool:
+            stored = await accept(self, task_id, response)
+            if stored:
+                _die(point)  # the delivery was only scheduled; it never runs
+            return stored
+
+        SongService.accept_result = stored_then_die  # type: ignore[method-assign]
+    elif point == "message_posted":
+        from bot.storage.repository import Repository
+
+        async def posted_then_die(self: Repository, *args: Any, **kwargs: Any) -> None:
+            _die(point)
+
+        Repository.set_song_message = posted_then_die  # type: ignore[method-assign]
+    else:
+        raise ValueError(f"unknown crash point {point!r}; expected one of {sorted(CRASH_POINTS)}")
+
+
+class BotProcess:
+    """One `python -m bot` child at a time, on the same database and settings across restarts."""
+
+    def __init__(self, *, discord_api: str, gateway: str, env: dict[str, str], cwd: Path) -> None:
+        self._argv = [sys.executable, "-c", LAUNCH, discord_api, gateway]
+        base = {key: value for key, value in os.environ.items() if not key.startswith(("DISCORD_", "PRODUCER_"))}
+        self._env = {**base, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **env}
+        self._cwd = cwd
+        self.process: asyncio.subprocess.Process | None = None
+        self.lines: list[str] = []
+        """Everything every child wrote to stderr (its log), across restarts."""
+        self._reader: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+
+    async def start(self, *, crash_at: str | None = None, timeout: float = 30) -> None:
+        """Start the child and wait until it has logged in to the fake Discord."""
+        assert self.process is None or self.process.returncode is not None, "already running"
+        env = dict(self._env)
+        if crash_at is not None:
+            assert crash_at in CRASH_POINTS, crash_at
+            env["CRASH_AT"] = crash_at
+        mark = len(self.lines)
+        self.process = await asyncio.create_subprocess_exec(
+            *self._argv, cwd=self._cwd, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        self._reader = asyncio.create_task(self._read(self.process))
+        await self.wait_for_log(lambda line: "Logged in as" in line, timeout=timeout, since=mark)
+
+    async def _read(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stderr is not None
+        while line := await process.stderr.readline():
+            self.lines.append(line.decode(errors="replace"))
+            self._changed.set()
+        self._changed.set()
+
+    async def wait_for_log(self, predicate: Callable[[str], bool], *, timeout: float = 20, since: int = 0) -> str:
+        async with asyncio.timeout(timeout):
+            while True:
+                self._changed.clear()
+                for line in self.lines[since:]:
+                    if predicate(line):
+                        return line
+                if self.process is not None and self.process.returncode is not None and self._reader_done():
+                    raise AssertionError("the bot exited:\n" + self.output)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), 0.5)
+
+    def _reader_done(self) -> bool:
+        return self._reader is None or self._reader.done()
+
+    async def wait_crashed(self, point: str, timeout: float = 20) -> None:
+        """Wait for the child to die of its own SIGKILL at `point`."""
+        assert self.process is not None
+        returncode = await asyncio.wait_for(self.process.wait(), timeout)
+        if self._reader is not None:
+            await self._reader
+        assert returncode == -signal.SIGKILL, f"exit {returncode}\n{self.output}"
+        assert f"CRASH POINT {point}\n" in self.lines, self.output
+
+    async def kill(self) -> None:
+        """SIGKILL from outside, now."""
+        assert self.process is not None and self.process.returncode is None
+        self.process.send_signal(signal.SIGKILL)
+        assert await self.process.wait() == -signal.SIGKILL
+        if self._reader is not None:
+            await self._reader
+
+    async def stop(self) -> None:
+        """SIGTERM: the clean shutdown `docker stop` uses."""
+        if self.process is None or self.process.returncode is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.process.wait(), 30)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+        if self._reader is not None:
+            await self._reader
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
