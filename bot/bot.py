@@ -197,6 +197,9 @@ class MusicBot(commands.Bot):
             with contextlib.suppress(discord.HTTPException):
                 await message.reply(exc.message, allowed_mentions=discord.AllowedMentions.none())
 
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: messages matter only to cog listeners (reply-to-extend, jam lines)."""
+
     async def on_ready(self) -> None:
         assert self.user is not None
         invite = discord.utils.oauth_url(

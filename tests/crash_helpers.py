@@ -109,19 +109,28 @@ class BotProcess:
         """Everything every child wrote to stderr (its log), across restarts."""
         self._reader: asyncio.Task[None] | None = None
         self._changed = asyncio.Event()
+        self._life_start = 0
 
-    async def start(self, *, crash_at: str | None = None, timeout: float = 30) -> None:
-        """Start the child and wait until it has logged in to the fake Discord."""
+    async def start(self, *, crash_at: str | None = None, until_crash: bool = False, timeout: float = 30) -> None:
+        """Start the child and wait until it has logged in to the fake Discord.
+
+        With `until_crash`, the crash point is expected to fire while the bot is still starting
+        (recovering what the previous life left): wait for that instead, logged in or not.
+        """
         assert self.process is None or self.process.returncode is not None, "already running"
         env = dict(self._env)
         if crash_at is not None:
             assert crash_at in CRASH_POINTS, crash_at
             env["CRASH_AT"] = crash_at
-        mark = len(self.lines)
+        mark = self._life_start = len(self.lines)
         self.process = await asyncio.create_subprocess_exec(
             *self._argv, cwd=self._cwd, env=env, stderr=asyncio.subprocess.PIPE
         )
         self._reader = asyncio.create_task(self._read(self.process))
+        if until_crash:
+            assert crash_at is not None
+            await self.wait_crashed(crash_at, timeout=timeout)
+            return
         await self.wait_for_log(lambda line: "Logged in as" in line, timeout=timeout, since=mark)
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
@@ -153,7 +162,7 @@ class BotProcess:
         if self._reader is not None:
             await self._reader
         assert returncode == -signal.SIGKILL, f"exit {returncode}\n{self.output}"
-        assert f"CRASH POINT {point}\n" in self.lines, self.output
+        assert f"CRASH POINT {point}\n" in self.lines[self._life_start :], self.output
 
     async def kill(self) -> None:
         """SIGKILL from outside, now."""

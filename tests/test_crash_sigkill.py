@@ -134,9 +134,7 @@ async def test_killed_after_charging_before_submitting_fails_once_with_refund(cr
 
 
 @pytest.mark.parametrize("callbacks", [True, False], ids=["callback-mode", "polling-mode"])
-async def test_killed_after_the_api_accepted_before_recording_finds_the_task(
-    crash: Crashable, callbacks: bool
-) -> None:
+async def test_killed_after_the_api_accepted_before_recording_finds_the_task(crash: Crashable, callbacks: bool) -> None:
     """The API took (and billed) the request, the bot died before recording its task id: found, not resent."""
     world = crash.world
     bot = crash.configure(callbacks=callbacks)
@@ -242,3 +240,62 @@ async def test_killed_in_the_middle_of_a_download(crash: Crashable) -> None:
 
     await bot.start()
     await finish_and_check_one_song(crash, interaction)
+
+
+async def test_compounding_crashes_every_request_ends_exactly_once(crash: Crashable) -> None:
+    """Six lives of the bot, five ended by SIGKILL, one of them while recovering from the previous.
+
+    A: stored, then the restart dies posting it (after the post, before recording it); B: accepted
+    by the API, then the bot dies before recording it; C: charged, then the bot dies before sending
+    it; D: stored, then the bot dies; E: a normal song. In the end every request has exactly one
+    outcome a member can see, the quota matches what was delivered, and the API made each song once.
+    """
+    world = crash.world
+    bot = crash.configure(callbacks=True)
+
+    async def outcome(interaction: FakeInteraction, mark: str) -> None:
+        await world.discord.wait_for(
+            lambda: interaction.original is not None and interaction.original.content.startswith(mark), timeout=20
+        )
+
+    await bot.start(crash_at="result_stored")
+    song_a = await crash.generate("song A")
+    await bot.wait_crashed("result_stored")
+
+    await bot.start(crash_at="message_posted", until_crash=True)  # dies recovering A
+
+    await bot.start(crash_at="submitted_unrecorded")
+    await outcome(song_a, "✅")
+    song_b = await crash.generate("song B")
+    await bot.wait_crashed("submitted_unrecorded")
+
+    await bot.start(crash_at="before_submit")
+    await outcome(song_b, "✅")
+    song_c = await crash.generate("song C")
+    await bot.wait_crashed("before_submit")
+
+    await bot.start(crash_at="result_stored")
+    await outcome(song_c, "❌")
+    song_d = await crash.generate("song D")
+    await bot.wait_crashed("result_stored")
+
+    await bot.start()
+    await outcome(song_d, "✅")
+    song_e = await crash.generate("song E")
+    await outcome(song_e, "✅")
+    await bot.stop()
+
+    requests = [song_a, song_b, song_c, song_d, song_e]
+    tasks = await crash.tasks()
+    assert [task.state for task in tasks] == ["delivered", "delivered", "failed", "delivered", "delivered"]
+    assert [task.refunded for task in tasks] == [False, False, True, False, False]
+    songs = world.songs_in_channel()
+    song_ids = [embed_field(message, "Song id") for message in songs]
+    assert len(songs) == 4 and len(set(song_ids)) == 4, "a duplicate song message"
+    for interaction, message in zip([song_a, song_b, song_d, song_e], songs, strict=True):
+        assert message.jump_url in interaction.original.content
+    assert "refunded" in song_c.original.content
+    assert await crash.quota_used() == 4
+    api_ids = [task.api_task_id for task in tasks if task.api_task_id]
+    assert len(api_ids) == len(set(api_ids)) == len(world.producer.tasks) == len(world.producer.audio_requests) == 4
+    assert len(requests) == len(tasks)

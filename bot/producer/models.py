@@ -30,6 +30,18 @@ def _str(value: Any) -> str | None:
     return None
 
 
+MESSAGE_LIMIT = 300
+"""An API error message is shown to members; anything longer is cut, so the rest of the sentence
+("Your credit was refunded.") always fits in a Discord message."""
+
+
+def _message(value: Any) -> str | None:
+    text = _str(value)
+    if text is None or len(text) <= MESSAGE_LIMIT:
+        return text
+    return text[: MESSAGE_LIMIT - 1].rstrip() + "…"
+
+
 def _duration(value: Any) -> float | None:
     """Seconds as a float; the API sends a string such as "135.2330158730159"."""
     try:
@@ -111,9 +123,9 @@ def parse_result(body: Any) -> TaskResult:
     message: str | None = None
     if isinstance(error, dict):
         code = _str(error.get("code"))
-        message = _str(error.get("message"))
+        message = _message(error.get("message"))
     elif isinstance(error, str):
-        message = error or None
+        message = _message(error)
     success_field = body.get("success")
     # `success` is documented on every callback; when absent, judge by what was delivered.
     success = success_field is True or (success_field is None and error is None and bool(songs))
@@ -214,9 +226,9 @@ def parse_error_body(body: Any) -> ApiErrorBody:
     if isinstance(error, dict):
         return ApiErrorBody(
             code=_str(error.get("code")) or "unknown",
-            message=_str(error.get("message")) or "",
+            message=_message(error.get("message")) or "",
             trace_id=_str(body.get("trace_id")),
         )
     if isinstance(error, str):
-        return ApiErrorBody(message=error, trace_id=_str(body.get("trace_id")))
+        return ApiErrorBody(message=_message(error) or "", trace_id=_str(body.get("trace_id")))
     return ApiErrorBody(trace_id=_str(body.get("trace_id")))

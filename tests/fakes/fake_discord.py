@@ -303,6 +303,7 @@ class FakeDiscord:
         self.application_id = self._next_id()
         self.bot_user_id = self.application_id  # modern bot users share the application's id
         self._owner_id = self._next_id()
+        self._granted: dict[int, int] = {}
         self.users: dict[int, dict[str, Any]] = {self.bot_user_id: self._make_user(self.bot_user_id, "FakeBot", True)}
         self.guilds: dict[int, _Guild] = {}
         self.channels: dict[int, _Channel] = {}
@@ -419,6 +420,19 @@ class FakeDiscord:
         user_id = self._next_id()
         self.users[user_id] = self._make_user(user_id, name)
         return user_id
+
+    MANAGE_GUILD = 1 << 5
+
+    def grant(self, user_id: int, permissions: int) -> None:
+        """Give a member extra permission bits (e.g. MANAGE_GUILD) in every guild's interactions."""
+        self._granted[user_id] = self._granted.get(user_id, 0) | permissions
+
+    @property
+    def owner_id(self) -> int:
+        """The application's owner (from /oauth2/applications/@me); usable as a member once added."""
+        if self._owner_id not in self.users:
+            self.users[self._owner_id] = self._make_user(self._owner_id, "App Owner")
+        return self._owner_id
 
     def dm_channel_id(self, user_id: int) -> int:
         """The DM channel between the bot and `user_id` (created on first use, like Discord)."""
@@ -984,12 +998,13 @@ class FakeDiscord:
             "authorizing_integration_owners": {"0": str(guild.id) if guild else "0"},
         }
         if guild is not None:
-            channel_payload["permissions"] = str(_EVERYONE_PERMS)
+            member_perms = _EVERYONE_PERMS | self._granted.get(user_id, 0)
+            channel_payload["permissions"] = str(member_perms)
             payload.update(
                 guild_id=str(guild.id),
                 guild_locale="en-US",
                 guild={"id": str(guild.id), "locale": "en-US", "features": []},
-                member={**self._member_payload(guild, user_id), "permissions": str(_EVERYONE_PERMS)},
+                member={**self._member_payload(guild, user_id), "permissions": str(member_perms)},
             )
         else:
             payload["user"] = self.users[user_id]
