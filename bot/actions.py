@@ -23,7 +23,8 @@ TIME = re.compile(r"^(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d+)?)$")
 
 def parse_time(name: str, text: str) -> float:
     """Seconds from `95`, `95.5`, `1:35` or `1:02:03`; a clear error otherwise."""
-    match = TIME.match(text.strip())
+    # Past a few dozen characters nothing is a time; a huge digit run would also overflow int().
+    match = TIME.match(text.strip()) if len(text.strip()) <= 32 else None
     if not match:
         raise InvalidInput(f"`{name}` must be seconds (`95`, `95.5`) or minutes:seconds (`1:35`); got `{text[:20]}`.")
     hours, minutes, seconds = match.groups()

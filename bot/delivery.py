@@ -44,6 +44,13 @@ log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 INTERACTION_TOKEN_LIFETIME = 14 * 60  # Discord allows 15 minutes; keep a margin.
+TRANSIENT_STATUSES = {401, 408, 429}
+"""Besides 5xx: the bot's own token failing (fixed by the owner, not by giving up on the song),
+a timeout, and a rate limit discord.py did not wait out. These are retried, never "delivered"."""
+
+
+def _field_pairs(embed: discord.Embed) -> set[tuple[str | None, str | None]]:
+    return {(field.name, field.value) for field in embed.fields}
 
 
 def jump_url(guild_id: int | None, channel_id: int, message_id: int) -> str:
@@ -163,6 +170,8 @@ class Delivery:
         if me is None:
             return None
         wanted = render.song_id_value(song.id)
+        shown = render.song_embed(song)  # how this song's embed looks (stems have no "Song id" field)
+        marks = {(field.name, field.value) for field in shown.fields if field.name in {"Song id", "From song"}}
         made = dt.datetime.fromtimestamp(task.created_at - 60, dt.UTC)
         after = discord.Object(task.status_message_id or discord.utils.time_snowflake(made))
         places: list[discord.abc.Messageable] = [
@@ -173,10 +182,9 @@ class Delivery:
         for place in places:
             try:
                 async for message in place.history(limit=100, after=after, oldest_first=True):
-                    if message.author.id == me.id and any(
-                        field.name == "Song id" and field.value == wanted
-                        for embed in message.embeds
-                        for field in embed.fields
+                    if message.author.id == me.id and (
+                        any(embed.title == shown.title and marks <= _field_pairs(embed) for embed in message.embeds)
+                        or f"Song id: {wanted}" in message.content  # the plain-text form
                     ):
                         log.info("Task %d: song %s was already posted (message %d)", task.id, song.id, message.id)
                         return message
@@ -205,7 +213,7 @@ class Delivery:
                 nonce=render.message_nonce(song.id, task.channel_id),
             )
         except discord.HTTPException as exc:
-            if exc.status >= 500 or exc.status == 429:
+            if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
                 raise  # transient: the task is retried with backoff
             log.warning(
                 "Cannot post task %d to channel %d (%s %s); trying a DM", task.id, task.channel_id, exc.status, exc.code
@@ -288,7 +296,7 @@ class Delivery:
                 nonce=render.message_nonce(song.id, dm.id),
             )
         except discord.HTTPException as exc:
-            if exc.status >= 500 or exc.status == 429:
+            if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
                 raise
             log.warning(
                 "Task %d: DM to the requester failed too (%s); the song stays in the library",

@@ -1,9 +1,12 @@
-"""Logging set-up, with a filter that blanks the bot's secrets out of every record."""
+"""Logging set-up: a filter that blanks the bot's secrets out of every record, and one that keeps
+strangers' malformed requests to the listener from filling the log with tracebacks."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+
+from aiohttp.http_exceptions import HttpProcessingError
 
 
 class RedactSecrets(logging.Filter):
@@ -30,10 +33,30 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class QuietProtocolErrors(logging.Filter):
+    """One INFO line, without a traceback, for a malformed HTTP request to the listener.
+
+    aiohttp logs each one as an ERROR with a traceback, and anyone who can reach the port can send
+    them: that would let strangers fill the log with alarms. Errors in the bot's own handlers
+    are untouched (the webhook's middleware logs those itself).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if record.name == "aiohttp.server" and isinstance(error, HttpProcessingError):
+            # Only the parser's own words: the rest of its message quotes the stranger's bytes.
+            reason = (str(error.message).splitlines() or [""])[0][:80]
+            record.msg, record.args = f"Malformed HTTP request refused ({error.code} {reason!r})", None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def setup_logging(level: str, secrets: Iterable[str]) -> None:
     """One stream handler on the root logger; discord.py and aiohttp log through it too."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.addFilter(QuietProtocolErrors())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]

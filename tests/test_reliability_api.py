@@ -115,12 +115,15 @@ async def test_surprising_field_types_still_make_a_sane_song_message(world: Worl
 
 
 async def test_polling_survives_task_endpoint_errors(world: World) -> None:
-    await world.start_bot(POLL_INTERVAL="1")
-    world.producer.fail_next("/producer/tasks", status=500, code="api_error", times=2)
+    """The callback is lost and the first poll fails: the next poll brings the song."""
+    await world.start_bot(callbacks=True, CALLBACK_GRACE="0", POLL_INTERVAL="1")
+    world.producer.script(drop_callback=True)
+    world.producer.fail_next("/producer/tasks", status=500, code="api_error", times=1)
     await generate(world, "patience")
     await world.wait_for_song(timeout=15)
     await world.settle()
     assert len(world.songs_in_channel()) == 1 and len(world.producer.audio_requests) == 1
+    assert len(world.producer.task_requests) >= 2
 
 
 # -- submissions whose answer is unclear --------------------------------------------------------

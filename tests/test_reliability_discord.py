@@ -51,7 +51,7 @@ async def test_deleted_channel_song_goes_to_the_requester_by_dm(world: World) ->
     assert embed_field(dm, "Song id") == f"`{song_id}`"
     assert f"could not post in <#{world.channel_id}>" in embed_field(dm, "Audio")
     assert world.producer.tasks[api_task].songs[0]["audio_url"] in embed_field(dm, "Audio")
-    (task,) = await world.repo.tasks_in_states("delivered")
+    assert len(await world.repo.tasks_in_states("delivered")) == 1
     stored = await world.repo.song(song_id)
     assert stored is not None and stored.message_id == dm.id
     await world.discord.wait_for(lambda: "by DM" in interaction.original.content)
@@ -148,7 +148,7 @@ async def test_refused_message_is_posted_as_plain_text(world: World) -> None:
     (plain,) = [message for message in world.discord.messages[world.channel_id] if "Song id" in message.content]
     assert song.songs[0]["id"] in plain.content and song.songs[0]["audio_url"] in plain.content
     assert plain.embeds == [] and f"<@{world.member_id}>" in plain.content
-    (task,) = await world.repo.tasks_in_states("delivered")
+    assert len(await world.repo.tasks_in_states("delivered")) == 1
 
 
 @pytest.mark.parametrize(("status", "code"), [(404, 10062), (400, 40060)], ids=["expired", "already-acknowledged"])
@@ -156,7 +156,7 @@ async def test_unanswerable_interaction_never_crashes_and_charges_nothing(
     world: World, caplog: pytest.LogCaptureFixture, status: int, code: int
 ) -> None:
     caplog.set_level(logging.INFO)
-    await world.start_bot()
+    await world.start_bot(callbacks=True)
     world.discord.fail_next("POST", r"/interactions/\d+/[^/]+/callback", status=status, code=code, times=1)
     lost = await world.discord.invoke_slash(
         "generate", {"prompt": "too late"}, user_id=world.member_id, channel_id=world.channel_id

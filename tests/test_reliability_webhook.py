@@ -6,41 +6,19 @@ at it, and every test ends by checking that the bot never fetched it and never p
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
+from bot.logs import QuietProtocolErrors, RedactSecrets
+from tests.conftest import DISCORD_TOKEN, PRODUCER_TOKEN
 from tests.harness import World
-
-
-class Canary:
-    """Counts every request it gets; nothing legitimate ever points here."""
-
-    def __init__(self) -> None:
-        self.hits: list[str] = []
-        self.base = ""
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        async def record(request: web.Request) -> web.Response:
-            self.hits.append(f"{request.method} {request.path_qs}")
-            return web.Response(body=b"ID3" + bytes(1024), content_type="audio/mpeg")
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", record)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.base = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+from tests.reliability_helpers import Canary, bot_messages, evil_result, pending_song, post
 
 
 @pytest.fixture
@@ -51,45 +29,6 @@ async def canary() -> AsyncIterator[Canary]:
         yield server
     finally:
         await server.close()
-
-
-def evil_result(canary: Canary, task_id: str = "forged") -> dict[str, Any]:
-    return {
-        "success": True,
-        "task_id": task_id,
-        "data": [
-            {
-                "id": "forged-song",
-                "title": "@everyone free nitro",
-                "audio_url": f"{canary.base}/steal.mp3",
-                "image_url": f"{canary.base}/pixel.jpg",
-            }
-        ],
-    }
-
-
-def bot_messages(world: World) -> int:
-    return sum(len(messages) for messages in world.discord.messages.values())
-
-
-async def post(world: World, path: str, body: bytes, content_type: str = "application/json") -> tuple[int, bytes]:
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(world.webhook_base + path, data=body, headers={"content-type": content_type}) as response,
-    ):
-        return response.status, await response.read()
-
-
-async def pending_song(world: World) -> tuple[str, str]:
-    """A real task waiting for its result: (its API task id, its callback path)."""
-    world.producer.script(outcome="never")
-    await world.discord.invoke_slash(
-        "generate", {"prompt": "real song"}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    (task,) = await world.producer.wait_for_task_count(1)
-    await world.producer.wait_for(lambda: task.callback_url)
-    assert task.callback_url is not None
-    return task.task_id, "/callbacks/" + task.callback_url.rsplit("/", 1)[1]
 
 
 async def test_forged_callbacks_are_refused_and_change_nothing(world: World, canary: Canary) -> None:
@@ -152,7 +91,10 @@ async def test_callback_for_a_failed_and_refunded_task_has_no_side_effects(world
     world.clock.advance(61)
     assert world.bot is not None
     world.bot.poller.wake()
-    await world.discord.wait_for(lambda: any("no result" in m.content for m in world.discord.messages[world.channel_id]))
+    await world.discord.wait_for(
+        lambda: sum("no result" in m.content for m in world.discord.messages[world.channel_id]) == 2
+    )  # the status line and the notice
+    await world.settle()
     before = bot_messages(world)
     status, _ = await post(world, real_path, json.dumps(evil_result(canary, api_task)).encode())
     assert status == 200
@@ -207,3 +149,32 @@ async def test_oversized_and_odd_requests(world: World) -> None:
             assert response.status == 404 and await response.json() == {"error": "Not Found"}
     assert world.songs_in_channel() == []
     assert await world.repo.tasks_in_states("pending")
+
+
+async def test_malformed_http_is_one_quiet_log_line(world: World) -> None:
+    """Strangers' broken requests are answered 400 by aiohttp and logged as one INFO line, no traceback."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(QuietProtocolErrors())
+    handler.addFilter(RedactSecrets([DISCORD_TOKEN, PRODUCER_TOKEN]))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        await world.start_bot(callbacks=True)
+        assert world.bot is not None and world.bot.webhook_port
+        for garbage in (
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            b"POST /callbacks/x HTTP/1.1\r\n\xff: 1\r\n\r\n",
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", world.bot.webhook_port)
+            writer.write(garbage)
+            await writer.drain()
+            answer = await reader.read()
+            writer.close()
+            assert answer == b"" or answer.split(b" ", 2)[1] == b"400"
+    finally:
+        root.removeHandler(handler)
+    text = stream.getvalue()
+    assert "Traceback" not in text and "ERROR aiohttp.server" not in text
+    assert "INFO aiohttp.server: Malformed HTTP request refused (400" in text
