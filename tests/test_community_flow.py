@@ -39,7 +39,7 @@ async def reply_text(world: World, interaction: FakeInteraction) -> str:
 
 async def test_fifty_members_at_once_against_an_allowance_of_five(world: World) -> None:
     """Exactly 5 requests reach the API, 45 members are told why; the next UTC day it is back."""
-    await world.start_bot(GUILD_DAILY_QUOTA="5", MAX_RUNNING_PER_GUILD="10", MAX_QUEUED_PER_GUILD="100")
+    await world.start_bot(callbacks=True, GUILD_DAILY_QUOTA="5", MAX_RUNNING_PER_GUILD="10", MAX_QUEUED_PER_GUILD="100")
     members = [world.discord.add_user(f"member{n}") for n in range(50)]
     interactions = await asyncio.gather(*(generate(world, f"song {n}", user) for n, user in enumerate(members)))
     await world.discord.wait_for(lambda: len(world.songs_in_channel()) == 5, timeout=30)
@@ -58,7 +58,7 @@ async def test_fifty_members_at_once_against_an_allowance_of_five(world: World) 
 
 
 async def test_member_cap_from_settings(world: World) -> None:
-    await world.start_bot()
+    await world.start_bot(callbacks=True)
     manager = world.discord.add_user("manager")
     world.discord.grant(manager, FakeDiscord.MANAGE_GUILD)
     setting = await world.discord.invoke_slash(
@@ -78,7 +78,7 @@ async def test_member_cap_from_settings(world: World) -> None:
 
 async def test_queue_positions_cancel_and_restart(world: World) -> None:
     """One slot: later songs wait in order, see their place, can be cancelled, and survive a restart."""
-    await world.start_bot(MAX_RUNNING_PER_GUILD="1", MAX_RUNNING_PER_MEMBER="5", POLL_INTERVAL="1")
+    await world.start_bot(callbacks=True, MAX_RUNNING_PER_GUILD="1", MAX_RUNNING_PER_MEMBER="5")
     world.producer.auto_complete = False
     first = await generate(world, "one")
     await world.producer.wait_for_task_count(1)
@@ -167,7 +167,7 @@ async def test_settings_need_manage_server_and_allowance_needs_the_owner(world: 
 
 
 async def test_song_feed_cross_posts(world: World) -> None:
-    await world.start_bot()
+    await world.start_bot(callbacks=True)
     feed = world.discord.add_channel(world.guild_id, "song-feed")
     manager = world.discord.add_user("manager")
     world.discord.grant(manager, FakeDiscord.MANAGE_GUILD)

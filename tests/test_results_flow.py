@@ -93,7 +93,7 @@ async def test_result_that_arrived_while_down_is_delivered_at_start(world: World
 
 
 async def test_quota_refusal_is_private_and_sends_nothing(world: World) -> None:
-    await world.start_bot(GUILD_DAILY_QUOTA="1")
+    await world.start_bot(callbacks=True, GUILD_DAILY_QUOTA="1")
     await generate(world, "first")
     await world.wait_for_song()
     second = await generate(world, "second")
@@ -108,7 +108,7 @@ async def test_quota_refusal_is_private_and_sends_nothing(world: World) -> None:
 
 
 async def test_compose_from_lyrics_file(world: World) -> None:
-    await world.start_bot()
+    await world.start_bot(callbacks=True)
     lyrics = "[Verse]\r\nLine one\r\nLine two\r\n\r\n[Chorus]\r\nLa la la\r\n"
     command = await world.discord.invoke_slash(
         "compose",
