@@ -371,6 +371,20 @@ BOT_READY = r"Logged in as "
 BARE_READY = r"^BARE READY$"
 
 
+async def quiesce(fake: FakeDiscord, producer: FakeProducer, quiet: float = 0.5, within: float = 60) -> None:
+    """Wait until neither fake has seen a request for `quiet` seconds: the bot has finished its work."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    seen = (-1, -1)
+    while loop.time() < deadline:
+        now = (len(fake.requests), len(producer.audio_requests) + len(producer.task_requests))
+        if now == seen:
+            return
+        seen = now
+        await asyncio.sleep(quiet)
+    raise TimeoutError(f"the bot was still busy after {within} s")
+
+
 async def dispatch_commands(
     fake: FakeDiscord, ids: Ids, count: int, *, interval: float, channels: Sequence[int] | None = None
 ) -> list[Any]:

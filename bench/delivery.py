@@ -33,6 +33,7 @@ from bench.common import (
     Section,
     bot_env,
     dispatch_commands,
+    quiesce,
     start_fakes,
     stop_fakes,
 )
@@ -83,7 +84,7 @@ async def _burst(fake: BenchDiscord, producer: Any, ids: Ids, child: Child, song
     posted = fake.posted_at[ids.channel_id][posts_before:]
     # Every status line now points at its song: the bot has finished, so any duplicate would be here.
     await fake.wait_for(lambda: all("channels/" in (i.original.content or "") for i in interactions), timeout=30)
-    await asyncio.sleep(0.2)
+    await quiesce(fake, producer, quiet=0.3)
     messages = song_messages(fake, ids.channel_id)
     ids_posted = Counter(
         next(f["value"] for embed in m.embeds for f in embed.get("fields", []) if f.get("name") == "Song id")

@@ -32,6 +32,7 @@ from bench.common import (
     bot_env,
     dispatch_commands,
     mb,
+    quiesce,
     start_fakes,
     stop_fakes,
 )
@@ -78,6 +79,7 @@ async def measure() -> dict[str, Any]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await sampler
                 after = child.status()
+                await quiesce(fake, producer, quiet=0.3)
             finally:
                 await child.stop()
         digest = hashlib.sha256(audio).hexdigest()
