@@ -29,6 +29,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,6 +44,8 @@ from bot.storage.repository import Repository, SongRow, Task
 log = logging.getLogger(__name__)
 
 DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+MEDIA_SLOTS = 8
+"""Songs downloaded and uploaded at the same time; see `Delivery._post_song`."""
 INTERACTION_TOKEN_LIFETIME = 14 * 60  # Discord allows 15 minutes; keep a margin.
 TRANSIENT_STATUSES = {401, 408, 429}
 """Besides 5xx: the bot's own token failing (fixed by the owner, not by giving up on the song),
@@ -82,6 +85,8 @@ class Delivery:
         """Seconds before the first retry of a delivery that failed on a transient fault."""
         self.retry_cap = 600.0
         self._retries: dict[int, tuple[int, float]] = {}  # task id -> (failures so far, next attempt)
+        self._media_slots = asyncio.Semaphore(MEDIA_SLOTS)
+        self._channel_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)  # one per channel
 
     # -- retries -----------------------------------------------------------------------------
 
@@ -193,6 +198,14 @@ class Delivery:
         return None
 
     async def _post_song(self, task: Task, song: SongRow) -> discord.Message | None:
+        """One song at a time per channel (Discord paces a channel's posts anyway), and at most
+        MEDIA_SLOTS transfers at once overall: each one in flight holds aiohttp's 256 KiB read chunks
+        and socket buffers, so without a bound a burst costs memory in proportion to its size. The
+        channel comes first, so a channel waiting out a rate limit holds at most one slot."""
+        async with self._channel_locks[task.channel_id], self._media_slots:
+            return await self._post_song_now(task, song)
+
+    async def _post_song_now(self, task: Task, song: SongRow) -> discord.Message | None:
         reference = (
             discord.MessageReference(
                 message_id=task.status_message_id, channel_id=task.channel_id, fail_if_not_exists=False

@@ -189,6 +189,8 @@ class SongService:
         """Move waiting tasks into free slots, submit them, and refresh the places in line."""
         guilds = [guild_id] if guild_id is not None else await self._repo.guilds_with_queue()
         for guild in guilds:
+            if not await self._repo.has_queued(guild):
+                continue  # nothing waits: no promotion transaction, no places in line to refresh
             limits = await self.limits(guild)
             promoted = await self._repo.promote_queued(guild, limits, new_secret, self._clock())
             for task, secret in promoted:
@@ -344,11 +346,29 @@ class SongService:
             self._spawn(self.deliver(task_id), name=f"deliver-{task_id}")
         return stored
 
+    async def accept_callback(self, secret: str, body: dict[str, Any]) -> str:
+        """A callback: `stored`, `duplicate`, `unknown` (no such secret) or `mismatch` (another task id)."""
+        claimed = body.get("task_id")
+        claimed = claimed if isinstance(claimed, str) else None
+        task = await self._repo.store_callback(hash_secret(secret), body, self._clock(), claimed)
+        if task is not None:
+            self._spawn(self._deliver_claimed(task), name=f"deliver-{task.id}")
+            return "stored"
+        existing = await self.task_for_secret(secret)
+        if existing is None:
+            return "unknown"
+        if existing.api_task_id and claimed is not None and claimed != existing.api_task_id:
+            return "mismatch"
+        return "duplicate"
+
     async def deliver(self, task_id: int) -> None:
         """Post a received task's songs, or fail it with a refund when it produced nothing."""
         task = await self._repo.claim_delivery(task_id)
         if task is None:
             return  # someone else is delivering it, or it is done
+        await self._deliver_claimed(task)
+
+    async def _deliver_claimed(self, task: Task) -> None:
         try:
             result = parse_result(task.result)
         except MalformedResult:

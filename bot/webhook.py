@@ -49,6 +49,8 @@ class CallbackSink(Protocol):
 
     async def accept_result(self, task_id: int, response: dict) -> bool: ...  # type: ignore[type-arg]
 
+    async def accept_callback(self, secret: str, body: dict) -> str: ...  # type: ignore[type-arg]
+
 
 HealthProbe = Callable[[], Awaitable[dict[str, object]]]
 
@@ -100,17 +102,15 @@ async def callback(request: web.Request) -> web.Response:
     if not SECRET_SHAPE.fullmatch(secret):
         return _error(404, "unknown callback")
     sink = request.app[SINK]
-    task = await sink.task_for_secret(secret)
-    if task is None:
+    outcome = await sink.accept_callback(secret, body)
+    if outcome == "unknown":
         return _error(404, "unknown callback")
-    claimed = body.get("task_id")
-    if task.api_task_id and isinstance(claimed, str) and claimed != task.api_task_id:
-        log.warning("Callback for task %d names another task id; ignored", task.id)
+    if outcome == "mismatch":
+        log.warning("Callback names another task id; ignored")
         return _error(409, "task id does not match")
-    accepted = await sink.accept_result(task.id, body)
-    if not accepted:
-        log.info("Repeated callback for task %d acknowledged and ignored", task.id)
-    return web.json_response({"ok": True, "duplicate": not accepted})
+    if outcome == "duplicate":
+        log.info("Repeated callback acknowledged and ignored")
+    return web.json_response({"ok": True, "duplicate": outcome == "duplicate"})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -85,6 +85,15 @@ def install_crash_point(point: str) -> None:
             return stored
 
         SongService.accept_result = stored_then_die  # type: ignore[method-assign]
+        callback = SongService.accept_callback
+
+        async def callback_stored_then_die(self: SongService, secret: str, body: dict[str, Any]) -> str:
+            outcome = await callback(self, secret, body)
+            if outcome == "stored":
+                _die(point)
+            return outcome
+
+        SongService.accept_callback = callback_stored_then_die  # type: ignore[method-assign]
     elif point == "message_posted":
         from bot.storage.repository import Repository
 

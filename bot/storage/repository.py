@@ -224,6 +224,9 @@ class Repository:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._db = connection
         self._lock = asyncio.Lock()
+        self._charges: list[tuple[NewTask, Limits, asyncio.Future[Task | Refusal]]] = []
+        self._charger: asyncio.Task[None] | None = None
+        self._guild_settings: dict[int, asyncio.Future[GuildSettings]] = {}
 
     @classmethod
     async def open(cls, path: Path | str) -> Repository:
@@ -269,15 +272,30 @@ class Repository:
                 raise
             await self._db.execute("COMMIT")
 
+    async def _outside_transactions(self) -> None:
+        """Return when no transaction is open. The caller must then hand its statement to aiosqlite
+        without awaiting anything else first: aiosqlite runs statements in the order they were
+        handed over, so it runs before the next BEGIN or after the last COMMIT, never inside."""
+        while self._lock.locked():
+            async with self._lock:
+                pass
+
     async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> tuple[Any, ...] | None:
-        async with self._lock, self._db.execute(sql, tuple(params)) as cursor:
-            row = await cursor.fetchone()
-        return tuple(row) if row is not None else None
+        """One statement, one round trip to the database thread (no cursor fetch/close trips)."""
+        await self._outside_transactions()
+        rows = await self._db.execute_fetchall(sql, tuple(params))
+        return tuple(next(iter(rows))) if rows else None
 
     async def _fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        async with self._lock, self._db.execute(sql, tuple(params)) as cursor:
-            rows = await cursor.fetchall()
+        await self._outside_transactions()
+        rows = await self._db.execute_fetchall(sql, tuple(params))
         return [tuple(row) for row in rows]
+
+    async def _write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement, atomic by itself in autocommit mode: one round trip, not BEGIN/statement/COMMIT."""
+        await self._outside_transactions()
+        cursor = await self._db.execute(sql, tuple(params))
+        return cursor.rowcount
 
     # -- quota -------------------------------------------------------------------------------
 
@@ -294,65 +312,144 @@ class Repository:
     async def enqueue_task(self, new: NewTask, limits: Limits) -> Task | Refusal:
         """Charge the guild and the member and queue the task, in one transaction.
 
-        Every limit is checked by the statement that charges it, inside one `BEGIN IMMEDIATE`,
-        so concurrent commands can never take a guild or a member over. A refusal charges nothing.
+        Concurrent charges are group-committed: those that arrive while a batch is being written go
+        into the next transaction together. Each batch reads the counters once under
+        `BEGIN IMMEDIATE`, decides every request in arrival order exactly as one-at-a-time charging
+        would (guild allowance, then member cap, then queue room), and writes the new counters and
+        tasks with a few statements, so a burst costs a few round trips in all, not ten per charge.
+        A refusal charges nothing.
         """
-        try:
-            return await self._enqueue(new, limits)
-        except _Refused as refused:
-            return Refusal(refused.reason)
+        waiter: asyncio.Future[Task | Refusal] = asyncio.get_running_loop().create_future()
+        self._charges.append((new, limits, waiter))
+        if self._charger is None:
+            self._charger = asyncio.create_task(self._charge_batches(), name="charge-batches")
+        return await waiter
 
-    async def _enqueue(self, new: NewTask, limits: Limits) -> Task:
+    async def _charge_batches(self) -> None:
+        try:
+            while self._charges:
+                batch = [entry for entry in self._charges if not entry[2].done()]  # callers gone: skip
+                self._charges = []
+                try:
+                    outcomes = await self._charge_batch([(new, limits) for new, limits, _ in batch])
+                except BaseException as exc:
+                    error = exc if isinstance(exc, Exception) else RuntimeError("charging was interrupted")
+                    for _, _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(error)
+                    raise
+                for (_, _, waiter), outcome in zip(batch, outcomes, strict=True):
+                    if not waiter.done():
+                        waiter.set_result(outcome)
+        finally:
+            self._charger = None
+
+    async def _charge_batch(self, batch: list[tuple[NewTask, Limits]]) -> list[Task | Refusal]:
+        if not batch:
+            return []
         async with self._transaction() as db:
-            charged = await db.execute(
-                "INSERT INTO quota_usage (guild_id, day, used) SELECT ?, ?, ? WHERE ? <= ? "
-                "ON CONFLICT (guild_id, day) DO UPDATE SET used = used + excluded.used "
-                "WHERE quota_usage.used + excluded.used <= ?",
-                (new.guild_id, new.quota_day, new.cost, new.cost, limits.daily_allowance, limits.daily_allowance),
+            guild_days = sorted({(new.guild_id, new.quota_day) for new, _ in batch})
+            member_days = sorted({(new.guild_id, new.requester_id, new.quota_day) for new, _ in batch})
+            guilds = sorted({new.guild_id for new, _ in batch})
+            used: dict[tuple[Any, ...], int] = {}
+            for start in range(0, len(guild_days), 300):
+                chunk = guild_days[start : start + 300]
+                rows = await db.execute_fetchall(
+                    "SELECT guild_id, day, used FROM quota_usage WHERE (guild_id, day) IN "
+                    f"(VALUES {', '.join('(?, ?)' for _ in chunk)})",
+                    [value for key in chunk for value in key],
+                )
+                used.update({(row[0], row[1]): int(row[2]) for row in rows})
+            member: dict[tuple[Any, ...], int] = {}
+            for start in range(0, len(member_days), 300):
+                chunk = member_days[start : start + 300]
+                rows = await db.execute_fetchall(
+                    "SELECT guild_id, user_id, day, used FROM member_usage WHERE (guild_id, user_id, day) IN "
+                    f"(VALUES {', '.join('(?, ?, ?)' for _ in chunk)})",
+                    [value for key in chunk for value in key],
+                )
+                member.update({(row[0], row[1], row[2]): int(row[3]) for row in rows})
+            queued: dict[int, int] = {}
+            running: dict[int, int] = {}
+            mine: dict[tuple[int, int], int] = {}
+            rows = await db.execute_fetchall(
+                "SELECT guild_id, requester_id, SUM(state = 'queued'), SUM(state IN ('reserved', 'pending')) "
+                f"FROM tasks WHERE guild_id IN ({', '.join('?' for _ in guilds)}) "
+                "AND state IN ('queued', 'reserved', 'pending') GROUP BY guild_id, requester_id",
+                guilds,
             )
-            if charged.rowcount != 1:
-                raise _Refused("guild")
-            cap = limits.member_daily_cap
-            charged = await db.execute(
-                "INSERT INTO member_usage (guild_id, user_id, day, used) SELECT ?, ?, ?, ? WHERE ? IS NULL OR ? <= ? "
-                "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = used + excluded.used "
-                "WHERE ? IS NULL OR member_usage.used + excluded.used <= ?",
-                (new.guild_id, new.requester_id, new.quota_day, new.cost, cap, new.cost, cap, cap, cap),
-            )
-            if charged.rowcount != 1:
-                raise _Refused("member")
-            async with db.execute(
-                "SELECT COALESCE(SUM(state = 'queued'), 0), COALESCE(SUM(state IN ('reserved', 'pending')), 0), "
-                "COALESCE(SUM(state IN ('reserved', 'pending') AND requester_id = ?), 0) "
-                "FROM tasks WHERE guild_id = ? AND state IN ('queued', 'reserved', 'pending')",
-                (new.requester_id, new.guild_id),
-            ) as cursor:
-                queued, running, mine = await cursor.fetchone() or (0, 0, 0)
-            must_wait = queued > 0 or running >= limits.max_running or mine >= limits.max_running_per_member
-            if must_wait and queued >= limits.max_queued:
-                raise _Refused("queue")
-            async with db.execute(
-                "INSERT INTO tasks (guild_id, channel_id, requester_id, action, request, parent_song_id, state, "
-                "quota_day, cost, created_at, deadline_at, jam_id, credits) "
-                f"VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING {_TASK_COLUMNS}",
-                (
-                    new.guild_id,
-                    new.channel_id,
-                    new.requester_id,
-                    new.action,
-                    json.dumps(new.request),
-                    new.parent_song_id,
-                    new.quota_day,
-                    new.cost,
-                    new.created_at,
-                    new.deadline_at,
-                    new.jam_id,
-                    json.dumps(new.credits) if new.credits is not None else None,
-                ),
-            ) as insert:
-                row = await insert.fetchone()
-        assert row is not None
-        return _task(row)
+            for guild_id, user_id, waiting, busy in rows:
+                queued[guild_id] = queued.get(guild_id, 0) + int(waiting)
+                running[guild_id] = running.get(guild_id, 0) + int(busy)
+                mine[(guild_id, user_id)] = int(busy)
+            outcomes: list[Refusal | None] = []
+            accepted: list[NewTask] = []
+            guild_changed: dict[tuple[Any, ...], int] = {}
+            member_changed: dict[tuple[Any, ...], int] = {}
+            for new, limits in batch:
+                guild_key = (new.guild_id, new.quota_day)
+                member_key = (new.guild_id, new.requester_id, new.quota_day)
+                waiting = queued.get(new.guild_id, 0)
+                must_wait = (
+                    waiting > 0
+                    or running.get(new.guild_id, 0) >= limits.max_running
+                    or mine.get((new.guild_id, new.requester_id), 0) >= limits.max_running_per_member
+                )
+                if used.get(guild_key, 0) + new.cost > limits.daily_allowance:
+                    outcomes.append(Refusal("guild"))
+                elif (cap := limits.member_daily_cap) is not None and member.get(member_key, 0) + new.cost > cap:
+                    outcomes.append(Refusal("member"))
+                elif must_wait and waiting >= limits.max_queued:
+                    outcomes.append(Refusal("queue"))
+                else:
+                    used[guild_key] = guild_changed[guild_key] = used.get(guild_key, 0) + new.cost
+                    member[member_key] = member_changed[member_key] = member.get(member_key, 0) + new.cost
+                    queued[new.guild_id] = waiting + 1
+                    outcomes.append(None)
+                    accepted.append(new)
+            if guild_changed:
+                await db.executemany(
+                    "INSERT INTO quota_usage (guild_id, day, used) VALUES (?, ?, ?) "
+                    "ON CONFLICT (guild_id, day) DO UPDATE SET used = excluded.used",
+                    [(*key, value) for key, value in guild_changed.items()],
+                )
+            if member_changed:
+                await db.executemany(
+                    "INSERT INTO member_usage (guild_id, user_id, day, used) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = excluded.used",
+                    [(*key, value) for key, value in member_changed.items()],
+                )
+            created: list[Task] = []
+            for start in range(0, len(accepted), 500):
+                chunk = accepted[start : start + 500]
+                rows = await db.execute_fetchall(
+                    "INSERT INTO tasks (guild_id, channel_id, requester_id, action, request, parent_song_id, state, "
+                    "quota_day, cost, created_at, deadline_at, jam_id, credits) VALUES "
+                    + ", ".join("(?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)" for _ in chunk)
+                    + f" RETURNING {_TASK_COLUMNS}",
+                    [
+                        value
+                        for new in chunk
+                        for value in (
+                            new.guild_id,
+                            new.channel_id,
+                            new.requester_id,
+                            new.action,
+                            json.dumps(new.request),
+                            new.parent_song_id,
+                            new.quota_day,
+                            new.cost,
+                            new.created_at,
+                            new.deadline_at,
+                            new.jam_id,
+                            json.dumps(new.credits) if new.credits is not None else None,
+                        )
+                    ],
+                )
+                # Row ids are handed out in VALUES order, so sorting by id restores the request order.
+                created.extend(sorted((_task(row) for row in rows), key=lambda task: task.id))
+        made = iter(created)
+        return [outcome if outcome is not None else next(made) for outcome in outcomes]
 
     async def promote_queued(
         self, guild_id: int, limits: Limits, make_secret: Callable[[], tuple[str, str]], at: float
@@ -395,6 +492,11 @@ class Repository:
                 running += 1
                 running_by_member[user] = running_by_member.get(user, 0) + 1
         return promoted
+
+    async def has_queued(self, guild_id: int) -> bool:
+        """Whether any task waits in this guild's line (one indexed lookup, no write transaction)."""
+        row = await self._fetchone("SELECT 1 FROM tasks WHERE guild_id = ? AND state = 'queued' LIMIT 1", (guild_id,))
+        return row is not None
 
     async def guilds_with_queue(self) -> list[int]:
         rows = await self._fetchall("SELECT DISTINCT guild_id FROM tasks WHERE state = 'queued'")
@@ -441,48 +543,55 @@ class Repository:
         return [_task(row) for row in rows]
 
     async def set_status_message(self, task_id: int, message_id: int) -> None:
-        async with self._transaction() as db:
-            await db.execute("UPDATE tasks SET status_message_id = ? WHERE id = ?", (message_id, task_id))
+        await self._write("UPDATE tasks SET status_message_id = ? WHERE id = ?", (message_id, task_id))
 
     async def mark_submitted(self, task_id: int, api_task_id: str | None, at: float) -> None:
         """Record the API's task id. A callback may already have moved the task on; keep its state."""
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE tasks SET api_task_id = COALESCE(?, api_task_id), submitted_at = ?, "
-                "state = CASE state WHEN 'reserved' THEN 'pending' ELSE state END WHERE id = ?",
-                (api_task_id, at, task_id),
-            )
+        await self._write(
+            "UPDATE tasks SET api_task_id = COALESCE(?, api_task_id), submitted_at = ?, "
+            "state = CASE state WHEN 'reserved' THEN 'pending' ELSE state END WHERE id = ?",
+            (api_task_id, at, task_id),
+        )
 
     async def store_result(self, task_id: int, result: dict[str, Any], at: float) -> bool:
         """Persist a finished result once. False when one was already stored or the task ended."""
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE tasks SET result = ?, state = 'received', finished_at = ? "
-                "WHERE id = ? AND state IN ('reserved', 'pending')",
-                (json.dumps(result), at, task_id),
-            )
-            return cursor.rowcount == 1
+        changed = await self._write(
+            "UPDATE tasks SET result = ?, state = 'received', finished_at = ? "
+            "WHERE id = ? AND state IN ('reserved', 'pending')",
+            (json.dumps(result), at, task_id),
+        )
+        return changed == 1
+
+    async def store_callback(
+        self, secret_hash: str, result: dict[str, Any], at: float, claimed_api_id: str | None
+    ) -> Task | None:
+        """Store a callback's result and claim its task for delivery: one statement, one round trip.
+
+        None when no waiting task has this secret, or the body names another API task id; the
+        caller then looks the task up to tell those cases (and repeats) apart.
+        """
+        row = await self._fetchone(
+            "UPDATE tasks SET result = ?, state = 'delivering', finished_at = ? "
+            "WHERE secret_hash = ? AND state IN ('reserved', 'pending') "
+            f"AND (? IS NULL OR api_task_id IS NULL OR api_task_id = ?) RETURNING {_TASK_COLUMNS}",
+            (json.dumps(result), at, secret_hash, claimed_api_id, claimed_api_id),
+        )
+        return _task(row) if row else None
 
     async def claim_delivery(self, task_id: int) -> Task | None:
         """Move a received task to `delivering`; only one caller can win, so one delivery happens."""
-        async with (
-            self._transaction() as db,
-            db.execute(
-                f"UPDATE tasks SET state = 'delivering' WHERE id = ? AND state = 'received' RETURNING {_TASK_COLUMNS}",
-                (task_id,),
-            ) as cursor,
-        ):
-            row = await cursor.fetchone()
+        row = await self._fetchone(
+            f"UPDATE tasks SET state = 'delivering' WHERE id = ? AND state = 'received' RETURNING {_TASK_COLUMNS}",
+            (task_id,),
+        )
         return _task(row) if row else None
 
     async def release_delivery(self, task_id: int) -> None:
         """Put a task whose delivery was interrupted back in line for another attempt."""
-        async with self._transaction() as db:
-            await db.execute("UPDATE tasks SET state = 'received' WHERE id = ? AND state = 'delivering'", (task_id,))
+        await self._write("UPDATE tasks SET state = 'received' WHERE id = ? AND state = 'delivering'", (task_id,))
 
     async def mark_delivered(self, task_id: int) -> None:
-        async with self._transaction() as db:
-            await db.execute("UPDATE tasks SET state = 'delivered' WHERE id = ?", (task_id,))
+        await self._write("UPDATE tasks SET state = 'delivered' WHERE id = ?", (task_id,))
 
     async def fail_task(self, task_id: int, error: str, at: float, *, refund: bool = True) -> Task | None:
         """End a task as failed and give its credits back, together. None if it had already ended."""
@@ -641,6 +750,19 @@ class Repository:
     # -- guild settings ----------------------------------------------------------------------
 
     async def guild_settings(self, guild_id: int) -> GuildSettings:
+        """A guild's settings. Read on every charge and delivery, written rarely (by /settings), and
+        this process is the database's only writer, so they are kept in memory after the first read."""
+        read = self._guild_settings.get(guild_id)
+        if read is None:  # the first caller reads; concurrent callers share its read
+            read = self._guild_settings[guild_id] = asyncio.ensure_future(self._read_guild_settings(guild_id))
+        try:
+            return await asyncio.shield(read)
+        except Exception:
+            if self._guild_settings.get(guild_id) is read:
+                del self._guild_settings[guild_id]
+            raise
+
+    async def _read_guild_settings(self, guild_id: int) -> GuildSettings:
         row = await self._fetchone(
             f"SELECT guild_id, {', '.join(GUILD_SETTING_FIELDS)} FROM guild_settings WHERE guild_id = ?", (guild_id,)
         )
@@ -664,6 +786,7 @@ class Repository:
                     + ", ".join(f"{name} = excluded.{name}" for name in names),
                     (guild_id, *(changes[name] for name in names)),
                 )
+        self._guild_settings.pop(guild_id, None)
         return await self.guild_settings(guild_id)
 
     # -- jams --------------------------------------------------------------------------------
