@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import aiosqlite
 
@@ -200,12 +200,48 @@ def _song_filter(guild_id: int, text: str, requester_id: int | None) -> tuple[st
     return where, (guild_id, f"%{escaped}%", f"{escaped}%", requester_id, requester_id)
 
 
-class _Refused(Exception):
-    """Raised inside a transaction to roll the charge back."""
+In = TypeVar("In")
+Out = TypeVar("Out")
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+
+class GroupCommit(Generic[In, Out]):
+    """Runs concurrent requests together: those arriving while a batch is written form the next.
+
+    Under a burst this turns N round trips to the database thread into a handful, while a lone
+    request still goes straight through. `run_batch` returns one outcome per request, in order.
+    """
+
+    def __init__(self, run_batch: Callable[[list[In]], Awaitable[list[Out]]], name: str) -> None:
+        self._run_batch = run_batch
+        self._name = name
+        self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, item: In) -> Out:
+        waiter: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, waiter))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name=self._name)
+        return await waiter
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch = [entry for entry in self._waiting if not entry[1].done()]  # callers gone: skip
+                self._waiting = []
+                try:
+                    outcomes = await self._run_batch([item for item, _ in batch])
+                except BaseException as exc:
+                    error = exc if isinstance(exc, Exception) else RuntimeError(f"{self._name} was interrupted")
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(error)
+                    raise
+                for (_, waiter), outcome in zip(batch, outcomes, strict=True):
+                    if not waiter.done():
+                        waiter.set_result(outcome)
+        finally:
+            self._runner = None
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -224,8 +260,8 @@ class Repository:
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._db = connection
         self._lock = asyncio.Lock()
-        self._charges: list[tuple[NewTask, Limits, asyncio.Future[Task | Refusal]]] = []
-        self._charger: asyncio.Task[None] | None = None
+        self._charges = GroupCommit(self._charge_batch, "charge-batches")
+        self._callbacks = GroupCommit(self._store_callbacks, "callback-batches")
         self._guild_settings: dict[int, asyncio.Future[GuildSettings]] = {}
 
     @classmethod
@@ -319,30 +355,7 @@ class Repository:
         tasks with a few statements, so a burst costs a few round trips in all, not ten per charge.
         A refusal charges nothing.
         """
-        waiter: asyncio.Future[Task | Refusal] = asyncio.get_running_loop().create_future()
-        self._charges.append((new, limits, waiter))
-        if self._charger is None:
-            self._charger = asyncio.create_task(self._charge_batches(), name="charge-batches")
-        return await waiter
-
-    async def _charge_batches(self) -> None:
-        try:
-            while self._charges:
-                batch = [entry for entry in self._charges if not entry[2].done()]  # callers gone: skip
-                self._charges = []
-                try:
-                    outcomes = await self._charge_batch([(new, limits) for new, limits, _ in batch])
-                except BaseException as exc:
-                    error = exc if isinstance(exc, Exception) else RuntimeError("charging was interrupted")
-                    for _, _, waiter in batch:
-                        if not waiter.done():
-                            waiter.set_exception(error)
-                    raise
-                for (_, _, waiter), outcome in zip(batch, outcomes, strict=True):
-                    if not waiter.done():
-                        waiter.set_result(outcome)
-        finally:
-            self._charger = None
+        return await self._charges.submit((new, limits))
 
     async def _charge_batch(self, batch: list[tuple[NewTask, Limits]]) -> list[Task | Refusal]:
         if not batch:
@@ -565,18 +578,36 @@ class Repository:
     async def store_callback(
         self, secret_hash: str, result: dict[str, Any], at: float, claimed_api_id: str | None
     ) -> Task | None:
-        """Store a callback's result and claim its task for delivery: one statement, one round trip.
+        """Store a callback's result and claim its task for delivery.
 
         None when no waiting task has this secret, or the body names another API task id; the
-        caller then looks the task up to tell those cases (and repeats) apart.
+        caller then looks the task up to tell those cases (and repeats) apart. Callbacks arriving
+        together are stored by one statement (see `_store_callbacks`).
         """
-        row = await self._fetchone(
-            "UPDATE tasks SET result = ?, state = 'delivering', finished_at = ? "
-            "WHERE secret_hash = ? AND state IN ('reserved', 'pending') "
-            f"AND (? IS NULL OR api_task_id IS NULL OR api_task_id = ?) RETURNING {_TASK_COLUMNS}",
-            (json.dumps(result), at, secret_hash, claimed_api_id, claimed_api_id),
-        )
-        return _task(row) if row else None
+        return await self._callbacks.submit((secret_hash, json.dumps(result), at, claimed_api_id))
+
+    async def _store_callbacks(self, batch: list[tuple[str, str, float, str | None]]) -> list[Task | None]:
+        """One `UPDATE … FROM (VALUES …) RETURNING` for a batch: atomic by itself, one round trip.
+
+        A secret that appears twice in a batch (a duplicated callback) updates its task once; the
+        first occurrence gets the task, the repeat gets None, exactly as if they came one by one.
+        """
+        stored: dict[str, Task] = {}
+        for start in range(0, len(batch), 500):
+            chunk = batch[start : start + 500]
+            await self._outside_transactions()
+            rows = await self._db.execute_fetchall(
+                "WITH incoming (secret_hash, result, finished_at, claimed) AS (VALUES "
+                + ", ".join("(?, ?, ?, ?)" for _ in chunk)
+                + ") UPDATE tasks SET result = incoming.result, state = 'delivering', "
+                "finished_at = incoming.finished_at FROM incoming "
+                "WHERE tasks.secret_hash = incoming.secret_hash AND tasks.state IN ('reserved', 'pending') "
+                "AND (incoming.claimed IS NULL OR tasks.api_task_id IS NULL OR tasks.api_task_id = incoming.claimed) "
+                f"RETURNING {_TASK_COLUMNS}, secret_hash",
+                [value for item in chunk for value in item],
+            )
+            stored.update({row[-1]: _task(tuple(row)[:-1]) for row in rows})
+        return [stored.pop(secret_hash, None) for secret_hash, *_ in batch]
 
     async def claim_delivery(self, task_id: int) -> Task | None:
         """Move a received task to `delivering`; only one caller can win, so one delivery happens."""
