@@ -184,6 +184,33 @@ def _task(row: aiosqlite.Row | tuple[Any, ...]) -> Task:
     return Task(*values)
 
 
+def _queued_task(task_id: int, new: NewTask) -> Task:
+    """The row `enqueue_task` just inserted, without reading it back."""
+    return Task(
+        id=task_id,
+        api_task_id=None,
+        guild_id=new.guild_id,
+        channel_id=new.channel_id,
+        requester_id=new.requester_id,
+        status_message_id=None,
+        action=new.action,
+        request=new.request,
+        parent_song_id=new.parent_song_id,
+        state="queued",
+        quota_day=new.quota_day,
+        cost=new.cost,
+        refunded=False,
+        result=None,
+        error=None,
+        created_at=new.created_at,
+        submitted_at=None,
+        finished_at=None,
+        deadline_at=new.deadline_at,
+        jam_id=new.jam_id,
+        credits=new.credits,
+    )
+
+
 def _song(row: aiosqlite.Row | tuple[Any, ...]) -> SongRow:
     values = list(row)
     values[19] = json.loads(values[19]) if values[19] is not None else None
@@ -439,7 +466,7 @@ class Repository:
                     "INSERT INTO tasks (guild_id, channel_id, requester_id, action, request, parent_song_id, state, "
                     "quota_day, cost, created_at, deadline_at, jam_id, credits) VALUES "
                     + ", ".join("(?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)" for _ in chunk)
-                    + f" RETURNING {_TASK_COLUMNS}",
+                    + " RETURNING id",
                     [
                         value
                         for new in chunk
@@ -459,8 +486,10 @@ class Repository:
                         )
                     ],
                 )
-                # Row ids are handed out in VALUES order, so sorting by id restores the request order.
-                created.extend(sorted((_task(row) for row in rows), key=lambda task: task.id))
+                # Row ids are handed out in VALUES order, so sorting them restores the request order;
+                # the rest of each row is what was just written, so it is not read back.
+                ids = sorted(int(row[0]) for row in rows)
+                created.extend(_queued_task(task_id, new) for task_id, new in zip(ids, chunk, strict=True))
         made = iter(created)
         return [outcome if outcome is not None else next(made) for outcome in outcomes]
 
