@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -37,6 +38,9 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.jam",
 )
 """Every cog the bot loads. Add a new command area here."""
+
+SHUTDOWN_GRACE = 10.0
+"""Seconds a stopping bot gives commands still being charged and submitted."""
 
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,
@@ -132,6 +136,7 @@ class MusicBot(commands.Bot):
         self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock)
         self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
         self._web_runner: web.AppRunner | None = None
+        self._starting: set[asyncio.Task[Any]] = set()
         self.webhook_port: int | None = None
 
     async def setup_hook(self) -> None:
@@ -170,12 +175,20 @@ class MusicBot(commands.Bot):
         await self.repo.set_meta("command_hash", digest)
         log.info("Synced %d global commands (they can take up to an hour to appear everywhere)", len(synced))
 
+    def _track_start(self) -> None:
+        """Remember the running request so `close()` lets it finish before the database closes."""
+        current = asyncio.current_task()
+        if current is not None:
+            self._starting.add(current)
+            current.add_done_callback(self._starting.discard)
+
     async def start_song(self, interaction: discord.Interaction, request: SongRequest) -> None:
         """The shared path of every song command: acknowledge, charge, queue or submit, show status.
 
         Validation has already happened (nothing is charged for bad input). Errors raised here
         (quota, full queue, API refusal) reach the member through `report_error`.
         """
+        self._track_start()
         status_message_id = None
         if not interaction.response.is_done():
             acknowledged = await interaction.response.defer(thinking=True)
@@ -188,6 +201,7 @@ class MusicBot(commands.Bot):
 
     async def start_song_from_message(self, message: discord.Message, request: SongRequest) -> None:
         """The same path for a request made by a message (a reply to a song): the status is a reply."""
+        self._track_start()
         try:
             task = await self.songs.enqueue(request)
             status = await message.reply(render.status_text(task), allowed_mentions=discord.AllowedMentions.none())
@@ -223,8 +237,11 @@ class MusicBot(commands.Bot):
         }
 
     async def close(self) -> None:
-        """Stop taking work first, then let deliveries finish, then disconnect."""
+        """Stop taking work first, let requests being charged and deliveries finish, then disconnect."""
         await self.poller.stop()
+        starting = [task for task in self._starting if task is not asyncio.current_task()]
+        if starting:
+            await asyncio.wait(starting, timeout=SHUTDOWN_GRACE)
         if self._web_runner is not None:
             await self._web_runner.cleanup()
             self._web_runner = None

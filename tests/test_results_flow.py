@@ -145,3 +145,18 @@ async def test_invalid_input_is_refused_before_any_charge(world: World) -> None:
         assert expected in response["data"]["content"]
     assert world.producer.audio_requests == []
     assert await world.repo.quota_used(world.guild_id, today(world)) == 0
+
+
+async def test_stopping_lets_a_request_in_flight_finish(world: World, caplog) -> None:
+    """SIGTERM-style close while a command waits on the API: it finishes cleanly, charged or refunded."""
+    await world.start_bot()
+    world.producer.fail_next("/producer/audios", status=500, code="api_error", delay=0.5)
+    interaction = await generate(world, "caught mid-flight")
+    await world.producer.wait_for(lambda: world.producer.audio_requests)
+    await world.stop_bot()
+    assert "closed database" not in caplog.text
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+    assert interaction.followups and "error" in interaction.followups[-1].content.lower()
+    await world.restart_bot()
+    assert await world.repo.quota_used(world.guild_id, today(world)) == 0
+    assert await world.repo.tasks_in_states("queued", "reserved", "pending") == []
