@@ -81,6 +81,7 @@ class Delivery:
         self.status_view: Callable[[Task], discord.ui.View | None] | None = None
         """Builds the Cancel button for a status line; set by the quota cog when it loads."""
         self._status_locks: dict[int, asyncio.Lock] = {}
+        self._shown_status: dict[int, str] = {}
         self.retry_base = 5.0
         """Seconds before the first retry of a delivery that failed on a transient fault."""
         self.retry_cap = 600.0
@@ -206,13 +207,7 @@ class Delivery:
             return await self._post_song_now(task, song)
 
     async def _post_song_now(self, task: Task, song: SongRow) -> discord.Message | None:
-        reference = (
-            discord.MessageReference(
-                message_id=task.status_message_id, channel_id=task.channel_id, fail_if_not_exists=False
-            )
-            if task.status_message_id
-            else None
-        )
+        reference = _status_reference(task)
         try:
             return await self.send_song(
                 task.channel_id,
@@ -354,8 +349,11 @@ class Delivery:
             text = render.status_text(task, jump_url=link, position=position)
             if task.state == "delivered" and link is None and songs:
                 text = render.status_delivered_elsewhere(task, songs, dm_url=dm_link)
-            await self._edit_status(task, text)
+            if self._shown_status.get(task_id) != text:  # the line moves often; edit only on change
+                await self._edit_status(task, text)
+                self._shown_status[task_id] = text
             if task.state in {"delivered", "failed", "cancelled"}:
+                self._shown_status.pop(task_id, None)
                 self._status_locks.pop(task_id, None)
                 self._interactions.pop(task_id, None)
 
@@ -399,13 +397,7 @@ class Delivery:
         """Tell the requester, with a ping, that their task failed and the credit came back."""
         await self.update_status(task.id)
         channel = self._client.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
-        reference = (
-            discord.MessageReference(
-                message_id=task.status_message_id, channel_id=task.channel_id, fail_if_not_exists=False
-            )
-            if task.status_message_id
-            else None
-        )
+        reference = _status_reference(task)
         try:
             await channel.send(
                 render.clip(f"<@{task.requester_id}> {render.status_text(task)}", render.MESSAGE_CONTENT),
@@ -419,3 +411,12 @@ class Delivery:
             await self._tell_privately(task, render.status_text(task))
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("Could not tell the requester of task %d about its failure (%s)", task.id, type(exc).__name__)
+
+
+def _status_reference(task: Task) -> discord.MessageReference | None:
+    """A reply to the task's status line; it still posts if the line was deleted."""
+    if not task.status_message_id:
+        return None
+    return discord.MessageReference(
+        message_id=task.status_message_id, channel_id=task.channel_id, fail_if_not_exists=False
+    )

@@ -11,6 +11,7 @@ from bot.settings import Settings, settings_from_mapping
 from bot.storage.repository import Repository
 from tests.fakes.fake_producer import FakeProducer
 from tests.harness import World, close_world, make_world, route_base_patch
+from tests.reliability_helpers import Canary
 
 PRODUCER_TOKEN = "producer-secret-token-0123456789"
 DISCORD_TOKEN = "discord-secret-token-9876543210"
@@ -67,3 +68,14 @@ async def world(make_settings: Callable[..., Settings]) -> AsyncIterator[World]:
         finally:
             route_base_patch(original_base)
     assert not built.producer.background_errors, built.producer.background_errors
+
+
+@pytest.fixture
+async def canary() -> AsyncIterator[Canary]:
+    """A server standing in for every URL a forged callback names: it must never be fetched."""
+    server = Canary()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.close()

@@ -14,7 +14,6 @@ import logging
 import random
 import string
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -131,16 +130,6 @@ def random_path(rng: random.Random, real_secret: str) -> str:
     if roll < 0.85:
         return "/" + "/".join(random_text(rng).replace("?", "").replace("#", "") for _ in range(rng.randint(1, 4)))
     return "/callbacks/" + "A" * rng.randint(1000, 6000)
-
-
-@pytest.fixture
-async def canary() -> AsyncIterator[Canary]:
-    server = Canary()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
 
 
 async def test_fuzz_the_webhook_listener(world: World, canary: Canary, caplog: pytest.LogCaptureFixture) -> None:

@@ -21,16 +21,6 @@ from tests.harness import World
 from tests.reliability_helpers import Canary, bot_messages, evil_result, pending_song, post
 
 
-@pytest.fixture
-async def canary() -> AsyncIterator[Canary]:
-    server = Canary()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.close()
-
-
 async def test_forged_callbacks_are_refused_and_change_nothing(world: World, canary: Canary) -> None:
     await world.start_bot(callbacks=True)
     api_task, real_path = await pending_song(world)

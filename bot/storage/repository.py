@@ -184,6 +184,20 @@ def _task(row: aiosqlite.Row | tuple[Any, ...]) -> Task:
     return Task(*values)
 
 
+async def _counters(
+    db: aiosqlite.Connection, select_where: str, keys: list[tuple[Any, ...]]
+) -> dict[tuple[Any, ...], int]:
+    """Usage counters for many keys at once: `select_where` ends with the key columns, the last column is `used`."""
+    found: dict[tuple[Any, ...], int] = {}
+    width = len(keys[0]) if keys else 0
+    for start in range(0, len(keys), 300):
+        chunk = keys[start : start + 300]
+        marks = ", ".join("(" + ", ".join("?" for _ in range(width)) + ")" for _ in chunk)
+        rows = await db.execute_fetchall(f"{select_where} IN (VALUES {marks})", [v for key in chunk for v in key])
+        found.update({tuple(row[:-1]): int(row[-1]) for row in rows})
+    return found
+
+
 def _queued_task(task_id: int, new: NewTask) -> Task:
     """The row `enqueue_task` just inserted, without reading it back."""
     return Task(
@@ -391,24 +405,10 @@ class Repository:
             guild_days = sorted({(new.guild_id, new.quota_day) for new, _ in batch})
             member_days = sorted({(new.guild_id, new.requester_id, new.quota_day) for new, _ in batch})
             guilds = sorted({new.guild_id for new, _ in batch})
-            used: dict[tuple[Any, ...], int] = {}
-            for start in range(0, len(guild_days), 300):
-                chunk = guild_days[start : start + 300]
-                rows = await db.execute_fetchall(
-                    "SELECT guild_id, day, used FROM quota_usage WHERE (guild_id, day) IN "
-                    f"(VALUES {', '.join('(?, ?)' for _ in chunk)})",
-                    [value for key in chunk for value in key],
-                )
-                used.update({(row[0], row[1]): int(row[2]) for row in rows})
-            member: dict[tuple[Any, ...], int] = {}
-            for start in range(0, len(member_days), 300):
-                chunk = member_days[start : start + 300]
-                rows = await db.execute_fetchall(
-                    "SELECT guild_id, user_id, day, used FROM member_usage WHERE (guild_id, user_id, day) IN "
-                    f"(VALUES {', '.join('(?, ?, ?)' for _ in chunk)})",
-                    [value for key in chunk for value in key],
-                )
-                member.update({(row[0], row[1], row[2]): int(row[3]) for row in rows})
+            used = await _counters(db, "SELECT guild_id, day, used FROM quota_usage WHERE (guild_id, day)", guild_days)
+            member = await _counters(
+                db, "SELECT guild_id, user_id, day, used FROM member_usage WHERE (guild_id, user_id, day)", member_days
+            )
             queued: dict[int, int] = {}
             running: dict[int, int] = {}
             mine: dict[tuple[int, int], int] = {}
