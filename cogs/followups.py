@@ -7,6 +7,7 @@ any view kept in memory. The context menus and replies reach the same `run` meth
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -193,12 +194,12 @@ class FollowUps(commands.Cog):
         await interaction.response.send_modal(InputModal(title, [lyrics_field(song)], submitted))
 
     async def _reroll(self, interaction: discord.Interaction, song: SongRow) -> None:
-        """The same request again: same body, same parent, charged to whoever clicked."""
+        """The same request again: same body, same parent, same jam and credits; charged to whoever clicked."""
         task = await self.bot.repo.task(song.task_id) if song.task_id is not None else None
         if task is None:
             raise InvalidInput("This song has no request to repeat.")
-        request = song_request(interaction, dict(task.request), parent_song_id=task.parent_song_id)
-        await self.bot.start_song(interaction, request)
+        request = song_request(interaction, dict(task.request), parent_song_id=task.parent_song_id, jam_id=task.jam_id)
+        await self.bot.start_song(interaction, dataclasses.replace(request, credits=task.credits))
 
     # -- context menus -------------------------------------------------------------------------
 
