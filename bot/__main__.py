@@ -14,7 +14,7 @@ import discord
 from bot.bot import MusicBot
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
-from bot.storage.repository import Repository
+from bot.storage.repository import Repository, StorageError
 
 log = logging.getLogger("bot")
 
@@ -44,6 +44,9 @@ def main() -> int:
     setup_logging(settings.log_level, [settings.discord_token, settings.producer_api_token])
     try:
         asyncio.run(run(settings))
+    except StorageError as exc:
+        log.error("%s", exc)
+        return 1
     except discord.LoginFailure:
         log.error("Discord rejected DISCORD_TOKEN: check the bot token in .env")
         return 1

@@ -38,8 +38,15 @@ def parse_time(name: str, text: str) -> float:
     return value
 
 
+END_ROUNDING = 0.5
+"""Lengths are shown rounded to the second (2:16 for 135.7 s), so a point up to half a second past
+the end, as a member would type it from what they see, means the end."""
+
+
 def check_point(name: str, seconds: float, duration: float | None) -> float:
     """A point in the song: within [0, duration] when the duration is known."""
+    if duration is not None and duration < seconds <= duration + END_ROUNDING:
+        seconds = duration
     if duration is not None and not 0 <= seconds <= duration:
         raise InvalidInput(
             f"`{name}` must be between 0:00 and {format_duration(duration)} (the song is {format_duration(duration)} "

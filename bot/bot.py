@@ -46,6 +46,7 @@ INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
     send_messages_in_threads=True,
+    create_public_threads=True,
     embed_links=True,
     attach_files=True,
     read_message_history=True,
@@ -142,8 +143,8 @@ class MusicBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        await self.songs.recover()  # before callbacks can arrive, so nothing is delivered twice
         await self._start_webhook()
-        await self.songs.recover()
         self.poller.start()
         await self._sync_commands()
 
@@ -204,8 +205,11 @@ class MusicBot(commands.Bot):
         self._track_start()
         try:
             task = await self.songs.enqueue(request)
-            status = await message.reply(render.status_text(task), allowed_mentions=discord.AllowedMentions.none())
-            await self.repo.set_status_message(task.id, status.id)
+            try:
+                status = await message.reply(render.status_text(task), allowed_mentions=discord.AllowedMentions.none())
+                await self.repo.set_status_message(task.id, status.id)
+            except discord.HTTPException as exc:  # charged already: the song goes on without a status line
+                log.warning("Could not post the status of task %d (%s)", task.id, exc.code)
             await self.songs.admit(task)
         except UserError as exc:
             with contextlib.suppress(discord.HTTPException):

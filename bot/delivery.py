@@ -384,14 +384,17 @@ class Delivery:
     async def cross_post(self, channel_id: int, task: Task, song: SongRow) -> None:
         """Also post a finished song in the guild's song feed. Best effort: a failure is only logged."""
         try:
-            await self.send_song(
+            message = await self.send_song(
                 channel_id,
                 task.guild_id,
                 song,
                 content=f"🎵 New song by <@{task.requester_id}> in <#{task.channel_id}>",
             )
-        except discord.HTTPException as exc:
-            log.warning("Could not cross-post task %d to the song feed %d (%s)", task.id, channel_id, exc.code)
+        except Exception as exc:  # the feed is a courtesy: nothing about it may stop the rest
+            log.warning("Could not cross-post task %d to the song feed %d (%s)", task.id, channel_id, exc)
+            return
+        # Follow-ups (menus, replies) work from the feed's copy too.
+        await self._repo.add_song_message(song.id, message.channel.id, message.id)
 
     async def notify_failure(self, task: Task) -> None:
         """Tell the requester, with a ping, that their task failed and the credit came back."""

@@ -193,18 +193,22 @@ class SongService:
                 continue  # nothing waits: no promotion transaction, no places in line to refresh
             limits = await self.limits(guild)
             promoted = await self._repo.promote_queued(guild, limits, new_secret, self._clock())
+            refused: ApiRejected | None = None
             for task, secret in promoted:
                 try:
                     await self.submit(task, secret)
-                except ApiRejected:
+                except ApiRejected as exc:
                     if task.id == raise_for:
-                        raise
+                        refused = exc  # the rest of the batch is still sent; the caller hears after
+                        continue
                     failed = await self._repo.task(task.id)
                     if failed is not None:
                         await self._delivery.notify_failure(failed)
             for waiting in await self._repo.queue_positions(guild):
                 if waiting != raise_for:
                     await self._delivery.update_status(waiting)
+            if refused is not None:
+                raise refused
 
     async def cancel(self, task_id: int, *, user_id: int, is_manager: bool) -> Task:
         """Cancel a waiting or running task for its requester (or a manager); credits come back."""
@@ -398,7 +402,10 @@ class SongService:
             for song in songs:
                 await self._delivery.cross_post(feed, task, song)
         for listener in self.delivered_listeners:
-            await listener(task, songs)
+            try:
+                await listener(task, songs)
+            except Exception:
+                log.exception("A delivered-song listener failed for task %d", task.id)
 
     async def _fail(self, task: Task, message: str) -> None:
         failed = await self._repo.fail_task(task.id, message, self._clock())

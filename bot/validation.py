@@ -100,7 +100,11 @@ async def read_lyrics_file(session: aiohttp.ClientSession, attachment: discord.A
         async with session.get(attachment.url, timeout=aiohttp.ClientTimeout(total=20)) as response:
             if response.status != 200:
                 raise InvalidInput("Could not read `lyrics_file` from Discord; please attach it again.")
-            data = await response.content.read(LYRICS_FILE_MAX_BYTES + 1)
+            data = b""
+            async for chunk in response.content.iter_chunked(16 * 1024):  # read() may return a part
+                data += chunk
+                if len(data) > LYRICS_FILE_MAX_BYTES:
+                    break
     except (TimeoutError, aiohttp.ClientError):
         raise InvalidInput("Could not read `lyrics_file` from Discord; please attach it again.") from None
     if len(data) > LYRICS_FILE_MAX_BYTES:

@@ -381,3 +381,15 @@ async def test_replies_that_are_not_requests_are_ignored(world: World) -> None:
     await world.settle()
     assert len(world.producer.audio_requests) == requests_before
     assert empty.reactions == [] and no_mention.reactions == []
+
+
+async def test_extend_form_as_prefilled_works_when_the_length_rounds_up(world: World) -> None:
+    """A 2:15.7 song shows 2:16; submitting the Extend form unchanged continues from the end."""
+    await world.start_bot(callbacks=True)
+    world.producer.script(duration="135.7")
+    message, parent = await make_song(world)
+    click = await world.discord.click_button(message, f"song:extend:{parent['id']}", user_id=world.member_id)
+    await world.discord.wait_for(lambda: click.modal)
+    await world.discord.submit_modal(click, {})
+    await world.discord.wait_for(lambda: len(world.songs_in_channel()) == 2)
+    assert world.producer.audio_requests[-1]["continue_at"] == 135.7

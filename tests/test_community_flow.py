@@ -179,6 +179,12 @@ async def test_song_feed_cross_posts(world: World) -> None:
     await world.wait_for_song()
     crossposted = await world.wait_for_song(feed)
     assert f"<#{world.channel_id}>" in crossposted.content and crossposted.allowed_mentions["parse"] == []  # type: ignore[index]
+    await world.settle()
+    menu = await world.discord.invoke_message_command(
+        "Make variation", target=crossposted, user_id=world.member_id, channel_id=feed
+    )
+    await world.discord.wait_for(lambda: menu.responses)
+    await world.discord.wait_for(lambda: world.producer.audio_requests[-1]["action"] == "variation")
 
 
 async def test_a_whole_jam(world: World) -> None:
@@ -251,3 +257,35 @@ async def test_a_whole_jam(world: World) -> None:
     await world.discord.wait_for(lambda: status.responses)
     chain = [f for f in status.responses[0]["data"]["embeds"][0]["fields"] if f["name"].startswith("Chain")]
     assert chain[0]["name"] == "Chain (3 songs)"
+
+
+async def test_a_refused_request_does_not_strand_the_next_one(world: World) -> None:
+    """Two members at once, the first refused by the API: the second is still sent and delivered."""
+    await world.start_bot(callbacks=True)
+    bob = world.discord.add_user("bob")
+    world.producer.fail_next("/producer/audios", status=403, code="forbidden", message="not allowed")
+    refused, accepted = await asyncio.gather(generate(world, "first in line"), generate(world, "second", bob))
+    await world.wait_for_song()
+    texts = [await reply_text(world, refused), await reply_text(world, accepted)]
+    assert sum("content filter" in text for text in texts) == 1
+    assert len(world.songs_in_channel()) == 1
+    assert await world.repo.tasks_in_states("reserved", "pending", "queued") == []
+
+
+async def test_a_jam_whose_song_failed_can_be_finished_again(world: World) -> None:
+    await world.start_bot(callbacks=True)
+    await world.discord.invoke_slash(
+        "jam start", {"theme": "Retry"}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await world.discord.wait_for(lambda: any(c.name == "Retry" for c in world.discord.channels.values()))
+    thread = next(c.id for c in world.discord.channels.values() if c.name == "Retry")
+    await reply_text(
+        world,
+        await world.discord.invoke_slash("jam add", {"line": "Once more"}, user_id=world.member_id, channel_id=thread),
+    )
+    world.producer.script(outcome="failure", error_message="could not sing")
+    await world.discord.invoke_slash("jam finish", {}, user_id=world.member_id, channel_id=thread)
+    await world.discord.wait_for_message(thread, lambda m: "could not be made" in m.content and "<@" in m.content)
+    again = await world.discord.invoke_slash("jam finish", {}, user_id=world.member_id, channel_id=thread)
+    await world.wait_for_song(thread)
+    assert "already finished" not in await reply_text(world, again)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ from typing import Any, Generic, TypeVar
 import aiosqlite
 
 log = logging.getLogger(__name__)
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message says why in one line."""
+
+
+MIN_SQLITE = (3, 35)
+"""RETURNING came in 3.35; every Python 3.11+ from python.org or Debian 12 bundles a newer one."""
 
 OPEN_STATES = ("queued", "reserved", "pending", "received", "delivering")
 """States of a task that has not reached its end (`delivered`, `failed` or `cancelled`)."""
@@ -308,6 +317,11 @@ class Repository:
     @classmethod
     async def open(cls, path: Path | str) -> Repository:
         """Open (creating folders as needed), switch to WAL and apply pending migrations."""
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise StorageError(
+                f"SQLite {sqlite3.sqlite_version} is too old: the bot needs {'.'.join(map(str, MIN_SQLITE))} or "
+                "newer (RETURNING, UPDATE … FROM). Use a Python built with a newer SQLite, e.g. python:3.12-slim."
+            )
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path, isolation_level=None)
@@ -705,6 +719,11 @@ class Repository:
                 await db.execute(
                     "UPDATE member_usage SET used = MAX(used - ?, 0) WHERE guild_id = ? AND user_id = ? AND day = ?",
                     (task.cost, task.guild_id, task.requester_id, task.quota_day),
+                )
+            if task.jam_id is not None:
+                # A jam whose first song never came is open again, so its members can finish it anew.
+                await db.execute(
+                    "UPDATE jams SET state = 'open' WHERE id = ? AND latest_song_id IS NULL", (task.jam_id,)
                 )
         return task
 
