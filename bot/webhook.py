@@ -28,11 +28,9 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
-
-from bot.storage.repository import Task
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +43,9 @@ SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,128}")
 class CallbackSink(Protocol):
     """What the listener needs from the song service."""
 
-    async def task_for_secret(self, secret: str) -> Task | None: ...
-
-    async def accept_result(self, task_id: int, response: dict) -> bool: ...  # type: ignore[type-arg]
-
-    async def accept_callback(self, secret: str, body: dict) -> str: ...  # type: ignore[type-arg]
+    async def accept_callback(self, secret: str, body: dict[str, Any]) -> str:
+        """Store the result for `secret`: `stored`, `duplicate`, `unknown` or `mismatch`."""
+        ...
 
 
 HealthProbe = Callable[[], Awaitable[dict[str, object]]]
