@@ -407,12 +407,20 @@ class SongService:
             except Exception:
                 log.exception("A delivered-song listener failed for task %d", task.id)
 
-    async def _fail(self, task: Task, message: str) -> None:
-        failed = await self._repo.fail_task(task.id, message, self._clock())
-        if failed is not None:
-            log.info("Task %d failed: %s", task.id, message)
-            await self._delivery.notify_failure(failed)
-            self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
+    async def _fail(self, task: Task, message: str, *, waiting_in: tuple[str, ...] | None = None) -> bool:
+        """Fail with a refund, tell the requester, free the slot. With `waiting_in`, only while the
+        task is still in one of those states (a result that came in meanwhile is delivered instead)."""
+        now = self._clock()
+        if waiting_in is None:
+            failed = await self._repo.fail_task(task.id, message, now)
+        else:
+            failed = await self._repo.fail_waiting(task.id, message, now, waiting_in)
+        if failed is None:
+            return False
+        log.info("Task %d failed: %s", task.id, message)
+        await self._delivery.notify_failure(failed)
+        self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
+        return True
 
     # -- housekeeping ------------------------------------------------------------------------
 
@@ -425,13 +433,7 @@ class SongService:
                 minutes = round(self._settings.task_timeout / 60)
                 message = f"no result from the music service after {minutes} minutes. Your credit was refunded."
                 # Only if still waiting: a result that came in meanwhile is delivered, not refunded.
-                failed = await self._repo.fail_waiting(task.id, message, now)
-                if failed is None:
-                    continue
-                log.info("Task %d failed: %s", task.id, message)
-                await self._delivery.notify_failure(failed)
-                self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
-                expired += 1
+                expired += await self._fail(task, message, waiting_in=("reserved", "pending"))
         return expired
 
     async def recover(self) -> None:
@@ -460,10 +462,7 @@ class SongService:
                     if found is not None
                     else "the bot restarted while sending your request and could not confirm it arrived."
                 ) + " Your credit was refunded."
-                failed = await self._repo.fail_waiting(task.id, message, self._clock(), ("reserved",))
-                if failed is not None:
-                    log.info("Task %d failed: %s", task.id, message)
-                    await self._delivery.notify_failure(failed)
+                await self._fail(task, message, waiting_in=("reserved",))
                 continue
             log.warning("Task %d: found among the API's tasks after a restart, as %s", task.id, record.task_id)
             await self._repo.mark_submitted(task.id, record.task_id, self._clock())

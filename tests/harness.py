@@ -7,6 +7,7 @@ can start, stop and restart the bot on the same database, in callback or polling
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import discord
 from bot.bot import MusicBot
 from bot.settings import Settings
 from bot.storage.repository import Repository
-from tests.fakes.fake_discord import FakeDiscord, FakeMessage
+from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.fake_producer import FakeProducer
 
 
@@ -161,3 +162,51 @@ async def close_world(world: World) -> None:
 def db_path(world: World) -> Path:
     assert world.settings is not None
     return world.settings.database_path
+
+
+def today(world: World | None = None) -> str:
+    """The UTC day quotas are counted on: the world's (movable) clock, or now."""
+    return dt.datetime.fromtimestamp(world.clock() if world else time.time(), dt.UTC).date().isoformat()
+
+
+async def generate(
+    world: World, prompt: str = "a song", user_id: int | None = None, channel_id: int | None = None, **options: Any
+) -> FakeInteraction:
+    """A member runs /generate (by default the world's member, in #jams)."""
+    return await world.discord.invoke_slash(
+        "generate",
+        {"prompt": prompt, **options},
+        user_id=user_id or world.member_id,
+        channel_id=channel_id or world.channel_id,
+    )
+
+
+async def reply_text(world: World, interaction: FakeInteraction) -> str:
+    """What the member saw: an immediate reply, a follow-up after a defer, or the edited response."""
+    await world.discord.wait_for(
+        lambda: (
+            (interaction.responses and interaction.responses[0]["type"] == 4)
+            or (interaction.followups and interaction.followups[-1].content)
+            or (interaction.original and interaction.original.content)
+        )
+    )
+    if interaction.responses[0]["type"] == 4:
+        return interaction.responses[0]["data"].get("content") or ""
+    if interaction.followups:
+        return interaction.followups[-1].content
+    return interaction.original.content  # type: ignore[union-attr]
+
+
+async def private_reply(world: World, interaction: FakeInteraction) -> str:
+    """The text a member got privately (ephemeral): an immediate reply, or the follow-up after a defer."""
+    await world.discord.wait_for(
+        lambda: (
+            (interaction.responses and interaction.responses[0]["type"] == 4)
+            or (interaction.followups and interaction.followups[-1].content)
+        )
+    )
+    if interaction.responses[0]["type"] == 4:
+        assert interaction.responses[0]["data"]["flags"] & 64
+        return interaction.responses[0]["data"]["content"]
+    assert interaction.followups[-1].ephemeral
+    return interaction.followups[-1].content

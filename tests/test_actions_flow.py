@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pytest
 
-from tests.fakes.fake_discord import FakeInteraction, FakeMessage, FakeUpload
-from tests.harness import World, embed_field
+from tests.fakes.fake_discord import FakeMessage, FakeUpload
+from tests.harness import World, embed_field, private_reply, today
 
 SONG_LYRICS_LINE = "Rain on the window"
-
-
-def today(world: World) -> str:
-    return dt.datetime.fromtimestamp(world.clock(), dt.UTC).date().isoformat()
 
 
 async def make_song(world: World, prompt: str = "a rainy song", title: str = "Rain") -> tuple[FakeMessage, dict]:
@@ -32,26 +27,6 @@ async def make_song(world: World, prompt: str = "a rainy song", title: str = "Ra
     message = world.songs_in_channel()[-1]
     song_id = embed_field(message, "Song id").strip("`")
     return message, world.producer.songs[song_id]
-
-
-async def answer(world: World, interaction: FakeInteraction) -> dict[str, Any]:
-    await world.discord.wait_for(lambda: interaction.responses)
-    return interaction.responses[0]
-
-
-async def private_reply(world: World, interaction: FakeInteraction) -> str:
-    """The ephemeral text a member got: an immediate reply, or the follow-up after a defer."""
-    await world.discord.wait_for(
-        lambda: (
-            (interaction.responses and interaction.responses[0]["type"] == 4)
-            or (interaction.followups and interaction.followups[-1].content)
-        )
-    )
-    if interaction.responses[0]["type"] == 4:
-        assert interaction.responses[0]["data"]["flags"] & 64
-        return interaction.responses[0]["data"]["content"]
-    assert interaction.followups[-1].ephemeral
-    return interaction.followups[-1].content
 
 
 ACTION_CASES = [

@@ -3,38 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
-from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
-from tests.harness import World, embed_field
-
-
-def today(world: World) -> str:
-    return dt.datetime.fromtimestamp(world.clock(), dt.UTC).date().isoformat()
-
-
-async def generate(
-    world: World, prompt: str, user_id: int | None = None, channel_id: int | None = None
-) -> FakeInteraction:
-    return await world.discord.invoke_slash(
-        "generate", {"prompt": prompt}, user_id=user_id or world.member_id, channel_id=channel_id or world.channel_id
-    )
-
-
-async def reply_text(world: World, interaction: FakeInteraction) -> str:
-    """What the member saw: an immediate reply, or the ephemeral follow-up after a defer."""
-    await world.discord.wait_for(
-        lambda: (
-            (interaction.responses and interaction.responses[0]["type"] == 4)
-            or (interaction.followups and interaction.followups[-1].content)
-            or (interaction.original and interaction.original.content)
-        )
-    )
-    if interaction.responses[0]["type"] == 4:
-        return interaction.responses[0]["data"].get("content") or ""
-    if interaction.followups:
-        return interaction.followups[-1].content
-    return interaction.original.content  # type: ignore[union-attr]
+from tests.fakes.fake_discord import FakeDiscord
+from tests.harness import World, embed_field, generate, reply_text, today
 
 
 async def test_fifty_members_at_once_against_an_allowance_of_five(world: World) -> None:

@@ -9,7 +9,6 @@ status line, the quota, and that the API was asked for the song once.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,11 +18,7 @@ from bot.storage.repository import Repository, Task
 from tests.conftest import PRODUCER_TOKEN
 from tests.crash_helpers import BotProcess
 from tests.fakes.fake_discord import FakeInteraction, FakeMessage
-from tests.harness import World, embed_field, free_port
-
-
-def today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
+from tests.harness import World, embed_field, free_port, today
 
 
 class Crashable:

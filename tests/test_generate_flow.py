@@ -5,17 +5,12 @@ The bot is the real MusicBot, talking over sockets to the fake Discord and the f
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 
 import aiohttp
 import pytest
 
-from tests.harness import World, embed_field
-
-
-def today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
+from tests.harness import World, embed_field, today
 
 
 @pytest.mark.parametrize("callbacks", [True, False], ids=["callback-mode", "polling-mode"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from cogs._common import song_autocomplete
-from tests.harness import World, embed_field
-from tests.test_actions_flow import make_song, private_reply
+from tests.harness import World, embed_field, private_reply
+from tests.test_actions_flow import make_song
 
 
 async def test_song_info_shows_the_lineage(world: World) -> None:

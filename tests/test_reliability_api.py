@@ -6,7 +6,6 @@ member sees (one song, or one failure with a refund) and that nothing was asked 
 
 from __future__ import annotations
 
-import datetime as dt
 import tracemalloc
 from typing import Any
 
@@ -16,17 +15,7 @@ import pytest
 from bot import media
 from bot.producer.client import ProducerError
 from tests.fakes.fake_producer import FakeProducer
-from tests.harness import World, embed_field
-
-
-def today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
-
-
-async def generate(world: World, prompt: str = "a song", **options: Any) -> Any:
-    return await world.discord.invoke_slash(
-        "generate", {"prompt": prompt, **options}, user_id=world.member_id, channel_id=world.channel_id
-    )
+from tests.harness import World, embed_field, generate, today
 
 
 async def failure_notice(world: World, interaction: Any) -> str:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import re
@@ -21,15 +20,11 @@ import pytest
 
 from tests.conftest import DISCORD_TOKEN, PRODUCER_TOKEN
 from tests.fakes.fake_discord import FakeInteraction, FakeMessage
-from tests.harness import World, embed_field, free_port
+from tests.harness import World, embed_field, free_port, today
 
 HOSTILE = "@everyone @here <@&{role}> <@{user}> **bold** __u__ ~~s~~ `code` [link](https://evil.example) # Head"
 USER_MENTION = re.compile(r"<@!?(\d+)>")
 ROLE_MENTION = re.compile(r"<@&(\d+)>")
-
-
-def today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def pings(message: FakeMessage) -> set[str]:

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 
 from tests.fakes.fake_discord import FakeUpload
-from tests.harness import World, embed_field
-
-
-def today(world: World) -> str:
-    return dt.datetime.fromtimestamp(world.clock(), dt.UTC).date().isoformat()
-
-
-async def generate(world: World, prompt: str = "a song") -> object:
-    return await world.discord.invoke_slash(
-        "generate", {"prompt": prompt}, user_id=world.member_id, channel_id=world.channel_id
-    )
+from tests.harness import World, embed_field, generate, today
 
 
 async def test_polling_asks_for_all_pending_in_one_batch_under_one_per_second(world: World) -> None:

@@ -130,7 +130,7 @@ class ProducerClient:
     async def upload(self, audio_url: str) -> Upload:
         """POST /producer/upload: register a member's audio by URL and get an `audio_id`."""
         data = await self._post("/producer/upload", {"audio_url": audio_url})
-        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        inner = _data_object(data)
         audio_id = inner.get("audio_id")
         if not isinstance(audio_id, str) or not audio_id:
             raise ProducerError(200, "bad_response", "upload returned no audio_id", _trace(data))
@@ -145,7 +145,7 @@ class ProducerClient:
     async def lyrics(self, prompt: str) -> Lyrics:
         """POST /producer/lyrics. The docs disagree on `lyrics` versus `text`; both are read."""
         data = await self._post("/producer/lyrics", {"prompt": prompt})
-        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        inner = _data_object(data)
         text = inner.get("lyrics") or inner.get("text")
         if not isinstance(text, str):
             raise ProducerError(200, "bad_response", "lyrics response had no text", _trace(data))
@@ -167,7 +167,7 @@ class ProducerClient:
     async def video(self, audio_id: str) -> str:
         """POST /producer/videos: the MP4 URL for a song."""
         data = await self._post("/producer/videos", {"audio_id": audio_id})
-        inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+        inner = _data_object(data)
         url = inner.get("video_url")
         if not isinstance(url, str) or not url:
             raise ProducerError(200, "bad_response", "videos response had no video_url", _trace(data))
@@ -225,6 +225,12 @@ class ProducerClient:
         if not isinstance(payload, dict):
             raise ProducerError(status, "bad_response", f"{path} answered with something other than a JSON object")
         return payload
+
+
+def _data_object(data: dict[str, Any]) -> dict[str, Any]:
+    """The `data` object of an inline answer, or {} when it is missing or of another shape."""
+    inner = data.get("data")
+    return inner if isinstance(inner, dict) else {}
 
 
 def _trace(data: dict[str, Any]) -> str | None:
