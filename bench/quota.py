@@ -44,7 +44,7 @@ async def measure_service(folder: Path) -> dict[str, Any]:
     from bot.producer.client import ProducerClient
     from bot.service import SongRequest, SongService, utc_day
     from bot.settings import settings_from_mapping
-    from bot.storage.repository import Repository
+    from bot.storage import open_repository
 
     settings = settings_from_mapping(
         {
@@ -56,7 +56,7 @@ async def measure_service(folder: Path) -> dict[str, Any]:
             "MAX_QUEUED_PER_GUILD": str(CONCURRENT),
         }
     )
-    repo = await Repository.open(settings.database_path)
+    repo = await open_repository(settings)
     try:
         api = ProducerClient(None, "http://127.0.0.1:9", "unused")  # type: ignore[arg-type]  # never called
         service = SongService(settings, repo, api, NoopDelivery(), clock=time.time)  # type: ignore[arg-type]

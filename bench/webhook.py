@@ -67,7 +67,7 @@ async def serve(mode: str, count: int, directory: str) -> None:
     from bot.producer.client import ProducerClient
     from bot.service import SongRequest, SongService
     from bot.settings import settings_from_mapping
-    from bot.storage.repository import Repository
+    from bot.storage import open_repository
     from bot.webhook import create_app
 
     folder = Path(directory)
@@ -85,7 +85,7 @@ async def serve(mode: str, count: int, directory: str) -> None:
                 "MAX_QUEUED_PER_GUILD": str(count + 1),
             }
         )
-        repo = await Repository.open(settings.database_path)
+        repo = await open_repository(settings)
         session = aiohttp.ClientSession()
         api = ProducerClient(session, "http://127.0.0.1:9", "unused")
         service = SongService(settings, repo, api, NoopDelivery(), clock=time.time)  # type: ignore[arg-type]

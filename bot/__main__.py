@@ -14,7 +14,7 @@ import discord
 from bot.bot import MusicBot
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
-from bot.storage.repository import Repository, StorageError
+from bot.storage import StorageError, open_repository
 
 log = logging.getLogger("bot")
 
@@ -22,7 +22,7 @@ log = logging.getLogger("bot")
 async def run(settings: Settings) -> None:
     """Open the HTTP session and the database, run the bot until it stops, close in reverse order."""
     async with aiohttp.ClientSession() as session:
-        repo = await Repository.open(settings.database_path)
+        repo = await open_repository(settings)
         try:
             async with MusicBot(settings=settings, repo=repo, session=session) as bot:
                 # `docker stop` sends SIGTERM: close cleanly (deliveries finish, the listener stops).

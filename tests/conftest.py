@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings, settings_from_mapping
-from bot.storage.repository import Repository
+from bot.storage import Repository
 from tests.fakes.fake_producer import FakeProducer
 from tests.harness import World, close_world, make_world, route_base_patch
 from tests.reliability_helpers import Canary

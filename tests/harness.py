@@ -20,7 +20,7 @@ import discord
 
 from bot.bot import MusicBot
 from bot.settings import Settings
-from bot.storage.repository import Repository
+from bot.storage import Repository, open_repository
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.fake_producer import FakeProducer
 
@@ -72,7 +72,7 @@ class World:
     async def _launch(self) -> MusicBot:
         self.settings = self.make_settings(**self._overrides)
         self._session = aiohttp.ClientSession()
-        self._repo = await Repository.open(self.settings.database_path)
+        self._repo = await open_repository(self.settings)
         self.bot = MusicBot(
             settings=self.settings, repo=self._repo, session=self._session, clock=self.clock, guild_ready_timeout=0.05
         )

@@ -1,0 +1,243 @@
+"""The backend layer: one small class per database, the same five operations on each.
+
+Repository code never touches a driver. It calls `fetchone`, `fetchall`, `write` and
+`transaction()` (whose handle has `fetchone`, `fetchall`, `execute` and `executemany`) with SQL
+written once, `?` placeholders and all; each backend runs it its own way. `dialect` names the
+backend so the few statements that must differ can branch on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+import aiosqlite
+
+from bot.storage.models import StorageError
+
+log = logging.getLogger(__name__)
+
+Dialect = Literal["sqlite", "postgres"]
+Row = tuple[Any, ...]
+
+MIN_SQLITE = (3, 35)
+"""RETURNING came in 3.35; every Python 3.11+ from python.org or Debian 12 bundles a newer one."""
+
+
+class Transaction(Protocol):
+    """A handle on an open transaction: every statement through it commits or rolls back together."""
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+
+class Database(ABC):
+    """A connected database. Statements outside `transaction()` are each atomic by themselves."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None: ...
+
+    @abstractmethod
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]: ...
+
+    @abstractmethod
+    async def write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement in its own transaction; the number of rows it changed."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A write transaction: commits when the block ends, rolls back when it raises."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+
+def migrations(dialect: Dialect) -> list[tuple[int, str, str]]:
+    """(version, name, script) of `migrations/<dialect>/NNNN_name.sql`, in order."""
+    folder = resources.files("bot.storage") / "migrations" / dialect
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+# -- SQLite ----------------------------------------------------------------------------------------
+
+
+class _SqliteTransaction:
+    """Statements inside `BEGIN IMMEDIATE … COMMIT` on the shared connection."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        rows = await self._db.execute_fetchall(sql, tuple(params))
+        return tuple(next(iter(rows))) if rows else None
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        rows = await self._db.execute_fetchall(sql, tuple(params))
+        return [tuple(row) for row in rows]
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        cursor = await self._db.execute(sql, tuple(params))
+        return cursor.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self._db.executemany(sql, [tuple(row) for row in rows])
+
+
+class SqliteDatabase(Database):
+    """One aiosqlite connection shared by every coroutine, in WAL mode.
+
+    A transaction opened by one coroutine would see another's statements interleave across awaits,
+    so an `asyncio.Lock` wraps every transaction, and single statements wait until none is open
+    (see `_outside_transactions`). SQLite has one writer at a time anyway; this keeps the process
+    from queueing on its own file lock.
+    """
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._db = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> SqliteDatabase:
+        """Open (creating folders as needed), switch to WAL and apply pending migrations."""
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise StorageError(
+                f"SQLite {sqlite3.sqlite_version} is too old: the bot needs {'.'.join(map(str, MIN_SQLITE))} or "
+                "newer (RETURNING, UPDATE … FROM). Use a Python built with a newer SQLite, e.g. python:3.12-slim."
+            )
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        database = cls(connection)
+        try:
+            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute("PRAGMA busy_timeout=5000")
+            await connection.execute("PRAGMA synchronous=NORMAL")
+            # Migrations rebuild tables; SQLite wants foreign keys off while it does (see "ALTER TABLE").
+            await connection.execute("PRAGMA foreign_keys=OFF")
+            await database._migrate()
+            await connection.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            await connection.close()
+            raise
+        return database
+
+    async def _migrate(self) -> None:
+        """Apply the scripts newer than `PRAGMA user_version`, each with its version bump, atomically."""
+        rows = await self._db.execute_fetchall("PRAGMA user_version")
+        current = next(iter(rows))[0] if rows else 0
+        for version, _name, script in migrations("sqlite"):
+            if version <= current:
+                continue
+            log.info("Applying database migration %04d", version)
+            await self._db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Transaction]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTransaction(self._db)
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        return self._transaction()
+
+    async def _outside_transactions(self) -> None:
+        """Return when no transaction is open. The caller must then hand its statement to aiosqlite
+        without awaiting anything else first: aiosqlite runs statements in the order they were
+        handed over, so it runs before the next BEGIN or after the last COMMIT, never inside."""
+        while self._lock.locked():
+            async with self._lock:
+                pass
+
+    async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        """One statement, one round trip to the database thread (no cursor fetch/close trips)."""
+        await self._outside_transactions()
+        rows = await self._db.execute_fetchall(sql, tuple(params))
+        return tuple(next(iter(rows))) if rows else None
+
+    async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        await self._outside_transactions()
+        rows = await self._db.execute_fetchall(sql, tuple(params))
+        return [tuple(row) for row in rows]
+
+    async def write(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """One statement, atomic by itself in autocommit mode: one round trip, not BEGIN/statement/COMMIT."""
+        await self._outside_transactions()
+        cursor = await self._db.execute(sql, tuple(params))
+        return cursor.rowcount
+
+
+# -- group commit ----------------------------------------------------------------------------------
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class GroupCommit(Generic[In, Out]):
+    """Runs concurrent requests together: those arriving while a batch is written form the next.
+
+    Under a burst this turns N round trips to the database into a handful, while a lone request
+    still goes straight through. `run_batch` returns one outcome per request, in order.
+    """
+
+    def __init__(self, run_batch: Callable[[list[In]], Awaitable[list[Out]]], name: str) -> None:
+        self._run_batch = run_batch
+        self._name = name
+        self._waiting: list[tuple[In, asyncio.Future[Out]]] = []
+        self._runner: asyncio.Task[None] | None = None
+
+    async def submit(self, item: In) -> Out:
+        waiter: asyncio.Future[Out] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, waiter))
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name=self._name)
+        return await waiter
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                batch = [entry for entry in self._waiting if not entry[1].done()]  # callers gone: skip
+                self._waiting = []
+                try:
+                    outcomes = await self._run_batch([item for item, _ in batch])
+                except BaseException as exc:
+                    error = exc if isinstance(exc, Exception) else RuntimeError(f"{self._name} was interrupted")
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(error)
+                    raise
+                for (_, waiter), outcome in zip(batch, outcomes, strict=True):
+                    if not waiter.done():
+                        waiter.set_result(outcome)
+        finally:
+            self._runner = None

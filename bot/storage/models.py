@@ -1,0 +1,221 @@
+"""What the repository returns and takes: plain frozen dataclasses, state constants, row readers.
+
+No SQL runs here; the column lists are shared by every area module so a row always maps onto its
+dataclass the same way on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message says why in one line."""
+
+
+OPEN_STATES = ("queued", "reserved", "pending", "received", "delivering")
+"""States of a task that has not reached its end (`delivered`, `failed` or `cancelled`)."""
+RUNNING_STATES = ("reserved", "pending")
+"""Taken a slot: being submitted, or submitted and waiting for the API."""
+CANCELLABLE_STATES = ("queued", "reserved", "pending")
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    api_task_id: str | None
+    guild_id: int
+    channel_id: int
+    requester_id: int
+    status_message_id: int | None
+    action: str
+    request: dict[str, Any]
+    parent_song_id: str | None
+    state: str
+    quota_day: str
+    cost: int
+    refunded: bool
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: float
+    submitted_at: float | None
+    finished_at: float | None
+    deadline_at: float
+    jam_id: int | None = None
+    credits: list[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    guild_id: int
+    channel_id: int
+    requester_id: int
+    action: str
+    request: dict[str, Any]
+    quota_day: str
+    cost: int
+    created_at: float
+    deadline_at: float
+    parent_song_id: str | None = None
+    jam_id: int | None = None
+    credits: list[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What a guild allows, resolved from its settings and the bot's defaults."""
+
+    daily_allowance: int
+    member_daily_cap: int | None
+    max_running: int
+    max_running_per_member: int
+    max_queued: int
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request was not accepted; nothing was charged."""
+
+    reason: str  # "guild", "member" or "queue"
+
+
+@dataclass(frozen=True, slots=True)
+class GuildSettings:
+    """A guild's own settings; `None` means "the bot's default"."""
+
+    guild_id: int
+    daily_allowance: int | None = None
+    member_daily_cap: int | None = None
+    default_model: str | None = None
+    feed_channel_id: int | None = None
+    allow_uploads: bool = True
+    max_running: int | None = None
+    max_running_per_member: int | None = None
+    max_queued: int | None = None
+
+
+GUILD_SETTING_FIELDS = (
+    "daily_allowance",
+    "member_daily_cap",
+    "default_model",
+    "feed_channel_id",
+    "allow_uploads",
+    "max_running",
+    "max_running_per_member",
+    "max_queued",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Jam:
+    id: int
+    guild_id: int
+    channel_id: int
+    starter_id: int
+    theme: str
+    style: str
+    model: str
+    message_id: int | None
+    state: str
+    latest_song_id: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class JamLine:
+    id: int
+    author_id: int
+    line: str
+
+
+@dataclass(frozen=True, slots=True)
+class SongRow:
+    id: str
+    task_id: int
+    kind: str
+    guild_id: int
+    channel_id: int
+    requester_id: int
+    title: str
+    prompt: str
+    lyric: str
+    duration: float | None
+    audio_url: str | None
+    image_url: str | None
+    stems_url: str | None
+    model: str | None
+    seed: str | None
+    parent_song_id: str | None
+    action: str
+    message_id: int | None
+    created_at: float
+    credits: list[int] | None = None
+
+
+TASK_COLUMNS = (
+    "id, api_task_id, guild_id, channel_id, requester_id, status_message_id, action, request, "
+    "parent_song_id, state, quota_day, cost, refunded, result, error, created_at, submitted_at, "
+    "finished_at, deadline_at, jam_id, credits"
+)
+SONG_COLUMNS = (
+    "id, task_id, kind, guild_id, channel_id, requester_id, title, prompt, lyric, duration, audio_url, "
+    "image_url, stems_url, model, seed, parent_song_id, action, message_id, created_at, credits"
+)
+JAM_COLUMNS = "id, guild_id, channel_id, starter_id, theme, style, model, message_id, state, latest_song_id, created_at"
+
+
+def task_from_row(row: Sequence[Any]) -> Task:
+    """A `tasks` row selected with `TASK_COLUMNS`: JSON decoded, 0/1 as bool."""
+    values = list(row)
+    values[7] = json.loads(values[7])
+    values[12] = bool(values[12])
+    values[13] = json.loads(values[13]) if values[13] is not None else None
+    values[20] = json.loads(values[20]) if values[20] is not None else None
+    return Task(*values)
+
+
+def queued_task(task_id: int, new: NewTask) -> Task:
+    """The row `enqueue_task` just inserted, without reading it back."""
+    return Task(
+        id=task_id,
+        api_task_id=None,
+        guild_id=new.guild_id,
+        channel_id=new.channel_id,
+        requester_id=new.requester_id,
+        status_message_id=None,
+        action=new.action,
+        request=new.request,
+        parent_song_id=new.parent_song_id,
+        state="queued",
+        quota_day=new.quota_day,
+        cost=new.cost,
+        refunded=False,
+        result=None,
+        error=None,
+        created_at=new.created_at,
+        submitted_at=None,
+        finished_at=None,
+        deadline_at=new.deadline_at,
+        jam_id=new.jam_id,
+        credits=new.credits,
+    )
+
+
+def song_from_row(row: Sequence[Any]) -> SongRow:
+    """A `songs` row selected with `SONG_COLUMNS`."""
+    values = list(row)
+    values[19] = json.loads(values[19]) if values[19] is not None else None
+    return SongRow(*values)
+
+
+def song_filter(guild_id: int, text: str, requester_id: int | None) -> tuple[str, tuple[Any, ...]]:
+    """WHERE clause for the song library: a guild's songs (not stems bundles), by text and member."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    where = (
+        "guild_id = ? AND kind != 'stems' "
+        "AND (title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\') AND (? IS NULL OR requester_id = ?)"
+    )
+    return where, (guild_id, f"%{escaped}%", f"{escaped}%", requester_id, requester_id)

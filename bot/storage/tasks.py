@@ -1,0 +1,388 @@
+"""Quotas, the fair queue and the task lifecycle: charge → queue → reserve → submit → receive → deliver.
+
+Every transition that decides something (a charge, a promotion, a claim) is one atomic statement or
+one transaction, so concurrent callers never both win: exactly-once delivery and exact quotas rest
+on these methods.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bot.storage.base import RepositoryBase
+from bot.storage.database import GroupCommit, Transaction
+from bot.storage.models import (
+    CANCELLABLE_STATES,
+    OPEN_STATES,
+    TASK_COLUMNS,
+    Limits,
+    NewTask,
+    Refusal,
+    Task,
+    queued_task,
+    task_from_row,
+)
+
+
+async def _counters(tx: Transaction, select_where: str, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], int]:
+    """Usage counters for many keys at once: `select_where` ends with the key columns, the last column is `used`."""
+    found: dict[tuple[Any, ...], int] = {}
+    width = len(keys[0]) if keys else 0
+    for start in range(0, len(keys), 300):
+        chunk = keys[start : start + 300]
+        marks = ", ".join("(" + ", ".join("?" for _ in range(width)) + ")" for _ in chunk)
+        rows = await tx.fetchall(f"{select_where} IN (VALUES {marks})", [v for key in chunk for v in key])
+        found.update({tuple(row[:-1]): int(row[-1]) for row in rows})
+    return found
+
+
+class TaskRepository(RepositoryBase):
+    """Quota counters, charges, the per-guild queue, task states, callbacks and delivery claims."""
+
+    _charges: GroupCommit[tuple[NewTask, Limits], Task | Refusal]
+    _callbacks: GroupCommit[tuple[str, str, float, str | None], Task | None]
+
+    def _init_tasks(self) -> None:
+        self._charges = GroupCommit(self._charge_batch, "charge-batches")
+        self._callbacks = GroupCommit(self._store_callbacks, "callback-batches")
+
+    # -- quota -------------------------------------------------------------------------------
+
+    async def quota_used(self, guild_id: int, day: str) -> int:
+        row = await self._fetchone("SELECT used FROM quota_usage WHERE guild_id = ? AND day = ?", (guild_id, day))
+        return int(row[0]) if row else 0
+
+    async def member_used(self, guild_id: int, user_id: int, day: str) -> int:
+        row = await self._fetchone(
+            "SELECT used FROM member_usage WHERE guild_id = ? AND user_id = ? AND day = ?", (guild_id, user_id, day)
+        )
+        return int(row[0]) if row else 0
+
+    async def enqueue_task(self, new: NewTask, limits: Limits) -> Task | Refusal:
+        """Charge the guild and the member and queue the task, in one transaction.
+
+        Concurrent charges are group-committed: those that arrive while a batch is being written go
+        into the next transaction together. Each batch reads the counters once under
+        `BEGIN IMMEDIATE`, decides every request in arrival order exactly as one-at-a-time charging
+        would (guild allowance, then member cap, then queue room), and writes the new counters and
+        tasks with a few statements, so a burst costs a few round trips in all, not ten per charge.
+        A refusal charges nothing.
+        """
+        return await self._charges.submit((new, limits))
+
+    async def _charge_batch(self, batch: list[tuple[NewTask, Limits]]) -> list[Task | Refusal]:
+        if not batch:
+            return []
+        async with self._transaction() as tx:
+            guild_days = sorted({(new.guild_id, new.quota_day) for new, _ in batch})
+            member_days = sorted({(new.guild_id, new.requester_id, new.quota_day) for new, _ in batch})
+            guilds = sorted({new.guild_id for new, _ in batch})
+            used = await _counters(tx, "SELECT guild_id, day, used FROM quota_usage WHERE (guild_id, day)", guild_days)
+            member = await _counters(
+                tx, "SELECT guild_id, user_id, day, used FROM member_usage WHERE (guild_id, user_id, day)", member_days
+            )
+            queued: dict[int, int] = {}
+            running: dict[int, int] = {}
+            mine: dict[tuple[int, int], int] = {}
+            rows = await tx.fetchall(
+                "SELECT guild_id, requester_id, SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN state IN ('reserved', 'pending') THEN 1 ELSE 0 END) "
+                f"FROM tasks WHERE guild_id IN ({', '.join('?' for _ in guilds)}) "
+                "AND state IN ('queued', 'reserved', 'pending') GROUP BY guild_id, requester_id",
+                guilds,
+            )
+            for guild_id, user_id, waiting, busy in rows:
+                queued[guild_id] = queued.get(guild_id, 0) + int(waiting)
+                running[guild_id] = running.get(guild_id, 0) + int(busy)
+                mine[(guild_id, user_id)] = int(busy)
+            outcomes: list[Refusal | None] = []
+            accepted: list[NewTask] = []
+            guild_changed: dict[tuple[Any, ...], int] = {}
+            member_changed: dict[tuple[Any, ...], int] = {}
+            for new, limits in batch:
+                guild_key = (new.guild_id, new.quota_day)
+                member_key = (new.guild_id, new.requester_id, new.quota_day)
+                waiting = queued.get(new.guild_id, 0)
+                must_wait = (
+                    waiting > 0
+                    or running.get(new.guild_id, 0) >= limits.max_running
+                    or mine.get((new.guild_id, new.requester_id), 0) >= limits.max_running_per_member
+                )
+                if used.get(guild_key, 0) + new.cost > limits.daily_allowance:
+                    outcomes.append(Refusal("guild"))
+                elif (cap := limits.member_daily_cap) is not None and member.get(member_key, 0) + new.cost > cap:
+                    outcomes.append(Refusal("member"))
+                elif must_wait and waiting >= limits.max_queued:
+                    outcomes.append(Refusal("queue"))
+                else:
+                    used[guild_key] = guild_changed[guild_key] = used.get(guild_key, 0) + new.cost
+                    member[member_key] = member_changed[member_key] = member.get(member_key, 0) + new.cost
+                    queued[new.guild_id] = waiting + 1
+                    outcomes.append(None)
+                    accepted.append(new)
+            if guild_changed:
+                await tx.executemany(
+                    "INSERT INTO quota_usage (guild_id, day, used) VALUES (?, ?, ?) "
+                    "ON CONFLICT (guild_id, day) DO UPDATE SET used = excluded.used",
+                    [(*key, value) for key, value in guild_changed.items()],
+                )
+            if member_changed:
+                await tx.executemany(
+                    "INSERT INTO member_usage (guild_id, user_id, day, used) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = excluded.used",
+                    [(*key, value) for key, value in member_changed.items()],
+                )
+            created: list[Task] = []
+            for start in range(0, len(accepted), 500):
+                chunk = accepted[start : start + 500]
+                rows = await tx.fetchall(
+                    "INSERT INTO tasks (guild_id, channel_id, requester_id, action, request, parent_song_id, state, "
+                    "quota_day, cost, created_at, deadline_at, jam_id, credits) VALUES "
+                    + ", ".join("(?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)" for _ in chunk)
+                    + " RETURNING id",
+                    [
+                        value
+                        for new in chunk
+                        for value in (
+                            new.guild_id,
+                            new.channel_id,
+                            new.requester_id,
+                            new.action,
+                            json.dumps(new.request),
+                            new.parent_song_id,
+                            new.quota_day,
+                            new.cost,
+                            new.created_at,
+                            new.deadline_at,
+                            new.jam_id,
+                            json.dumps(new.credits) if new.credits is not None else None,
+                        )
+                    ],
+                )
+                # Row ids are handed out in VALUES order, so sorting them restores the request order;
+                # the rest of each row is what was just written, so it is not read back.
+                ids = sorted(int(row[0]) for row in rows)
+                created.extend(queued_task(task_id, new) for task_id, new in zip(ids, chunk, strict=True))
+        made = iter(created)
+        return [outcome if outcome is not None else next(made) for outcome in outcomes]
+
+    async def promote_queued(
+        self, guild_id: int, limits: Limits, make_secret: Callable[[], tuple[str, str]], at: float
+    ) -> list[tuple[Task, str]]:
+        """Move queued tasks, oldest first, into free slots; each gets its callback secret now.
+
+        Returns the promoted tasks (state `reserved`) with their secrets, to be submitted. A member
+        at their own running limit is skipped over, so they cannot hold up everybody else.
+        """
+        promoted: list[tuple[Task, str]] = []
+        async with self._transaction() as tx:
+            rows = await tx.fetchall(
+                "SELECT requester_id, COUNT(*) FROM tasks WHERE guild_id = ? AND state IN ('reserved', 'pending') "
+                "GROUP BY requester_id",
+                (guild_id,),
+            )
+            running_by_member = {int(user): int(count) for user, count in rows}
+            running = sum(running_by_member.values())
+            rows = await tx.fetchall(
+                "SELECT id, requester_id FROM tasks WHERE guild_id = ? AND state = 'queued' ORDER BY id", (guild_id,)
+            )
+            waiting = [(int(task_id), int(user)) for task_id, user in rows]
+            for task_id, user in waiting:
+                if running >= limits.max_running:
+                    break
+                if running_by_member.get(user, 0) >= limits.max_running_per_member:
+                    continue
+                secret, secret_hash = make_secret()
+                row = await tx.fetchone(
+                    # The deadline runs from submission: time spent waiting in line does not count.
+                    "UPDATE tasks SET state = 'reserved', secret_hash = ?, "
+                    "deadline_at = ? + (deadline_at - created_at) "
+                    f"WHERE id = ? AND state = 'queued' RETURNING {TASK_COLUMNS}",
+                    (secret_hash, at, task_id),
+                )
+                if row is None:
+                    continue
+                promoted.append((task_from_row(row), secret))
+                running += 1
+                running_by_member[user] = running_by_member.get(user, 0) + 1
+        return promoted
+
+    async def has_queued(self, guild_id: int) -> bool:
+        """Whether any task waits in this guild's line (one indexed lookup, no write transaction)."""
+        row = await self._fetchone("SELECT 1 FROM tasks WHERE guild_id = ? AND state = 'queued' LIMIT 1", (guild_id,))
+        return row is not None
+
+    async def guilds_with_queue(self) -> list[int]:
+        rows = await self._fetchall("SELECT DISTINCT guild_id FROM tasks WHERE state = 'queued'")
+        return [int(row[0]) for row in rows]
+
+    async def queue_positions(self, guild_id: int) -> dict[int, int]:
+        """Task id → place in the guild's line (1 is next)."""
+        rows = await self._fetchall(
+            "SELECT id FROM tasks WHERE guild_id = ? AND state = 'queued' ORDER BY id", (guild_id,)
+        )
+        return {int(row[0]): place for place, row in enumerate(rows, start=1)}
+
+    async def member_open_tasks(self, guild_id: int, user_id: int) -> list[Task]:
+        rows = await self._fetchall(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE guild_id = ? AND requester_id = ? "
+            "AND state IN ('queued', 'reserved', 'pending', 'received', 'delivering') ORDER BY id",
+            (guild_id, user_id),
+        )
+        return [task_from_row(row) for row in rows]
+
+    async def cancel_task(self, task_id: int, at: float) -> Task | None:
+        """Cancel a waiting or running task and give its credits back. None if it had moved on."""
+        return await self._end_task(
+            task_id, "cancelled", "Cancelled. Your credit was refunded.", at, CANCELLABLE_STATES
+        )
+
+    # -- tasks -------------------------------------------------------------------------------
+
+    async def task(self, task_id: int) -> Task | None:
+        row = await self._fetchone(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?", (task_id,))
+        return task_from_row(row) if row else None
+
+    async def task_by_secret_hash(self, secret_hash: str) -> Task | None:
+        row = await self._fetchone(f"SELECT {TASK_COLUMNS} FROM tasks WHERE secret_hash = ?", (secret_hash,))
+        return task_from_row(row) if row else None
+
+    async def task_by_api_id(self, api_task_id: str) -> Task | None:
+        row = await self._fetchone(f"SELECT {TASK_COLUMNS} FROM tasks WHERE api_task_id = ?", (api_task_id,))
+        return task_from_row(row) if row else None
+
+    async def tasks_in_states(self, *states: str) -> list[Task]:
+        marks = ", ".join("?" for _ in states)
+        rows = await self._fetchall(f"SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ({marks}) ORDER BY id", states)
+        return [task_from_row(row) for row in rows]
+
+    async def set_status_message(self, task_id: int, message_id: int) -> None:
+        await self._write("UPDATE tasks SET status_message_id = ? WHERE id = ?", (message_id, task_id))
+
+    async def mark_submitted(self, task_id: int, api_task_id: str | None, at: float) -> None:
+        """Record the API's task id. A callback may already have moved the task on; keep its state."""
+        await self._write(
+            "UPDATE tasks SET api_task_id = COALESCE(?, api_task_id), submitted_at = ?, "
+            "state = CASE state WHEN 'reserved' THEN 'pending' ELSE state END WHERE id = ?",
+            (api_task_id, at, task_id),
+        )
+
+    async def store_result(self, task_id: int, result: dict[str, Any], at: float) -> bool:
+        """Persist a finished result once. False when one was already stored or the task ended."""
+        changed = await self._write(
+            "UPDATE tasks SET result = ?, state = 'received', finished_at = ? "
+            "WHERE id = ? AND state IN ('reserved', 'pending')",
+            (json.dumps(result), at, task_id),
+        )
+        return changed == 1
+
+    async def store_callback(
+        self, secret_hash: str, result: dict[str, Any], at: float, claimed_api_id: str | None
+    ) -> Task | None:
+        """Store a callback's result and claim its task for delivery.
+
+        None when no waiting task has this secret, or the body names another API task id; the
+        caller then looks the task up to tell those cases (and repeats) apart. Callbacks arriving
+        together are stored by one statement (see `_store_callbacks`).
+        """
+        return await self._callbacks.submit((secret_hash, json.dumps(result), at, claimed_api_id))
+
+    async def _store_callbacks(self, batch: list[tuple[str, str, float, str | None]]) -> list[Task | None]:
+        """One `UPDATE … FROM (VALUES …) RETURNING` for a batch: atomic by itself, one round trip.
+
+        A secret that appears twice in a batch (a duplicated callback) updates its task once; the
+        first occurrence gets the task, the repeat gets None, exactly as if they came one by one.
+        """
+        stored: dict[str, Task] = {}
+        for start in range(0, len(batch), 500):
+            chunk = batch[start : start + 500]
+            rows = await self._fetchall(
+                "WITH incoming (secret_hash, result, finished_at, claimed) AS (VALUES "
+                + ", ".join("(?, ?, ?, ?)" for _ in chunk)
+                + ") UPDATE tasks SET result = incoming.result, state = 'delivering', "
+                "finished_at = incoming.finished_at FROM incoming "
+                "WHERE tasks.secret_hash = incoming.secret_hash AND tasks.state IN ('reserved', 'pending') "
+                "AND (incoming.claimed IS NULL OR tasks.api_task_id IS NULL OR tasks.api_task_id = incoming.claimed) "
+                f"RETURNING {TASK_COLUMNS}, secret_hash",
+                [value for item in chunk for value in item],
+            )
+            stored.update({row[-1]: task_from_row(row[:-1]) for row in rows})
+        return [stored.pop(secret_hash, None) for secret_hash, *_ in batch]
+
+    async def claim_delivery(self, task_id: int) -> Task | None:
+        """Move a received task to `delivering`; only one caller can win, so one delivery happens."""
+        row = await self._fetchone(
+            f"UPDATE tasks SET state = 'delivering' WHERE id = ? AND state = 'received' RETURNING {TASK_COLUMNS}",
+            (task_id,),
+        )
+        return task_from_row(row) if row else None
+
+    async def release_delivery(self, task_id: int) -> None:
+        """Put a task whose delivery was interrupted back in line for another attempt."""
+        await self._write("UPDATE tasks SET state = 'received' WHERE id = ? AND state = 'delivering'", (task_id,))
+
+    async def mark_delivered(self, task_id: int) -> None:
+        await self._write("UPDATE tasks SET state = 'delivered' WHERE id = ?", (task_id,))
+
+    async def fail_task(self, task_id: int, error: str, at: float, *, refund: bool = True) -> Task | None:
+        """End a task as failed and give its credits back, together. None if it had already ended."""
+        return await self._end_task(task_id, "failed", error, at, OPEN_STATES, refund=refund)
+
+    async def fail_waiting(
+        self, task_id: int, error: str, at: float, states: tuple[str, ...] = ("reserved", "pending")
+    ) -> Task | None:
+        """Fail with a refund only while the task still waits for the API (one of `states`).
+
+        Unlike `fail_task`, a task whose result came in meanwhile (`received`, `delivering`) is
+        left alone, so a late decision (a deadline, a failed lookup) never takes back a song.
+        """
+        return await self._end_task(task_id, "failed", error, at, states)
+
+    async def has_api_task(self, api_task_id: str) -> bool:
+        """Whether some task already owns this API task id."""
+        return await self._fetchone("SELECT 1 FROM tasks WHERE api_task_id = ?", (api_task_id,)) is not None
+
+    async def secret_hashes(self, task_ids: Iterable[int]) -> dict[int, str]:
+        """The stored callback-secret digests of these tasks (those that have one)."""
+        ids = list(task_ids)
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        rows = await self._fetchall(
+            f"SELECT id, secret_hash FROM tasks WHERE id IN ({marks}) AND secret_hash IS NOT NULL", ids
+        )
+        return {int(row[0]): str(row[1]) for row in rows}
+
+    async def _end_task(
+        self, task_id: int, state: str, error: str, at: float, from_states: tuple[str, ...], *, refund: bool = True
+    ) -> Task | None:
+        marks = ", ".join("?" for _ in from_states)
+        async with self._transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE tasks SET state = ?, error = ?, finished_at = COALESCE(finished_at, ?), "
+                "refunded = CASE WHEN ? = 1 THEN 1 ELSE refunded END "
+                f"WHERE id = ? AND state IN ({marks}) RETURNING {TASK_COLUMNS}",
+                (state, error, at, 1 if refund else 0, task_id, *from_states),
+            )
+            if row is None:
+                return None
+            task = task_from_row(row)
+            if refund and task.cost:
+                await tx.execute(
+                    "UPDATE quota_usage SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END "
+                    "WHERE guild_id = ? AND day = ?",
+                    (task.cost, task.cost, task.guild_id, task.quota_day),
+                )
+                await tx.execute(
+                    "UPDATE member_usage SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END "
+                    "WHERE guild_id = ? AND user_id = ? AND day = ?",
+                    (task.cost, task.cost, task.guild_id, task.requester_id, task.quota_day),
+                )
+            if task.jam_id is not None:
+                # A jam whose first song never came is open again, so its members can finish it anew.
+                await tx.execute(
+                    "UPDATE jams SET state = 'open' WHERE id = ? AND latest_song_id IS NULL", (task.jam_id,)
+                )
+        return task
