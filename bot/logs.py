@@ -4,13 +4,26 @@ strangers' malformed requests to the listener from filling the log with tracebac
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from aiohttp.http_exceptions import HttpProcessingError
 
+CALLBACK_PATH = re.compile(r"(/callbacks/)[^/\s?#'\"]+")
+"""A callback URL's last segment is the per-task secret that authenticates its result."""
+
+
+def redact_callback_paths(text: str) -> str:
+    """`…/callbacks/<secret>` with the secret blanked: whoever reads it could deliver a forged result."""
+    return CALLBACK_PATH.sub(r"\1********", text)
+
 
 class RedactSecrets(logging.Filter):
-    """Replace each secret with `********` in the final message, arguments and tracebacks included."""
+    """Replace each secret with `********` in the final message, arguments and tracebacks included.
+
+    The bot's tokens are known up front; callback secrets are one per task, so they are found by
+    their place in a URL (`/callbacks/<secret>`) instead.
+    """
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -19,7 +32,7 @@ class RedactSecrets(logging.Filter):
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "********")
-        return text
+        return redact_callback_paths(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()

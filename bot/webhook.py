@@ -70,7 +70,9 @@ async def error_middleware(
     except web.HTTPException as exc:
         return _error(exc.status, exc.reason or "error")
     except Exception:
-        log.exception("Webhook handler failed on %s", request.path)
+        # The route's template, never `request.path`: a callback's path is its secret.
+        route = request.match_info.route.resource
+        log.exception("Webhook handler failed on %s %s", request.method, route.canonical if route else "?")
         return _error(500, "internal error")
 
 

@@ -39,7 +39,7 @@ LINE_ADDED_REACTION = "✍️"
 
 def jam_embed(jam: Jam, lines: list[JamLine], *, latest_link: str | None = None) -> discord.Embed:
     """The jam message: the lyrics so far, and who wrote each line."""
-    embed = discord.Embed(title=clip(f"🎤 Jam: {jam.theme}", 256), colour=EMBED_COLOUR)
+    embed = discord.Embed(title=clip(f"🎤 Jam: {discord.utils.escape_markdown(jam.theme)}", 256), colour=EMBED_COLOUR)
     rendered = [
         f"{n}. {discord.utils.escape_markdown(line.line)} — <@{line.author_id}>" for n, line in enumerate(lines, 1)
     ]
@@ -49,7 +49,7 @@ def jam_embed(jam: Jam, lines: list[JamLine], *, latest_link: str | None = None)
         text = "…\n" + "\n".join(rendered)
     embed.description = text or "No lines yet."
     if jam.style:
-        embed.add_field(name="Style", value=clip(jam.style, 1024), inline=True)
+        embed.add_field(name="Style", value=clip(discord.utils.escape_markdown(jam.style), 1024), inline=True)
     embed.add_field(name="Model", value=jam.model, inline=True)
     embed.add_field(name="Lines", value=f"{len(lines)} of {JAM_MAX_LINES}", inline=True)
     if jam.state == "open":
