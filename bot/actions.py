@@ -17,6 +17,25 @@ from bot.render import format_duration
 UPLOAD_ACTIONS = {"cover": "upload_cover", "extend": "upload_extend", "replace_section": "upload_replace_section"}
 """Actions that also take a member's uploaded audio, and the action name the API wants for it."""
 
+
+def action_for(action: str, song_kind: str) -> str:
+    """The API action for `action` on a song of `song_kind`: the one place that decides it.
+
+    An uploaded file's id is only accepted by the `upload_*` actions; the actions without such a
+    form (variation, swap vocals, swap instrumentals, stems) cannot use it at all, which the
+    member hears about before anything is charged.
+    """
+    base = action.removeprefix("upload_")
+    if song_kind != "upload":
+        return base
+    if base not in UPLOAD_ACTIONS:
+        raise InvalidInput(
+            "That works only on songs the bot made, not on uploaded audio. "
+            "Uploaded audio can be extended, covered or have a section replaced."
+        )
+    return UPLOAD_ACTIONS[base]
+
+
 MESSAGE_LINK = re.compile(r"https://(?:\w+\.)?discord(?:app)?\.com/channels/(?:\d+|@me)/(\d+)/(\d+)")
 TIME = re.compile(r"^(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d+)?)$")
 

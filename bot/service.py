@@ -11,6 +11,7 @@ can finish (see `recover`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.actions import parse_song_ref
+from bot.actions import action_for, parse_song_ref
 from bot.errors import ApiRejected, InvalidInput, QueueFull, QuotaExceeded, describe_api_error
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.lookup import Unconfirmed, find_submissions
@@ -123,6 +124,7 @@ class SongService:
 
         Raises `QuotaExceeded` (nothing charged) with the exact reason and when credits return.
         """
+        request = await self._with_api_action(request)
         now = self._clock()
         limits = await self.limits(request.guild_id)
         outcome = await self._repo.enqueue_task(
@@ -147,6 +149,19 @@ class SongService:
         if status_message_id is not None:
             await self._repo.set_status_message(outcome.id, status_message_id)
         return outcome
+
+    async def _with_api_action(self, request: SongRequest) -> SongRequest:
+        """Every way of asking (command, button, menu, reply, re-roll) ends here, so the action the
+        API gets is chosen once from what the parent song is (`upload_*` for a member's upload)."""
+        if request.parent_song_id is None:
+            return request
+        parent = await self._repo.song(request.parent_song_id)
+        if parent is None:
+            return request
+        action = action_for(request.action, parent.kind)
+        if action == request.action:
+            return request
+        return dataclasses.replace(request, action=action, body={**request.body, "action": action})
 
     async def check_quota(self, guild_id: int, user_id: int) -> None:
         """A read-only early check, for work worth skipping when the charge would fail anyway.

@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import UPLOAD_ACTIONS, action_body, check_point, check_section, parse_time
+from bot.actions import action_body, action_for, check_point, check_section, parse_time
 from bot.errors import InvalidInput
 from bot.render import format_duration
 from bot.storage.repository import SongRow
@@ -49,7 +49,7 @@ class Actions(commands.Cog):
         self.bot = bot
 
     async def _source(
-        self, interaction: discord.Interaction, song: str | None, audio: discord.Attachment | None = None
+        self, interaction: discord.Interaction, action: str, song: str | None, audio: discord.Attachment | None = None
     ) -> Source:
         if (song is None) == (audio is None):
             raise InvalidInput("Give exactly one of `song` (a song from this server) or `audio` (your own file).")
@@ -60,12 +60,14 @@ class Actions(commands.Cog):
             check_audio_attachment(audio)
             return Source(audio=audio)
         assert interaction.guild_id is not None and song is not None
-        return Source(song=await self.bot.songs.find_song(interaction.guild_id, song))
+        found = await self.bot.songs.find_song(interaction.guild_id, song)
+        action_for(action, found.kind)  # refused before any form opens when the song cannot take it
+        return Source(song=found)
 
     async def _audio_id(self, interaction: discord.Interaction, source: Source, action: str) -> tuple[str, str]:
         """The API action and audio id; a member's file is registered first (`/producer/upload`)."""
         if source.song is not None:
-            return action, source.song.id
+            return action_for(action, source.song.kind), source.song.id
         assert source.audio is not None and interaction.guild_id is not None and interaction.channel_id is not None
         if not interaction.response.is_done():
             await interaction.response.defer(thinking=True)
@@ -77,7 +79,7 @@ class Actions(commands.Cog):
             url=source.audio.url,
             filename=source.audio.filename,
         )
-        return UPLOAD_ACTIONS[action], upload.id
+        return action_for(action, upload.kind), upload.id
 
     async def _model(self, interaction: discord.Interaction, source: Source, model: str | None) -> str:
         if source.song is not None:
@@ -111,7 +113,7 @@ class Actions(commands.Cog):
         model: str | None = None,
         lyrics_file: discord.Attachment | None = None,
     ) -> None:
-        source = await self._source(interaction, song, audio)
+        source = await self._source(interaction, "cover", song, audio)
         title = clean_text("title", title, limit=TITLE_MAX)
         style = clean_text("style", style, limit=STYLE_MAX)
         strength = check_range("cover_strength", cover_strength, 0.2, 1)
@@ -166,7 +168,7 @@ class Actions(commands.Cog):
         model: str | None = None,
         lyrics_file: discord.Attachment | None = None,
     ) -> None:
-        source = await self._source(interaction, song, audio)
+        source = await self._source(interaction, "extend", song, audio)
         continue_at = self.continue_point(source.duration, at)
         title = clean_text("title", title, limit=TITLE_MAX)
         style = clean_text("style", style, limit=STYLE_MAX)
@@ -230,7 +232,7 @@ class Actions(commands.Cog):
         model: str | None = None,
         lyrics_file: discord.Attachment | None = None,
     ) -> None:
-        source = await self._source(interaction, song, audio)
+        source = await self._source(interaction, "replace_section", song, audio)
         section_start, section_end = check_section(parse_time("start", start), parse_time("end", end), source.duration)
         title = clean_text("title", title, limit=TITLE_MAX)
         chosen_model = await self._model(interaction, source, model)
@@ -278,7 +280,7 @@ class Actions(commands.Cog):
         model: str | None = None,
         lyrics_file: discord.Attachment | None = None,
     ) -> None:
-        source = await self._source(interaction, song)
+        source = await self._source(interaction, "swap_vocals", song)
         assert source.song is not None
         weird = check_range("weirdness", weirdness, 0, 1)
         strength = check_range("lyrics_strength", lyrics_strength, 0, 1)
@@ -316,7 +318,7 @@ class Actions(commands.Cog):
         weirdness: app_commands.Range[float, 0.0, 1.0] | None = None,
         model: str | None = None,
     ) -> None:
-        source = await self._source(interaction, song)
+        source = await self._source(interaction, "swap_instrumentals", song)
         assert source.song is not None
         body = action_body(
             "swap_instrumentals",
@@ -339,7 +341,7 @@ class Actions(commands.Cog):
         model: str | None = None,
         lyrics_file: discord.Attachment | None = None,
     ) -> None:
-        source = await self._source(interaction, song)
+        source = await self._source(interaction, "variation", song)
         assert source.song is not None
         target, chosen_model = source.song, await self._model(interaction, source, model)
 
@@ -356,7 +358,7 @@ class Actions(commands.Cog):
     @app_commands.describe(song=SONG_HELP)
     @app_commands.autocomplete(song=song_autocomplete)
     async def stems(self, interaction: discord.Interaction, song: str) -> None:
-        source = await self._source(interaction, song)
+        source = await self._source(interaction, "stems", song)
         assert source.song is not None
         body = {"action": "stems", "audio_id": source.song.id}
         await self.bot.start_song(interaction, song_request(interaction, body, parent_song_id=source.song.id))

@@ -16,7 +16,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import action_body, check_point, parse_at_line, parse_time
+from bot.actions import action_body, action_for, check_point, parse_at_line, parse_time
 from bot.bot import report_error
 from bot.errors import InvalidInput
 from bot.render import format_duration
@@ -38,6 +38,10 @@ BUTTONS: dict[str, tuple[str, str]] = {
     "stems": ("Stems", "🎚️"),
     "reroll": ("Re-roll", "🔄"),
 }
+BUTTON_ACTIONS = {"swapvocals": "swap_vocals"}
+"""The API action behind a button, where its custom-id name differs."""
+UPLOAD_BUTTONS = ("extend", "cover")
+"""The buttons a member's uploaded audio gets: only actions with an `upload_*` form."""
 ACCEPTED_REACTION = "🎶"
 
 
@@ -75,12 +79,14 @@ class SongButton(
 
 
 def song_view(song: SongRow) -> discord.ui.View | None:
-    """Buttons for a delivered song; stems bundles and uploads get none."""
-    if song.kind != "song":
+    """Buttons for a delivered song; uploads get only those with an `upload_*` form; stems none."""
+    if song.kind not in ("song", "upload"):
         return None
     view = discord.ui.View(timeout=None)
     for action in BUTTONS:
         if action == "reroll" and song.task_id is None:
+            continue
+        if song.kind == "upload" and action not in UPLOAD_BUTTONS:
             continue
         view.add_item(SongButton(action, song.id))
     return view
@@ -128,6 +134,8 @@ class FollowUps(commands.Cog):
 
     async def run(self, interaction: discord.Interaction, action: str, song: SongRow) -> None:
         """Do `action` on `song` for the member who clicked or used the menu."""
+        if action != "reroll":
+            action_for(BUTTON_ACTIONS.get(action, action), song.kind)  # an upload: only upload_* actions
         if action == "extend":
             await self._extend_form(interaction, *await self.chain_target(song))
         elif action == "cover":

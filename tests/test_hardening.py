@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 
 from bot.logs import RedactSecrets
-from tests.harness import World, reply_text
+from tests.fakes.fake_discord import FakeUpload
+from tests.harness import World, private_reply, reply_text, today
 
 
 async def test_jam_style_and_theme_are_shown_escaped(world: World) -> None:
@@ -72,3 +73,91 @@ def test_the_log_filter_blanks_callback_urls() -> None:
     text = stream.getvalue()
     assert secret not in text
     assert "https://bot.example/callbacks/********" in text and "callbacks/********?x=1" in text
+
+
+async def _upload_a_song(world: World) -> str:
+    """A member covers their own file; the file becomes a song (kind upload) in the library."""
+    interaction = await world.discord.invoke_slash(
+        "cover",
+        {"style": "punk"},
+        attachments={"audio": FakeUpload("demo.mp3", b"ID3" + b"\1" * 5000, "audio/mpeg")},
+        user_id=world.member_id,
+        channel_id=world.channel_id,
+    )
+    await world.discord.wait_for(lambda: interaction.modal)
+    await world.discord.submit_modal(interaction, {"input:lyrics": "My own words"})
+    await world.wait_for_song()
+    (audio_id,) = world.producer.uploaded_audio
+    return audio_id
+
+
+async def test_an_upload_used_as_song_gets_the_upload_actions(world: World) -> None:
+    """/extend, /cover and /replace-section on an uploaded song send upload_*; the API accepts the id."""
+    await world.start_bot(callbacks=True)
+    upload_id = await _upload_a_song(world)
+    cases = [
+        ("extend", {"song": upload_id, "at": "0:10"}, "upload_extend"),
+        ("cover", {"song": upload_id, "style": "swing"}, "upload_cover"),
+        ("replace-section", {"song": upload_id, "start": "0:02", "end": "0:08"}, "upload_replace_section"),
+    ]
+    for count, (command, options, expected) in enumerate(cases, start=2):
+        interaction = await world.discord.invoke_slash(
+            command, options, user_id=world.member_id, channel_id=world.channel_id
+        )
+        await world.discord.wait_for(lambda interaction=interaction: interaction.modal)
+        await world.discord.submit_modal(interaction, {"input:lyrics": "More words"})
+        await world.discord.wait_for(lambda count=count: len(world.songs_in_channel()) == count)
+        body = world.producer.audio_requests[-1]
+        assert (body["action"], body["audio_id"]) == (expected, upload_id)
+
+
+async def test_actions_without_an_upload_form_refuse_an_upload(world: World) -> None:
+    """Variation, swap vocals/instrumentals and stems on an upload: a private message, nothing charged."""
+    await world.start_bot(callbacks=True)
+    upload_id = await _upload_a_song(world)
+    used = await world.repo.quota_used(world.guild_id, today(world))
+    sent = len(world.producer.audio_requests)
+    for command, options in [
+        ("variation", {}),
+        ("swap-vocals", {}),
+        ("swap-instrumentals", {"prompt": "banjo"}),
+        ("stems", {}),
+    ]:
+        interaction = await world.discord.invoke_slash(
+            command, {"song": upload_id, **options}, user_id=world.member_id, channel_id=world.channel_id
+        )
+        assert "only on songs the bot made" in await private_reply(world, interaction), command
+    assert len(world.producer.audio_requests) == sent
+    assert await world.repo.quota_used(world.guild_id, today(world)) == used
+
+
+async def test_an_uploads_message_offers_only_upload_actions(world: World) -> None:
+    """/show of an upload: Extend and Cover buttons only; they, reply-to-extend and menus use upload_*."""
+    await world.start_bot(callbacks=True)
+    upload_id = await _upload_a_song(world)
+    show = await world.discord.invoke_slash(
+        "show", {"song": upload_id}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    assert "Posted" in await private_reply(world, show)
+    shown = world.songs_in_channel()[-1]
+    labels = [c["label"] for row in shown.components for c in row["components"]]
+    assert labels == ["Extend", "Cover"]
+
+    click = await world.discord.click_button(shown, f"song:extend:{upload_id}", user_id=world.member_id)
+    await world.discord.wait_for(lambda: click.modal)
+    await world.discord.submit_modal(click, {"input:at": "0:05", "input:lyrics": "Button words"})
+    await world.discord.wait_for(lambda: world.producer.audio_requests[-1]["lyric"] == "Button words")
+    assert world.producer.audio_requests[-1]["action"] == "upload_extend"
+
+    await world.discord.post_user_message(
+        world.channel_id, "at 0:07\nReply words", user_id=world.member_id, reply_to=shown, mentions_bot=True
+    )
+    await world.discord.wait_for(lambda: world.producer.audio_requests[-1]["lyric"] == "Reply words")
+    body = world.producer.audio_requests[-1]
+    assert (body["action"], body["audio_id"], body["continue_at"]) == ("upload_extend", upload_id, 7.0)
+
+    menu = await world.discord.invoke_message_command(
+        "Get stems", target=shown, user_id=world.member_id, channel_id=world.channel_id
+    )
+    assert "only on songs the bot made" in await private_reply(world, menu)
+    assert not [t for t in world.producer.audio_requests if not t["action"].startswith("upload_")]
