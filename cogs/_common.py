@@ -5,9 +5,10 @@ Not an extension itself (it has no `setup`); the cogs import from it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -83,11 +84,41 @@ class Field:
 Submit = Callable[[discord.Interaction, dict[str, str]], Awaitable[None]]
 
 
-class InputModal(discord.ui.Modal):
-    """A form built from `Field`s; its values go to `on_values`. Errors reach the member privately."""
+FORM_TIMEOUT = 15 * 60.0
+"""Seconds a form stays answerable. A dismissed form sends nothing back, so without a timeout
+discord.py would keep every one a member ever opened (and what it holds) for the process's life."""
 
-    def __init__(self, title: str, fields: list[Field], on_values: Submit) -> None:
-        super().__init__(title=title[:45])
+
+class Form(discord.ui.Modal):
+    """A modal with a timeout and a fixed custom id per form and member (`<form>:<member id>`).
+
+    Reopening a form replaces the member's earlier copy instead of piling up dismissed ones: at
+    most one open form of each kind per member, each gone after `FORM_TIMEOUT`. Errors reach the
+    member privately through the one error handler.
+    """
+
+    _open: ClassVar[weakref.WeakValueDictionary[str, Form]] = weakref.WeakValueDictionary()
+
+    def __init__(self, *, form: str, member_id: int, title: str | None = None) -> None:
+        custom_id = f"{form}:{member_id}"
+        if title is None:
+            super().__init__(timeout=FORM_TIMEOUT, custom_id=custom_id)
+        else:
+            super().__init__(title=title[:45], timeout=FORM_TIMEOUT, custom_id=custom_id)
+        earlier = Form._open.get(custom_id)
+        if earlier is not None:
+            earlier.stop()  # also takes it out of discord.py's store, before this one goes in
+        Form._open[custom_id] = self
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await report_error(interaction, error)
+
+
+class InputModal(Form):
+    """A form built from `Field`s; its values go to `on_values`."""
+
+    def __init__(self, title: str, fields: list[Field], on_values: Submit, *, form: str, member_id: int) -> None:
+        super().__init__(form=form, member_id=member_id, title=title)
         self._on_values = on_values
         self._inputs: dict[str, discord.ui.TextInput[InputModal]] = {}
         for spec in fields:
@@ -105,9 +136,6 @@ class InputModal(discord.ui.Modal):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await self._on_values(interaction, {key: text_input.value for key, text_input in self._inputs.items()})
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report_error(interaction, error)
 
 
 def lyrics_field(song: SongRow | None, *, required: bool = False) -> Field:
@@ -127,6 +155,7 @@ async def ask_for_lyrics(
     song: SongRow | None,
     lyrics_file: discord.Attachment | None,
     then: Callable[[discord.Interaction, str], Awaitable[None]],
+    form: str = "lyrics",
     extra_fields: list[Field] | None = None,
 ) -> None:
     """Get lyrics from an attached `.txt`, or from a form pre-filled with the song's lyrics.
@@ -145,4 +174,6 @@ async def ask_for_lyrics(
         await then(modal_interaction, clean_lyrics(values))
 
     fields = [*(extra_fields or []), lyrics_field(song)]
-    await interaction.response.send_modal(InputModal(title, fields, submitted))
+    await interaction.response.send_modal(
+        InputModal(title, fields, submitted, form=f"form:{form}", member_id=interaction.user.id)
+    )

@@ -177,7 +177,9 @@ class FollowUps(commands.Cog):
             Field("at", "Continue from (seconds or m:ss)", default=at_default, max_length=12, placeholder="the end"),
             lyrics_field(song),
         ]
-        await interaction.response.send_modal(InputModal(f"Extend: {song.title}", fields, submitted))
+        await interaction.response.send_modal(
+            InputModal(f"Extend: {song.title}", fields, submitted, form="form:extend", member_id=interaction.user.id)
+        )
 
     async def _cover_form(self, interaction: discord.Interaction, song: SongRow) -> None:
         async def submitted(inter: discord.Interaction, values: dict[str, str]) -> None:
@@ -191,7 +193,9 @@ class FollowUps(commands.Cog):
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
 
         fields = [Field("style", "Style", default=song.prompt[:STYLE_MAX], max_length=STYLE_MAX), lyrics_field(song)]
-        await interaction.response.send_modal(InputModal(f"Cover: {song.title}", fields, submitted))
+        await interaction.response.send_modal(
+            InputModal(f"Cover: {song.title}", fields, submitted, form="form:cover", member_id=interaction.user.id)
+        )
 
     async def _lyrics_form(self, interaction: discord.Interaction, song: SongRow, action: str, title: str) -> None:
         async def submitted(inter: discord.Interaction, values: dict[str, str]) -> None:
@@ -200,7 +204,9 @@ class FollowUps(commands.Cog):
             )
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
 
-        await interaction.response.send_modal(InputModal(title, [lyrics_field(song)], submitted))
+        await interaction.response.send_modal(
+            InputModal(title, [lyrics_field(song)], submitted, form=f"form:{action}", member_id=interaction.user.id)
+        )
 
     async def _reroll(self, interaction: discord.Interaction, song: SongRow) -> None:
         """The same request again: same body, same parent, same jam and credits; charged to whoever clicked."""

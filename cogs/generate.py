@@ -8,7 +8,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import report_error
 from bot.validation import (
     LYRICS_MAX,
     LYRICS_MODAL_MAX,
@@ -21,7 +20,7 @@ from bot.validation import (
     clean_text,
     read_lyrics_file,
 )
-from cogs._common import MODEL_CHOICES, song_request
+from cogs._common import MODEL_CHOICES, Form, song_request
 
 if TYPE_CHECKING:
     from bot.bot import MusicBot
@@ -33,7 +32,7 @@ def _optional(body: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return body
 
 
-class ComposeModal(discord.ui.Modal, title="Compose a song"):
+class ComposeModal(Form, title="Compose a song"):
     """Lyrics need line breaks, which slash options cannot carry, so they come through a modal."""
 
     song_title: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
@@ -60,8 +59,9 @@ class ComposeModal(discord.ui.Modal, title="Compose a song"):
         *,
         options: dict[str, Any],
         lyrics_file: discord.Attachment | None,
+        member_id: int,
     ) -> None:
-        super().__init__()
+        super().__init__(form="compose", member_id=member_id)
         self.bot = bot
         self.options = options
         self.lyrics_file = lyrics_file
@@ -99,9 +99,6 @@ class ComposeModal(discord.ui.Modal, title="Compose a song"):
             weirdness=self.options["weirdness"],
         )
         await self.bot.start_song(interaction, song_request(interaction, body))
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
-        await report_error(interaction, error)
 
 
 class Generate(commands.Cog):
@@ -173,7 +170,9 @@ class Generate(commands.Cog):
         }
         if lyrics_file is not None:
             check_lyrics_file(lyrics_file)
-        await interaction.response.send_modal(ComposeModal(self.bot, options=options, lyrics_file=lyrics_file))
+        await interaction.response.send_modal(
+            ComposeModal(self.bot, options=options, lyrics_file=lyrics_file, member_id=interaction.user.id)
+        )
 
 
 async def setup(bot: MusicBot) -> None:

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 
 from bot.logs import RedactSecrets
-from tests.fakes.fake_discord import FakeUpload
-from tests.harness import World, private_reply, reply_text, today
+from tests.fakes.fake_discord import FakeMessage, FakeUpload
+from tests.harness import World, embed_field, private_reply, reply_text, today
 
 
 async def test_jam_style_and_theme_are_shown_escaped(world: World) -> None:
@@ -73,6 +73,20 @@ def test_the_log_filter_blanks_callback_urls() -> None:
     text = stream.getvalue()
     assert secret not in text
     assert "https://bot.example/callbacks/********" in text and "callbacks/********?x=1" in text
+
+
+async def _compose(world: World, lyrics: str = "[Verse]\nRain on the window") -> tuple[FakeMessage, str]:
+    """A song made with /compose (lyrics known); its message and id."""
+    before = len(world.songs_in_channel())
+    command = await world.discord.invoke_slash("compose", {}, user_id=world.member_id, channel_id=world.channel_id)
+    await world.discord.wait_for(lambda: command.modal)
+    submitted = await world.discord.submit_modal(
+        command, {"compose:title": "Rain", "compose:style": "rainy", "compose:lyrics": lyrics}
+    )
+    await world.discord.wait_for(lambda: len(world.songs_in_channel()) > before)
+    await world.discord.wait_for(lambda: submitted.original and "✅" in submitted.original.content)
+    message = world.songs_in_channel()[-1]
+    return message, embed_field(message, "Song id").strip("`")
 
 
 async def _upload_a_song(world: World) -> str:
@@ -161,3 +175,31 @@ async def test_an_uploads_message_offers_only_upload_actions(world: World) -> No
     )
     assert "only on songs the bot made" in await private_reply(world, menu)
     assert not [t for t in world.producer.audio_requests if not t["action"].startswith("upload_")]
+
+
+def _open_forms(world: World) -> dict[str, Any]:
+    """The modals the bot is still waiting on (discord.py's store; peeked at by the test only)."""
+    assert world.bot is not None
+    return dict(world.bot._connection._view_store._modals)
+
+
+async def test_reopened_forms_replace_each_other_and_time_out(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forms carry `<form>:<member>` ids; a dismissed one is replaced on reopening and expires after its timeout."""
+    await world.start_bot(callbacks=True)
+    message, parent = await _compose(world)
+    for _ in range(3):  # opened and dismissed, three times
+        click = await world.discord.click_button(message, f"song:extend:{parent}", user_id=world.member_id)
+        await world.discord.wait_for(lambda click=click: click.modal)
+        assert click.modal["custom_id"] == f"form:extend:{world.member_id}"
+    opened = _open_forms(world)
+    assert list(opened) == [f"form:extend:{world.member_id}"]
+    assert opened[f"form:extend:{world.member_id}"].timeout == 15 * 60
+    await world.discord.submit_modal(click, {"input:lyrics": "The last one counts"})
+    await world.discord.wait_for(lambda: world.producer.audio_requests[-1]["lyric"] == "The last one counts")
+    await world.discord.wait_for(lambda: not _open_forms(world))  # a submitted form is done with
+
+    monkeypatch.setattr("cogs._common.FORM_TIMEOUT", 0.2)
+    dismissed = await world.discord.invoke_slash("compose", {}, user_id=world.member_id, channel_id=world.channel_id)
+    await world.discord.wait_for(lambda: dismissed.modal)
+    assert dismissed.modal["custom_id"] == f"compose:{world.member_id}"
+    await world.discord.wait_for(lambda: not _open_forms(world))
