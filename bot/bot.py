@@ -160,20 +160,38 @@ class MusicBot(commands.Bot):
         log.info("Webhook listener on %s:%s, %s", self.settings.webhook_host, self.webhook_port, mode)
 
     async def _sync_commands(self) -> None:
-        """Guild sync at once for development; global sync only when the command set changed."""
+        """Guild sync at once for development; global sync only when the command set changed.
+
+        What was synced is remembered per application and scope (`commands:<app id>:global`), so
+        the same database pointed at another Discord application syncs there too. A guild that
+        stops being the development guild has its copies cleared; otherwise every command would
+        show twice in it (the guild copy and the global one).
+        """
+        app_id = self.application_id
+        dev_key = f"dev_guild:{app_id}"
+        previous_dev = await self.repo.get_meta(dev_key)
+        if previous_dev and int(previous_dev) != self.settings.dev_guild_id:
+            try:
+                await self.tree.sync(guild=discord.Object(int(previous_dev)))  # none for it in the tree: cleared
+                log.info("Cleared the development copies of the commands in guild %s", previous_dev)
+            except discord.HTTPException as exc:  # the bot left that guild: nothing shows there any more
+                log.warning("Could not clear the commands of former development guild %s (%s)", previous_dev, exc.code)
+            await self.repo.set_meta(dev_key, "")
         if self.settings.dev_guild_id:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
+            await self.repo.set_meta(dev_key, str(self.settings.dev_guild_id))
             log.info("Synced %d commands to development guild %d", len(synced), self.settings.dev_guild_id)
             return
         payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        if await self.repo.get_meta("command_hash") == digest:
+        hash_key = f"command_hash:{app_id}:global"
+        if await self.repo.get_meta(hash_key) == digest:
             log.info("Slash commands unchanged; not syncing")
             return
         synced = await self.tree.sync()
-        await self.repo.set_meta("command_hash", digest)
+        await self.repo.set_meta(hash_key, digest)
         log.info("Synced %d global commands (they can take up to an hour to appear everywhere)", len(synced))
 
     def _track_start(self) -> None:

@@ -203,3 +203,31 @@ async def test_reopened_forms_replace_each_other_and_time_out(world: World, monk
     await world.discord.wait_for(lambda: dismissed.modal)
     assert dismissed.modal["custom_id"] == f"compose:{world.member_id}"
     await world.discord.wait_for(lambda: not _open_forms(world))
+
+
+async def test_command_sync_follows_the_application(world: World) -> None:
+    """The same database on a new Discord application syncs there; an unchanged set is not synced again."""
+    await world.start_bot()
+    assert world.discord.sync_calls == [("global", None)]
+    await world.restart_bot()
+    assert world.discord.sync_calls == [("global", None)]  # unchanged: not synced again
+    world.discord.new_application()
+    await world.restart_bot()
+    assert world.discord.sync_calls == [("global", None), ("global", None)]
+    names = {command["name"] for command in world.discord.commands}
+    assert {"generate", "extend", "Extend song"} <= names
+
+
+async def test_leaving_dev_mode_clears_the_dev_guilds_copies(world: World) -> None:
+    """After DEV_GUILD_ID is removed, the test server shows each command once (its guild copies are gone)."""
+    await world.start_bot(DEV_GUILD_ID=str(world.guild_id))
+    assert {c["name"] for c in world.discord.guild_commands[world.guild_id]} >= {"generate"}
+    await world.stop_bot()
+    await world.start_bot()
+    assert world.discord.guild_commands[world.guild_id] == []
+    assert ("guild", world.guild_id) == world.discord.sync_calls[-2] and world.discord.sync_calls[-1] == (
+        "global",
+        None,
+    )
+    listed = [c["name"] for c in world.discord.commands].count("generate")
+    assert listed == 1

@@ -421,6 +421,12 @@ class FakeDiscord:
         self.users[user_id] = self._make_user(user_id, name)
         return user_id
 
+    def new_application(self) -> int:
+        """The owner points the bot at another Discord application: a new id, no commands synced yet."""
+        self.application_id = self._next_id()
+        self.commands, self.guild_commands = [], {}
+        return self.application_id
+
     MANAGE_GUILD = 1 << 5
 
     def grant(self, user_id: int, permissions: int) -> None:
