@@ -219,3 +219,64 @@ def song_filter(guild_id: int, text: str, requester_id: int | None) -> tuple[str
         "AND (title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\') AND (? IS NULL OR requester_id = ?)"
     )
     return where, (guild_id, f"%{escaped}%", f"{escaped}%", requester_id, requester_id)
+
+
+# -- features A: preferences, lyrics drafts, song copies ------------------------------------------
+
+COPY_KINDS = ("wav", "video", "dm")
+"""What `song_copies` remembers per song: the API's WAV file, its MP4, and the auto-DM sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """A member's own defaults, the same in every server (`/prefer`)."""
+
+    user_id: int
+    auto_dm: bool = False
+    model: str | None = None
+    style_suffix: str = ""
+
+    @property
+    def is_default(self) -> bool:
+        return not self.auto_dm and self.model is None and not self.style_suffix
+
+
+@dataclass(frozen=True, slots=True)
+class LyricsDraft:
+    """Lyrics the API wrote for a member: shown with buttons that find them again by `id`.
+
+    `jam_id` is set for a jam suggestion (`lyrics` then holds the suggested lines); `used_by`
+    is the member who added a suggestion to the jam, so it is added once.
+    """
+
+    id: int
+    guild_id: int
+    channel_id: int
+    user_id: int
+    jam_id: int | None
+    prompt: str
+    title: str
+    lyrics: str
+    used_by: int | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SongCopy:
+    """A song in another form or place, remembered so the API is asked once: `wav` and `video`
+    keep the file's URL (and, for a video, the message showing it); `dm` marks the auto-DM sent."""
+
+    song_id: str
+    kind: str
+    url: str | None
+    channel_id: int | None
+    message_id: int | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CreditLimits:
+    """What a credit charge is checked against (a guild's `Limits`, the two numbers that matter)."""
+
+    daily_allowance: int
+    member_daily_cap: int | None

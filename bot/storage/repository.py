@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.storage.community import CommunityRepository
 from bot.storage.database import MIN_SQLITE, Database, GroupCommit, SqliteDatabase
+from bot.storage.features import FeatureRepository
 from bot.storage.models import (
     CANCELLABLE_STATES,
     GUILD_SETTING_FIELDS,
@@ -54,7 +55,7 @@ __all__ = [
 ]
 
 
-class Repository(TaskRepository, SongRepository, CommunityRepository):
+class Repository(TaskRepository, SongRepository, CommunityRepository, FeatureRepository):
     """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams.
 
     Methods return plain dataclasses and run portable SQL through the backend-neutral helpers of
