@@ -19,7 +19,10 @@ from discord.ext import commands
 from bot import render
 from bot.delivery import Delivery
 from bot.errors import UserError
+from bot.exports import ExportService
+from bot.lyrics import LyricsService
 from bot.poller import TaskPoller
+from bot.preferences import PreferenceService
 from bot.producer.client import ProducerClient
 from bot.service import Clock, SongRequest, SongService
 from bot.settings import Settings
@@ -36,6 +39,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.quota",
     "cogs.admin",
     "cogs.jam",
+    "cogs.lyrics",
+    "cogs.prefer",
 )
 """Every cog the bot loads. Add a new command area here."""
 
@@ -136,6 +141,9 @@ class MusicBot(commands.Bot):
         self.delivery = Delivery(self, repo, session)
         self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock)
         self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
+        self.prefs = PreferenceService(repo, clock=clock)
+        self.lyrics = LyricsService(self.songs, repo, self.api)
+        self.exports = ExportService(repo, self.api, clock=clock)
         self._web_runner: web.AppRunner | None = None
         self._starting: set[asyncio.Task[Any]] = set()
         self.webhook_port: int | None = None

@@ -238,6 +238,7 @@ class Delivery:
         mentions: discord.AllowedMentions = render.NO_MENTIONS,
         reference: discord.MessageReference | None = None,
         nonce: str | None = None,
+        buttons: bool = True,
     ) -> discord.Message:
         """Post a song: embed, follow-up buttons, and the audio attached if it fits, else linked.
 
@@ -256,7 +257,7 @@ class Delivery:
         extra: dict[str, Any] = {"reference": reference} if reference is not None else {}
         if nonce is not None:
             extra["nonce"] = nonce
-        view = self.song_view(song) if self.song_view is not None else None
+        view = self.song_view(song) if self.song_view is not None and buttons else None
         if view is not None:
             extra["view"] = view
         if isinstance(fetched, media.Download):
@@ -395,6 +396,22 @@ class Delivery:
             return
         # Follow-ups (menus, replies) work from the feed's copy too.
         await self._repo.add_song_message(song.id, message.channel.id, message.id)
+
+    async def dm_copy(self, task: Task, song: SongRow) -> discord.Message | None:
+        """The member's own copy of a finished song by DM (`/prefer auto_dm`): the embed and the audio,
+        without buttons (they act in a server). None when their DMs are closed."""
+        link = jump_url(task.guild_id, song.channel_id, song.message_id) if song.message_id else None
+        note = f"🎵 Your song is ready in <#{task.channel_id}>" + (f": {link}" if link else ".")
+        try:
+            dm = await self._client.create_dm(discord.Object(task.requester_id))  # type: ignore[arg-type]
+            return await self.send_song(
+                dm.id, None, song, content=note, nonce=render.message_nonce(song.id, dm.id), buttons=False
+            )
+        except discord.HTTPException as exc:
+            if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
+                raise
+            log.info("Could not DM song %s to its requester (%s %s)", song.id, exc.status, exc.code)
+            return None
 
     async def notify_failure(self, task: Task) -> None:
         """Tell the requester, with a ping, that their task failed and the credit came back."""

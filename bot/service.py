@@ -25,7 +25,8 @@ from bot.errors import ApiRejected, InvalidInput, QueueFull, QuotaExceeded, desc
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.lookup import Unconfirmed, find_submissions
 from bot.producer.models import MalformedResult, TaskRecord, parse_result
-from bot.settings import Settings
+from bot.settings import DEFAULT_COSTS, Settings
+from bot.storage.models import CreditLimits
 from bot.storage.repository import Limits, NewTask, Refusal, Repository, SongRow, Task
 
 if TYPE_CHECKING:
@@ -64,6 +65,16 @@ class SongRequest:
     parent_song_id: str | None = None
     jam_id: int | None = None
     credits: list[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """Credits taken for something that is not a song, so they can be given back to the same day."""
+
+    guild_id: int
+    user_id: int
+    day: str
+    cost: int
 
 
 def new_secret() -> tuple[str, str]:
@@ -111,13 +122,20 @@ class SongService:
             max_queued=own.max_queued if own.max_queued is not None else defaults.max_queued,
         )
 
-    async def default_model(self, guild_id: int) -> str:
+    async def default_model(self, guild_id: int, user_id: int | None = None) -> str:
+        """The model for a new song when the command did not name one: the member's own `/prefer
+        model`, else the server's default, else `DEFAULT_MODEL` (see `bot.preferences`)."""
+        if user_id is not None:
+            mine = (await self._repo.preferences(user_id)).model
+            if mine:
+                return mine
         own = await self._repo.guild_settings(guild_id)
         return own.default_model or self._settings.default_model
 
     def cost_of(self, action: str) -> int:
-        """Credits an action costs; `upload_cover` costs what `cover` does."""
-        return self._settings.action_costs.get(action.removeprefix("upload_"), 1)
+        """Credits an action costs; `upload_cover` costs what `cover` does, lyrics are free by default."""
+        action = action.removeprefix("upload_")
+        return self._settings.action_costs.get(action, DEFAULT_COSTS.get(action, 1))
 
     async def enqueue(self, request: SongRequest, *, status_message_id: int | None = None) -> Task:
         """Charge the guild and the member, and put the task in the guild's line.
@@ -162,6 +180,27 @@ class SongService:
         if action == request.action:
             return request
         return dataclasses.replace(request, action=action, body={**request.body, "action": action})
+
+    async def charge_credits(self, guild_id: int, user_id: int, action: str) -> Charge:
+        """Charge for something that is not a song (lyrics): the same allowance and member cap, no
+        queue. Raises `QuotaExceeded` (nothing charged); give it back with `refund_credits`."""
+        now = self._clock()
+        charge = Charge(guild_id, user_id, utc_day(now), self.cost_of(action))
+        if charge.cost:
+            limits = await self.limits(guild_id)
+            refused = await self._repo.charge_credits(
+                guild_id,
+                user_id,
+                charge.day,
+                charge.cost,
+                CreditLimits(limits.daily_allowance, limits.member_daily_cap),
+            )
+            if refused is not None:
+                raise self._refusal(refused, limits, now)
+        return charge
+
+    async def refund_credits(self, charge: Charge) -> None:
+        await self._repo.refund_credits(charge.guild_id, charge.user_id, charge.day, charge.cost)
 
     async def check_quota(self, guild_id: int, user_id: int) -> None:
         """A read-only early check, for work worth skipping when the charge would fail anyway.

@@ -104,16 +104,20 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
 
 
 ACTIONS = ("generate", "cover", "extend", "replace_section", "swap_vocals", "swap_instrumentals", "variation", "stems")
+PRICED = (*ACTIONS, "lyrics")
+"""Everything `ACTION_COSTS` may price: the song actions, and lyrics (/lyrics, Again, /jam suggest)."""
+DEFAULT_COSTS: Mapping[str, int] = {"lyrics": 0}
+"""Costs when `ACTION_COSTS` does not name them; anything else costs 1. Lyrics are free by default."""
 
 
 def _costs(env: Mapping[str, str], name: str) -> dict[str, int]:
-    """`extend=2,stems=0`: credits per action; actions not named cost 1."""
+    """`extend=2,stems=0,lyrics=1`: credits per action; actions not named cost 1 (lyrics 0)."""
     costs: dict[str, int] = {}
     for part in filter(None, (piece.strip() for piece in env.get(name, "").split(","))):
         action, _, value = part.partition("=")
         action = action.strip()
-        if action not in ACTIONS or not value.strip().isdigit():
-            raise SettingsError(f"{name} must look like 'extend=2,stems=0' with actions from {', '.join(ACTIONS)}")
+        if action not in PRICED or not value.strip().isdigit():
+            raise SettingsError(f"{name} must look like 'extend=2,stems=0' with actions from {', '.join(PRICED)}")
         costs[action] = int(value)
     return costs
 

@@ -85,7 +85,7 @@ class Actions(commands.Cog):
         if source.song is not None:
             return await song_model(self.bot, source.song, model)
         assert interaction.guild_id is not None
-        return model or await self.bot.songs.default_model(interaction.guild_id)
+        return model or await self.bot.songs.default_model(interaction.guild_id, interaction.user.id)
 
     # -- /cover --------------------------------------------------------------------------------
 
@@ -116,6 +116,7 @@ class Actions(commands.Cog):
         source = await self._source(interaction, "cover", song, audio)
         title = clean_text("title", title, limit=TITLE_MAX)
         style = clean_text("style", style, limit=STYLE_MAX)
+        style = await self.bot.prefs.styled(interaction.user.id, "style", style, limit=STYLE_MAX)
         strength = check_range("cover_strength", cover_strength, 0.2, 1)
         chosen_model = await self._model(interaction, source, model)
 
@@ -172,6 +173,8 @@ class Actions(commands.Cog):
         continue_at = self.continue_point(source.duration, at)
         title = clean_text("title", title, limit=TITLE_MAX)
         style = clean_text("style", style, limit=STYLE_MAX)
+        if style:  # only a style typed here: without one the API carries the song's own on
+            style = await self.bot.prefs.styled(interaction.user.id, "style", style, limit=STYLE_MAX)
         strengths = {
             "lyrics_strength": check_range("lyrics_strength", lyrics_strength, 0, 1),
             "sound_strength": check_range("sound_strength", sound_strength, 0.2, 1),
@@ -324,7 +327,12 @@ class Actions(commands.Cog):
             "swap_instrumentals",
             audio_id=source.song.id,
             model=await self._model(interaction, source, model),
-            prompt=clean_text("prompt", prompt, limit=PROMPT_MAX, required=True),
+            prompt=await self.bot.prefs.styled(
+                interaction.user.id,
+                "prompt",
+                clean_text("prompt", prompt, limit=PROMPT_MAX, required=True),
+                limit=PROMPT_MAX,
+            ),
             weirdness=check_range("weirdness", weirdness, 0, 1),
         )
         await self.bot.start_song(interaction, song_request(interaction, body, parent_song_id=source.song.id))

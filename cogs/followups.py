@@ -24,6 +24,7 @@ from bot.service import SongRequest
 from bot.storage.repository import SongRow
 from bot.validation import LYRICS_MAX, STYLE_MAX, clean_text
 from cogs._common import Field, InputModal, clean_lyrics, lyrics_field, song_model, song_request
+from cogs._exports import post_video, send_wav
 
 if TYPE_CHECKING:
     from bot.bot import MusicBot
@@ -37,6 +38,8 @@ BUTTONS: dict[str, tuple[str, str]] = {
     "swapvocals": ("Swap vocals", "🗣️"),
     "stems": ("Stems", "🎚️"),
     "reroll": ("Re-roll", "🔄"),
+    "wav": ("WAV", "💿"),
+    "video": ("Video", "🎬"),
 }
 BUTTON_ACTIONS = {"swapvocals": "swap_vocals"}
 """The API action behind a button, where its custom-id name differs."""
@@ -150,6 +153,10 @@ class FollowUps(commands.Cog):
             await self.bot.start_song(interaction, song_request(interaction, body, parent_song_id=song.id))
         elif action == "reroll":
             await self._reroll(interaction, song)
+        elif action == "wav":
+            await send_wav(self.bot, interaction, song)
+        elif action == "video":
+            await post_video(self.bot, interaction, song)
         else:
             raise InvalidInput("That button is no longer supported.")
 
@@ -188,7 +195,9 @@ class FollowUps(commands.Cog):
                 audio_id=song.id,
                 model=await song_model(self.bot, song),
                 lyric=clean_lyrics(values),
-                prompt=clean_text("Style", values.get("style"), limit=STYLE_MAX),
+                prompt=await self.bot.prefs.styled(
+                    inter.user.id, "Style", clean_text("Style", values.get("style"), limit=STYLE_MAX), limit=STYLE_MAX
+                ),
             )
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
 

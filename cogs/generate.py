@@ -60,11 +60,16 @@ class ComposeModal(Form, title="Compose a song"):
         options: dict[str, Any],
         lyrics_file: discord.Attachment | None,
         member_id: int,
+        title: str = "",
+        lyrics: str = "",
     ) -> None:
         super().__init__(form="compose", member_id=member_id)
         self.bot = bot
         self.options = options
         self.lyrics_file = lyrics_file
+        # Pre-filled by the Sing it button of /lyrics, so the member can edit before generating.
+        self.song_title.default = title[:TITLE_MAX] or None
+        self.lyrics.default = lyrics[:LYRICS_MODAL_MAX] or None
         if lyrics_file is not None or options["instrumental"]:
             self.lyrics.required = False
         if lyrics_file is not None:
@@ -73,6 +78,7 @@ class ComposeModal(Form, title="Compose a song"):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         title = clean_text("Title", self.song_title.value, limit=TITLE_MAX)
         style = clean_text("Style", self.style.value, limit=STYLE_MAX)
+        style = await self.bot.prefs.styled(interaction.user.id, "Style", style, limit=STYLE_MAX)
         if self.lyrics_file is not None:
             await interaction.response.defer(thinking=True)
             lyrics = await read_lyrics_file(self.bot.http_session, self.lyrics_file)
@@ -126,12 +132,14 @@ class Generate(commands.Cog):
         title: app_commands.Range[str, 1, TITLE_MAX] | None = None,
         weirdness: app_commands.Range[float, 0.0, 1.0] | None = None,
     ) -> None:
+        user_id = interaction.user.id
+        prompt = clean_text("prompt", prompt, limit=PROMPT_MAX, required=True)
         body = _optional(
             {
                 "action": "generate",
                 "custom": False,
-                "model": check_model(model, await self.bot.songs.default_model(interaction.guild_id or 0)),
-                "prompt": clean_text("prompt", prompt, limit=PROMPT_MAX, required=True),
+                "model": check_model(model, await self.bot.songs.default_model(interaction.guild_id or 0, user_id)),
+                "prompt": await self.bot.prefs.styled(user_id, "prompt", prompt, limit=PROMPT_MAX),
                 "lyric": "",
                 "instrumental": instrumental,
             },
@@ -162,7 +170,9 @@ class Generate(commands.Cog):
         lyrics_file: discord.Attachment | None = None,
     ) -> None:
         options = {
-            "model": check_model(model, await self.bot.songs.default_model(interaction.guild_id or 0)),
+            "model": check_model(
+                model, await self.bot.songs.default_model(interaction.guild_id or 0, interaction.user.id)
+            ),
             "instrumental": instrumental,
             "lyrics_strength": check_range("lyrics_strength", lyrics_strength, 0, 1),
             "sound_strength": check_range("sound_strength", sound_strength, 0.2, 1),

@@ -9,15 +9,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.bot import report_error
 from bot.errors import InvalidInput
 from bot.render import EMBED_COLOUR, NO_MENTIONS, clip
 from bot.service import SongRequest
+from bot.storage.models import LyricsDraft
 from bot.storage.repository import Jam, JamLine, SongRow, Task
 from bot.validation import STYLE_MAX, check_model, clean_text
 from cogs._common import MODEL_CHOICES
@@ -61,6 +63,43 @@ def jam_embed(jam: Jam, lines: list[JamLine], *, latest_link: str | None = None)
     return embed
 
 
+def suggestion_embed(draft: LyricsDraft, *, added_by: int | None = None) -> discord.Embed:
+    """A `/jam suggest` answer: the suggested lines, and who added them once someone did."""
+    embed = discord.Embed(title="💡 Suggested next lines", colour=EMBED_COLOUR)
+    embed.description = clip("\n".join(discord.utils.escape_markdown(line) for line in draft.lyrics.splitlines()), 4000)
+    if added_by is None:
+        embed.set_footer(text="Add these puts them in the jam as your lines.")
+    else:
+        embed.add_field(name="Added", value=f"by <@{added_by}>", inline=False)
+    return embed
+
+
+class AddTheseButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"jam:add:(?P<id>\d{1,19})"):
+    """Add these, under a jam suggestion: the custom id names the stored suggestion."""
+
+    def __init__(self, draft_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Add these", emoji="✍️", style=discord.ButtonStyle.primary, custom_id=f"jam:add:{draft_id}"
+            )
+        )
+        self.draft_id = draft_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> AddTheseButton:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog("Jams")  # type: ignore[attr-defined]
+        assert isinstance(cog, Jams)
+        try:
+            await cog.add_suggestion(interaction, self.draft_id)
+        except Exception as exc:  # buttons do not pass through the command tree's handler
+            await report_error(interaction, exc)
+
+
 class Jams(commands.Cog):
     """/jam start, add, finish and status, and lines posted in a jam thread."""
 
@@ -71,9 +110,11 @@ class Jams(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.songs.delivered_listeners.append(self.on_songs_delivered)
+        self.bot.add_dynamic_items(AddTheseButton)
 
     async def cog_unload(self) -> None:
         self.bot.songs.delivered_listeners.remove(self.on_songs_delivered)
+        self.bot.remove_dynamic_items(AddTheseButton)
 
     async def _jam_here(self, interaction: discord.Interaction) -> Jam:
         jam = await self.bot.repo.jam_in_channel(interaction.channel_id or 0)
@@ -117,7 +158,7 @@ class Jams(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
         theme = clean_text("theme", theme, limit=THEME_MAX, required=True)
         style = clean_text("style", style, limit=STYLE_MAX)
-        chosen = check_model(model, await self.bot.songs.default_model(interaction.guild_id))
+        chosen = check_model(model, await self.bot.songs.default_model(interaction.guild_id, interaction.user.id))
         await interaction.response.defer(thinking=True)
         place = await self._jam_place(interaction, theme)
         jam = await self.bot.repo.create_jam(
@@ -207,6 +248,52 @@ class Jams(commands.Cog):
         except Exception:
             await self.bot.repo.reopen_jam(jam.id)  # not charged: let them try again
             raise
+        await self.refresh(jam.id)
+
+    @jam.command(name="suggest", description="Lyrics for the next lines, from the theme and the lines so far.")
+    async def suggest(self, interaction: discord.Interaction) -> None:
+        assert interaction.channel_id is not None
+        jam = await self._jam_here(interaction)
+        if jam.state != "open":
+            raise InvalidInput("This jam is finished. Reply to its song with lyrics to extend it.")
+        await interaction.response.defer(thinking=True)
+        lines = await self.bot.repo.jam_lines(jam.id)
+        draft = await self.bot.lyrics.suggest(
+            jam, lines, channel_id=interaction.channel_id, user_id=interaction.user.id
+        )
+        view = discord.ui.View(timeout=None)
+        view.add_item(AddTheseButton(draft.id))
+        await interaction.followup.send(embed=suggestion_embed(draft), view=view, allowed_mentions=NO_MENTIONS)
+
+    async def add_suggestion(self, interaction: discord.Interaction, draft_id: int) -> None:
+        """Add a suggestion's lines to its jam, credited to the member who pressed; once."""
+        draft = await self.bot.lyrics.draft(draft_id)
+        jam = await self.bot.repo.jam(draft.jam_id) if draft.jam_id is not None else None
+        if jam is None:
+            raise InvalidInput("That suggestion no longer belongs to a jam.")
+        if jam.state != "open":
+            raise InvalidInput("This jam is finished. Reply to its song with lyrics to extend it.")
+        if not await self.bot.repo.use_lyrics_draft(draft.id, interaction.user.id):
+            raise InvalidInput("These lines were added already.")
+        added = 0
+        note = ""
+        try:
+            for line in draft.lyrics.splitlines():
+                await self._add_line(jam, interaction.user.id, line)
+                added += 1
+        except InvalidInput as exc:
+            if not added:
+                await self.bot.repo.release_lyrics_draft(draft.id)
+                raise
+            note = f" {exc.message}"
+        await interaction.response.edit_message(
+            embed=suggestion_embed(draft, added_by=interaction.user.id), view=None, allowed_mentions=NO_MENTIONS
+        )
+        await interaction.followup.send(
+            f"Added {added} line{'s' if added != 1 else ''} as yours.{note}",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
         await self.refresh(jam.id)
 
     @jam.command(name="status", description="This jam's lines and its chain of songs.")

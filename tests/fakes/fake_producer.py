@@ -238,6 +238,11 @@ class FakeProducer:
         self.upload_fetches: list[tuple[str, int, int]] = []
         self.media_requests: list[str] = []
         self.background_errors: list[BaseException] = []
+        # The docs disagree on the lyrics answer: the guide shows `data.lyrics`, the spec and the
+        # vendor MCP `data.text` (with `data.status: "complete"`). Tests pick one per fake.
+        self.lyrics_shape: Literal["lyrics", "text"] = "lyrics"
+        self.wav_size: int | None = None  # None: as large as the song's mp3
+        self.video_size = 16 * 1024
 
         # Constant per fake, like one credential of one application in the real platform.
         self.api_id = str(uuid.uuid4())
@@ -843,7 +848,9 @@ class FakeProducer:
             return self._error(400, "bad_request", "prompt is required.")
         title = prompt.strip()[:40].title()
         lyrics = f"[Verse 1]\n{prompt.strip()}\nwritten by the fake producer\n[Chorus]\n{title}, oh {title}"
-        data = {"title": title, "lyrics": lyrics}
+        data: JSON = {"title": title, "lyrics": lyrics}
+        if self.lyrics_shape == "text":
+            data = {"title": title, "text": lyrics, "status": "complete"}
         return web.json_response({"success": True, "task_id": str(uuid.uuid4()), "data": data})
 
     async def _known_song(self, request: web.Request) -> JSON | web.Response:
@@ -861,7 +868,8 @@ class FakeProducer:
             return song
         name = f"{song['id']}.wav"
         source = self._media.get(f"{song['id']}.mp3")
-        self._media[name] = _Media("audio/wav", source.size if source else IMAGE_SIZE)
+        size = self.wav_size if self.wav_size is not None else source.size if source else IMAGE_SIZE
+        self._media[name] = _Media("audio/wav", size)
         data = [{"title": song["title"], "file_url": self.media_url(name)}]
         body = {"success": True, "task_id": str(uuid.uuid4()), "trace_id": str(uuid.uuid4()), "data": data}
         return web.json_response(body)
@@ -872,7 +880,7 @@ class FakeProducer:
         if isinstance(song, web.Response):
             return song
         name = f"{song['id']}.mp4"
-        self._media[name] = _Media("video/mp4", 16 * 1024)
+        self._media[name] = _Media("video/mp4", self.video_size)
         data = {"video_url": self.media_url(name)}
         body = {"success": True, "task_id": str(uuid.uuid4()), "trace_id": str(uuid.uuid4()), "data": data}
         return web.json_response(body)

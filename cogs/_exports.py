@@ -1,0 +1,135 @@
+"""The WAV and Video buttons on a song (dispatched from `cogs.followups`).
+
+* **WAV** goes privately to the member who pressed (lossless files are large; the channel stays
+  clean): attached when it fits this interaction's upload limit, else a link.
+* **Video** is posted in the channel as a reply to the song (attached when it fits the server's
+  upload limit, else linked); the member who pressed gets a private line pointing at it.
+
+Both come from `ExportService`, which asks the API once per song and remembers the answer.
+Not an extension itself (it has no `setup`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.utils import escape_markdown
+
+from bot import media, render
+from bot.delivery import DEFAULT_UPLOAD_LIMIT, jump_url
+from bot.storage.repository import SongRow
+
+if TYPE_CHECKING:
+    from bot.bot import MusicBot
+
+log = logging.getLogger(__name__)
+
+DOWNLOAD_SECONDS = 120.0
+
+
+async def _fetch(bot: MusicBot, url: str, filename: str, limit: int) -> media.Download | media.Skipped:
+    return await media.download(
+        bot.http_session, url, filename=filename, max_bytes=limit, total_seconds=DOWNLOAD_SECONDS
+    )
+
+
+def _link_note(kind: str, url: str, reason: str | None) -> str:
+    link = render.markdown_link(f"Download the {kind}", url)
+    return f"{link} (not attached: {escape_markdown(reason)})" if reason else link
+
+
+async def send_wav(bot: MusicBot, interaction: discord.Interaction, song: SongRow) -> None:
+    """The song's WAV, privately: attached when it fits, else linked. Asked of the API once per song."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    async with bot.exports.one_at_a_time(song.id, "wav"):
+        copy = await bot.exports.wav(song)
+    assert copy.url is not None
+    title = f"💿 **{render.clip(escape_markdown(song.title), 200)}** as lossless WAV"
+    limit = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
+    fetched = await _fetch(bot, copy.url, media.safe_filename(song.title, "wav"), limit)
+    reason = fetched.reason if isinstance(fetched, media.Skipped) else None
+    if isinstance(fetched, media.Download):
+        try:
+            await interaction.followup.send(
+                title,
+                file=discord.File(fetched.file, filename=fetched.filename),
+                ephemeral=True,
+                allowed_mentions=render.NO_MENTIONS,
+            )
+            return
+        except discord.HTTPException as exc:
+            if exc.status != 413 and exc.code != 40005:
+                raise
+            reason = "Discord refused the file as too large"
+        finally:
+            fetched.close()
+    await interaction.followup.send(
+        f"{title}: {_link_note('WAV', copy.url, reason)}", ephemeral=True, allowed_mentions=render.NO_MENTIONS
+    )
+
+
+async def post_video(bot: MusicBot, interaction: discord.Interaction, song: SongRow) -> None:
+    """The song's video in the channel, as a reply to the song; once per song (then a pointer to it)."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    async with bot.exports.one_at_a_time(song.id, "video"):
+        copy = await bot.exports.video(song)
+        if copy.message_id is not None and copy.channel_id is not None:
+            where = jump_url(interaction.guild_id, copy.channel_id, copy.message_id)
+            await interaction.followup.send(
+                f"🎬 The video of this song is already here: {where}",
+                ephemeral=True,
+                allowed_mentions=render.NO_MENTIONS,
+            )
+            return
+        assert copy.url is not None and interaction.channel_id is not None
+        try:
+            message = await _post_video_message(bot, interaction, song, copy.url)
+        except (discord.Forbidden, discord.NotFound) as exc:
+            log.info("Cannot post the video of %s in %d (%s)", song.id, interaction.channel_id, exc.code)
+            await interaction.followup.send(
+                f"🎬 I cannot post in this channel, so here is the video just for you: "
+                f"{_link_note('video', copy.url, None)}",
+                ephemeral=True,
+                allowed_mentions=render.NO_MENTIONS,
+            )
+            return
+        await bot.exports.video_posted(song.id, message.channel.id, message.id)
+    await interaction.followup.send(
+        f"🎬 Posted the video: {message.jump_url}", ephemeral=True, allowed_mentions=render.NO_MENTIONS
+    )
+
+
+async def _post_video_message(
+    bot: MusicBot, interaction: discord.Interaction, song: SongRow, url: str
+) -> discord.Message:
+    assert interaction.channel_id is not None
+    guild = interaction.guild or (bot.get_guild(interaction.guild_id) if interaction.guild_id else None)
+    limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+    channel = bot.get_partial_messageable(interaction.channel_id, guild_id=interaction.guild_id)
+    extra: dict[str, discord.MessageReference] = {}
+    if interaction.message is not None:
+        extra["reference"] = discord.MessageReference(
+            message_id=interaction.message.id, channel_id=interaction.channel_id, fail_if_not_exists=False
+        )
+    text = f"🎬 **{render.clip(escape_markdown(song.title), 200)}**: the video, for <@{interaction.user.id}>"
+    fetched = await _fetch(bot, url, media.safe_filename(song.title, "mp4"), limit)
+    reason = fetched.reason if isinstance(fetched, media.Skipped) else None
+    if isinstance(fetched, media.Download):
+        try:
+            return await channel.send(
+                text,
+                file=discord.File(fetched.file, filename=fetched.filename),
+                allowed_mentions=render.NO_MENTIONS,
+                **extra,
+            )
+        except discord.HTTPException as exc:
+            if exc.status != 413 and exc.code != 40005:
+                raise
+            reason = "Discord refused the file as too large"
+        finally:
+            fetched.close()
+    return await channel.send(
+        f"{text}: {_link_note('video', url, reason)}", allowed_mentions=render.NO_MENTIONS, **extra
+    )

@@ -1,0 +1,101 @@
+"""/prefer: a member's own defaults in every server, and the DM of each finished song (`auto_dm`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+from discord.utils import escape_markdown
+
+from bot.preferences import STYLE_SUFFIX_MAX
+from bot.render import EMBED_COLOUR, NO_MENTIONS
+from bot.storage.models import Preferences
+from bot.storage.repository import SongRow, Task
+from cogs._common import MODEL_CHOICES
+
+if TYPE_CHECKING:
+    from bot.bot import MusicBot
+
+log = logging.getLogger(__name__)
+
+
+def preferences_embed(prefs: Preferences, *, changed: bool) -> discord.Embed:
+    """What `/prefer` shows: every preference and what it does when unset."""
+    embed = discord.Embed(title="Your preferences (saved)" if changed else "Your preferences", colour=EMBED_COLOUR)
+    embed.description = "They follow you into every server with this bot. `/prefer reset:True` clears them."
+    embed.add_field(name="auto_dm", value="on: I DM you each song of yours" if prefs.auto_dm else "off", inline=False)
+    embed.add_field(
+        name="model",
+        value=prefs.model or "not chosen: each server's default model",
+        inline=False,
+    )
+    suffix = f"`{escape_markdown(prefs.style_suffix).replace('`', 'ˋ')}`" if prefs.style_suffix else "none"
+    embed.add_field(name="style_suffix", value=f"{suffix} (added to the end of your prompts and styles)", inline=False)
+    return embed
+
+
+class Prefer(commands.Cog):
+    """/prefer, and sending finished songs to members who asked for DMs."""
+
+    def __init__(self, bot: MusicBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.songs.delivered_listeners.append(self.on_songs_delivered)
+
+    async def cog_unload(self) -> None:
+        self.bot.songs.delivered_listeners.remove(self.on_songs_delivered)
+
+    @app_commands.command(name="prefer", description="Your own defaults, in every server (without options: show them).")
+    @app_commands.describe(
+        auto_dm="Also DM me every finished song of mine",
+        model="My default model (a server's default applies only while I have not chosen one)",
+        style_suffix="Text added to the end of every prompt or style I send (up to 100 characters)",
+        reset="Clear all my preferences",
+    )
+    @app_commands.choices(model=MODEL_CHOICES)
+    async def prefer(
+        self,
+        interaction: discord.Interaction,
+        auto_dm: bool | None = None,
+        model: str | None = None,
+        style_suffix: app_commands.Range[str, 1, STYLE_SUFFIX_MAX] | None = None,
+        reset: bool = False,
+    ) -> None:
+        user_id = interaction.user.id
+        changing = reset or auto_dm is not None or model is not None or style_suffix is not None
+        if changing:
+            prefs = await self.bot.prefs.update(
+                user_id, auto_dm=auto_dm, model=model, style_suffix=style_suffix, reset=reset
+            )
+        else:
+            prefs = await self.bot.prefs.get(user_id)
+        await interaction.response.send_message(
+            embed=preferences_embed(prefs, changed=changing), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    async def on_songs_delivered(self, task: Task, songs: list[SongRow]) -> None:
+        """`auto_dm`: one DM per finished song of the requester's (not when it already went by DM)."""
+        if not songs or not (await self.bot.prefs.get(task.requester_id)).auto_dm:
+            return
+        for song in songs:
+            if song.channel_id != task.channel_id:
+                continue  # the channel refused it, so it was sent to them by DM already
+            if not await self.bot.exports.claim_dm(song.id):
+                continue
+            try:
+                message = await self.bot.delivery.dm_copy(task, song)
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("Could not DM song %s to %d (%s)", song.id, task.requester_id, type(exc).__name__)
+                continue
+            if message is not None:
+                await self.bot.exports.dm_sent(song.id, message.channel.id, message.id)
+
+
+async def setup(bot: MusicBot) -> None:
+    """Load /prefer and the auto-DM of finished songs."""
+    await bot.add_cog(Prefer(bot))
