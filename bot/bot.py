@@ -141,7 +141,7 @@ class MusicBot(commands.Bot):
         self.delivery = Delivery(self, repo, session)
         self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock)
         self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
-        self.prefs = PreferenceService(repo, clock=clock)
+        self.prefs = PreferenceService(repo, self.songs, clock=clock)
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
         self._web_runner: web.AppRunner | None = None

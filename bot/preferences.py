@@ -11,8 +11,10 @@
 
 from __future__ import annotations
 
+import time
+
 from bot.errors import InvalidInput
-from bot.service import Clock
+from bot.service import Clock, SongService
 from bot.settings import MODELS
 from bot.storage.models import Preferences
 from bot.storage.repository import Repository
@@ -44,15 +46,36 @@ def add_suffix(name: str, text: str, suffix: str, *, limit: int) -> str:
     return joined
 
 
-class PreferenceService:
-    """Reads and changes members' preferences; the cogs and the song service ask it."""
+CACHE_SECONDS = 30.0
+"""Preferences are read on every song command, before it is acknowledged, so they are kept in
+memory this long. A change through /prefer in this process shows at once; one made through
+another bot process (a cluster) shows within this time."""
+CACHE_SIZE = 10_000
 
-    def __init__(self, repo: Repository, *, clock: Clock) -> None:
+
+class PreferenceService:
+    """Reads and changes members' preferences; the cogs ask it for a member's model and suffix."""
+
+    def __init__(self, repo: Repository, songs: SongService, *, clock: Clock) -> None:
         self._repo = repo
+        self._songs = songs
         self._clock = clock
+        self._cache: dict[int, tuple[float, Preferences]] = {}
 
     async def get(self, user_id: int) -> Preferences:
-        return await self._repo.preferences(user_id)
+        now = time.monotonic()
+        cached = self._cache.get(user_id)
+        if cached is not None and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        prefs = await self._repo.preferences(user_id)
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))  # the oldest entry
+        self._cache[user_id] = (now, prefs)
+        return prefs
+
+    async def model_for(self, guild_id: int, user_id: int) -> str:
+        """A new song's model when the command named none: mine, else the server's default."""
+        return (await self.get(user_id)).model or await self._songs.default_model(guild_id)
 
     async def update(
         self,
@@ -77,9 +100,10 @@ class PreferenceService:
             style_suffix=current.style_suffix if suffix is None else suffix,
         )
         await self._repo.save_preferences(updated, self._clock())
+        self._cache.pop(user_id, None)
         return updated
 
     async def styled(self, user_id: int, name: str, text: str, *, limit: int) -> str:
         """`text` (a prompt or style the member typed) with their suffix added."""
-        prefs = await self._repo.preferences(user_id)
+        prefs = await self.get(user_id)
         return add_suffix(name, text, prefs.style_suffix, limit=limit)

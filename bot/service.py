@@ -122,13 +122,8 @@ class SongService:
             max_queued=own.max_queued if own.max_queued is not None else defaults.max_queued,
         )
 
-    async def default_model(self, guild_id: int, user_id: int | None = None) -> str:
-        """The model for a new song when the command did not name one: the member's own `/prefer
-        model`, else the server's default, else `DEFAULT_MODEL` (see `bot.preferences`)."""
-        if user_id is not None:
-            mine = (await self._repo.preferences(user_id)).model
-            if mine:
-                return mine
+    async def default_model(self, guild_id: int) -> str:
+        """The server's default model (a member's own comes first: `PreferenceService.model_for`)."""
         own = await self._repo.guild_settings(guild_id)
         return own.default_model or self._settings.default_model
 

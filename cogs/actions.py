@@ -85,7 +85,7 @@ class Actions(commands.Cog):
         if source.song is not None:
             return await song_model(self.bot, source.song, model)
         assert interaction.guild_id is not None
-        return model or await self.bot.songs.default_model(interaction.guild_id, interaction.user.id)
+        return model or await self.bot.prefs.model_for(interaction.guild_id, interaction.user.id)
 
     # -- /cover --------------------------------------------------------------------------------
 

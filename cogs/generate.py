@@ -138,7 +138,7 @@ class Generate(commands.Cog):
             {
                 "action": "generate",
                 "custom": False,
-                "model": check_model(model, await self.bot.songs.default_model(interaction.guild_id or 0, user_id)),
+                "model": check_model(model, await self.bot.prefs.model_for(interaction.guild_id or 0, user_id)),
                 "prompt": await self.bot.prefs.styled(user_id, "prompt", prompt, limit=PROMPT_MAX),
                 "lyric": "",
                 "instrumental": instrumental,
@@ -170,9 +170,7 @@ class Generate(commands.Cog):
         lyrics_file: discord.Attachment | None = None,
     ) -> None:
         options = {
-            "model": check_model(
-                model, await self.bot.songs.default_model(interaction.guild_id or 0, interaction.user.id)
-            ),
+            "model": check_model(model, await self.bot.prefs.model_for(interaction.guild_id or 0, interaction.user.id)),
             "instrumental": instrumental,
             "lyrics_strength": check_range("lyrics_strength", lyrics_strength, 0, 1),
             "sound_strength": check_range("sound_strength", sound_strength, 0.2, 1),

@@ -158,7 +158,7 @@ class Jams(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
         theme = clean_text("theme", theme, limit=THEME_MAX, required=True)
         style = clean_text("style", style, limit=STYLE_MAX)
-        chosen = check_model(model, await self.bot.songs.default_model(interaction.guild_id, interaction.user.id))
+        chosen = check_model(model, await self.bot.prefs.model_for(interaction.guild_id, interaction.user.id))
         await interaction.response.defer(thinking=True)
         place = await self._jam_place(interaction, theme)
         jam = await self.bot.repo.create_jam(

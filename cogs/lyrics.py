@@ -116,7 +116,7 @@ class Lyrics(commands.Cog):
     async def sing(self, interaction: discord.Interaction, draft_id: int) -> None:
         """The /compose form, pre-filled with the draft's title and lyrics."""
         draft = await self.bot.lyrics.draft(draft_id, interaction.user.id)
-        default = await self.bot.songs.default_model(interaction.guild_id or 0, interaction.user.id)
+        default = await self.bot.prefs.model_for(interaction.guild_id or 0, interaction.user.id)
         options = {
             "model": default,
             "instrumental": False,
