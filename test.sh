@@ -5,6 +5,19 @@ set -eu
 cd "$(dirname "$0")"
 . ./scripts/venv.sh
 ensure_venv "[test]"
+# The tests start a throwaway PostgreSQL from Debian's packages (tests/postgres.py); install them on a
+# fresh machine. TEST_POSTGRES_URL (a server you run) makes that unnecessary.
+if [ -z "${TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+    && ! command -v initdb >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Installing PostgreSQL for the tests…" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "PostgreSQL is missing: install it (apt-get install postgresql) or set TEST_POSTGRES_URL" >&2
+        exit 1
+    fi
+fi
 "$VENV/bin/ruff" check bot cogs tests bench
 "$VENV/bin/ruff" format --check bot cogs tests bench
 exec "$VENV/bin/python" -m pytest "$@"

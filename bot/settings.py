@@ -49,6 +49,7 @@ class Settings:
     webhook_host: str = "0.0.0.0"  # noqa: S104 - the listener must be reachable from a proxy or the API
     webhook_port: int = 8080
     database_path: Path = Path("data/bot.db")
+    database_url: Secret | None = field(default=None, repr=False)  # may carry a password
     default_model: str = "FUZZ-2.0 Pro"
     dev_guild_id: int | None = None
     guild_daily_quota: int = 20
@@ -138,6 +139,16 @@ def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
     return raw.rstrip("/")
 
 
+def _database_url(env: Mapping[str, str], name: str) -> Secret | None:
+    """`postgresql://USER[:PASSWORD]@HOST:PORT/DB` selects PostgreSQL; empty keeps SQLite."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(f"{name} must start with postgresql:// (e.g. postgresql://bot:secret@db:5432/bot)")
+    return Secret(raw)
+
+
 def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     """Build settings from a plain mapping; tests call this directly."""
     default_model = env.get("DEFAULT_MODEL", "").strip() or "FUZZ-2.0 Pro"
@@ -158,6 +169,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         webhook_host=env.get("WEBHOOK_HOST", "").strip() or "0.0.0.0",  # noqa: S104
         webhook_port=port,
         database_path=Path(env.get("DATABASE_PATH", "").strip() or "data/bot.db"),
+        database_url=_database_url(env, "DATABASE_URL"),
         default_model=default_model,
         dev_guild_id=_int(env, "DEV_GUILD_ID", None, minimum=1),
         guild_daily_quota=quota,

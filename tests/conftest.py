@@ -1,8 +1,14 @@
-"""Shared fixtures: the fake Producer API, a real SQLite file, settings pointing at the fakes."""
+"""Shared fixtures: the fake Producer API, a real SQLite file or PostgreSQL database, settings pointing at the fakes.
+
+Backends: `repo` runs every repository test on both SQLite and PostgreSQL. The bot-level fixtures
+(`make_settings`, `world`) use the `backend` fixture: SQLite unless a test asks for both with
+`@both_backends` (tests/postgres.py), or `TEST_BACKEND=postgres` runs everything on PostgreSQL.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,7 @@ from bot.settings import Settings, settings_from_mapping
 from bot.storage import Repository
 from tests.fakes.fake_producer import FakeProducer
 from tests.harness import World, close_world, make_world, route_base_patch
+from tests.postgres import BACKENDS, PostgresServer
 from tests.reliability_helpers import Canary
 
 PRODUCER_TOKEN = "producer-secret-token-0123456789"
@@ -28,9 +35,51 @@ async def producer() -> AsyncIterator[FakeProducer]:
     assert not fake.background_errors, fake.background_errors
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One throwaway PostgreSQL for the whole session (or TEST_POSTGRES_URL's), started on first use."""
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
-    repository = await Repository.open(tmp_path / "bot.db")
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test alone. (Synchronous, so fixtures that pick
+    a backend at run time can ask for it with `request.getfixturevalue`.)"""
+    url = postgres_server.create_database()
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite" or "postgres": the parameter when a test is parametrized over backends, else
+    TEST_BACKEND (default sqlite)."""
+    chosen = getattr(request, "param", None) or os.environ.get("TEST_BACKEND", "").strip() or "sqlite"
+    assert chosen in BACKENDS, f"unknown backend {chosen!r}"
+    return str(chosen)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """DATABASE_URL for the bot under test: a fresh PostgreSQL database, or None for SQLite."""
+    if backend == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return None
+
+
+@pytest.fixture(params=BACKENDS)
+async def repo(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Repository]:
+    """The repository on each backend in turn: a SQLite file, then a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        repository = await Repository.connect(request.getfixturevalue("postgres_url"))
+    else:
+        repository = await Repository.open(tmp_path / "bot.db")
     try:
         yield repository
     finally:
@@ -38,8 +87,9 @@ async def repo(tmp_path: Path) -> AsyncIterator[Repository]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings as a server owner would write them in .env, pointed at the local fakes."""
+def make_settings(tmp_path: Path, database_url: str | None) -> Callable[..., Settings]:
+    """Settings as a server owner would write them in .env, pointed at the local fakes (and at
+    PostgreSQL when the test's backend is postgres)."""
 
     def build(**overrides: str) -> Settings:
         env = {
@@ -49,6 +99,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "WEBHOOK_HOST": "127.0.0.1",
             "WEBHOOK_PORT": "0",
         }
+        if database_url:
+            env["DATABASE_URL"] = database_url
         env.update(overrides)
         return settings_from_mapping(env)
 
@@ -56,9 +108,10 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
-async def world(make_settings: Callable[..., Settings]) -> AsyncIterator[World]:
-    """Both fakes running, one guild with a #jams channel and a member; start the bot in the test."""
-    built = await make_world(make_settings)
+async def world(make_settings: Callable[..., Settings], request: pytest.FixtureRequest) -> AsyncIterator[World]:
+    """Both fakes running, one guild with a #jams channel and a member; start the bot in the test
+    (on the test's `backend`, or another with `start_bot(backend=...)`)."""
+    built = await make_world(make_settings, lambda: str(request.getfixturevalue("postgres_url")))
     original_base = route_base_patch(built.discord.api_base)
     try:
         yield built

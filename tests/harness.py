@@ -1,7 +1,8 @@
 """A running bot between the two fakes: the real MusicBot, a real SQLite file, real sockets.
 
 `World` starts the fake Discord and the fake Producer API, points discord.py at the former, and
-can start, stop and restart the bot on the same database, in callback or polling mode.
+can start, stop and restart the bot on the same database, in callback or polling mode, on SQLite or
+PostgreSQL (the `backend` fixture picks the default; `start_bot(backend=...)` picks per start).
 """
 
 from __future__ import annotations
@@ -59,10 +60,21 @@ class World:
     _runner: asyncio.Task[None] | None = None
     clock: FakeClock = field(default_factory=FakeClock)
     _overrides: dict[str, str] = field(default_factory=dict)
+    new_postgres_url: Callable[[], str] | None = None
+    """Makes a fresh PostgreSQL database (the test session's server) for `start_bot(backend="postgres")`."""
 
-    async def start_bot(self, *, callbacks: bool = False, **overrides: str) -> MusicBot:
-        """Start the bot as `python -m bot` would, with `.env` values given as overrides."""
+    async def start_bot(self, *, callbacks: bool = False, backend: str | None = None, **overrides: str) -> MusicBot:
+        """Start the bot as `python -m bot` would, with `.env` values given as overrides.
+
+        `backend` ("sqlite" or "postgres") overrides the test's backend for this world: "postgres"
+        gives the bot a fresh PostgreSQL database (kept across restarts), "sqlite" the SQLite file.
+        """
         env = {"PRODUCER_API_BASE": self.producer.base_url, "DISCORD_TOKEN": self.discord.token, **overrides}
+        if backend == "postgres" and "DATABASE_URL" not in env:
+            assert self.new_postgres_url is not None, "this world has no PostgreSQL server"
+            env["DATABASE_URL"] = self.new_postgres_url()
+        elif backend == "sqlite":
+            env["DATABASE_URL"] = ""
         if callbacks:
             port = free_port()
             env.update(PUBLIC_URL=f"http://127.0.0.1:{port}", WEBHOOK_PORT=str(port))
@@ -95,6 +107,12 @@ class World:
         """Stop and start again on the same database and settings."""
         await self.stop_bot()
         return await self._launch()
+
+    @property
+    def backend(self) -> str:
+        """Which database the running (or last) bot uses: "sqlite" or "postgres"."""
+        assert self.settings is not None
+        return "postgres" if self.settings.database_url else "sqlite"
 
     @property
     def repo(self) -> Repository:
@@ -141,12 +159,16 @@ def route_base_patch(base: str) -> Any:
     return original
 
 
-async def make_world(make_settings: Callable[..., Settings]) -> World:
+async def make_world(
+    make_settings: Callable[..., Settings], new_postgres_url: Callable[[], str] | None = None
+) -> World:
     fake_discord = FakeDiscord()
     await fake_discord.start()
     producer = FakeProducer(token=make_settings().producer_api_token, latency=0.05)
     await producer.start()
-    world = World(discord=fake_discord, producer=producer, make_settings=make_settings)
+    world = World(
+        discord=fake_discord, producer=producer, make_settings=make_settings, new_postgres_url=new_postgres_url
+    )
     world.guild_id = fake_discord.add_guild("Music Lovers")
     world.channel_id = fake_discord.add_channel(world.guild_id, "jams")
     world.member_id = fake_discord.add_user("alice")

@@ -1,6 +1,7 @@
 """SIGKILL at every stage of a song, then a restart: one message, or one clear failure with a refund.
 
-The bot is the real entry point (`python -m bot`) in a child process, on a real SQLite file, talking
+The bot is the real entry point (`python -m bot`) in a child process, on a real SQLite file (or a
+PostgreSQL database, for the tests marked with both backends), talking
 to the fake Discord and the fake Producer API over sockets. It is killed with SIGKILL: by the test,
 at a moment the test can see from outside, or by itself at a crash point (see `crash_helpers`).
 After the restart each test checks what a member would notice: the messages in the channel, the
@@ -14,19 +15,22 @@ from pathlib import Path
 
 import pytest
 
-from bot.storage.repository import Repository, Task
+from bot.settings import Settings
+from bot.storage import Repository, Task, open_repository
 from tests.conftest import PRODUCER_TOKEN
 from tests.crash_helpers import BotProcess
 from tests.fakes.fake_discord import FakeInteraction, FakeMessage
 from tests.harness import World, embed_field, free_port, today
+from tests.postgres import both_backends
 
 
 class Crashable:
-    """The fakes from `world`, and the bot as a child process on `tmp_path/bot.db`."""
+    """The fakes from `world`, and the bot as a child process on `tmp_path/bot.db` (or PostgreSQL)."""
 
     def __init__(self, world: World, tmp_path: Path) -> None:
         self.world = world
-        self.db = tmp_path / "bot.db"
+        self.settings: Settings = world.make_settings()
+        self.db = self.settings.database_path
         self.tmp_path = tmp_path
         self.bot: BotProcess | None = None
 
@@ -37,6 +41,7 @@ class Crashable:
             "PRODUCER_API_TOKEN": PRODUCER_TOKEN,
             "PRODUCER_API_BASE": self.world.producer.base_url,
             "DATABASE_PATH": str(self.db),
+            "DATABASE_URL": str(self.settings.database_url or ""),
             "WEBHOOK_HOST": "127.0.0.1",
             "WEBHOOK_PORT": str(port),
             "POLL_INTERVAL": "1",
@@ -54,8 +59,11 @@ class Crashable:
             "generate", {"prompt": prompt}, user_id=self.world.member_id, channel_id=self.world.channel_id
         )
 
+    async def _open(self) -> Repository:
+        return await open_repository(self.settings)
+
     async def tasks(self) -> list[Task]:
-        repo = await Repository.open(self.db)
+        repo = await self._open()
         try:
             return await repo.tasks_in_states(
                 "queued", "reserved", "pending", "received", "delivering", "delivered", "failed", "cancelled"
@@ -64,7 +72,7 @@ class Crashable:
             await repo.close()
 
     async def quota_used(self) -> int:
-        repo = await Repository.open(self.db)
+        repo = await self._open()
         try:
             return await repo.quota_used(self.world.guild_id, today())
         finally:
@@ -150,6 +158,7 @@ async def test_killed_after_the_api_accepted_before_recording_finds_the_task(cra
     await finish_and_check_one_song(crash, interaction)
 
 
+@both_backends
 async def test_killed_while_generating_callback_lost_while_down(crash: Crashable) -> None:
     """Killed after submitting, before the callback; the callback comes while the bot is down."""
     world = crash.world
@@ -185,6 +194,7 @@ async def test_killed_while_generating_callback_arrives_after_restart(crash: Cra
     await finish_and_check_one_song(crash, interaction)
 
 
+@both_backends
 async def test_killed_after_the_result_was_stored_before_delivery(crash: Crashable) -> None:
     world = crash.world
     bot = crash.configure(callbacks=True)
@@ -241,6 +251,7 @@ async def test_killed_in_the_middle_of_a_download(crash: Crashable) -> None:
     await finish_and_check_one_song(crash, interaction)
 
 
+@both_backends
 async def test_compounding_crashes_every_request_ends_exactly_once(crash: Crashable) -> None:
     """Six lives of the bot, five ended by SIGKILL, one of them while recovering from the previous.
 

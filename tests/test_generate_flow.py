@@ -11,8 +11,10 @@ import aiohttp
 import pytest
 
 from tests.harness import World, embed_field, today
+from tests.postgres import both_backends
 
 
+@both_backends
 @pytest.mark.parametrize("callbacks", [True, False], ids=["callback-mode", "polling-mode"])
 async def test_generate_posts_one_song_with_audio(world: World, callbacks: bool) -> None:
     """/generate → exactly one message in the channel with the embed and the served audio attached."""
@@ -149,6 +151,7 @@ async def test_forged_callback_is_404_and_posts_nothing(world: World) -> None:
     assert all(method == "GET" or "/messages" not in path for method, path in world.discord.requests[-3:])
 
 
+@both_backends
 async def test_duplicated_callbacks_post_one_message(world: World) -> None:
     await world.start_bot(callbacks=True)
     world.producer.script(duplicate_callbacks=3)
@@ -179,6 +182,7 @@ async def test_callback_before_submit_returns_is_delivered_once(world: World) ->
     assert task.api_task_id == next(iter(world.producer.tasks))
 
 
+@both_backends
 async def test_failed_task_tells_requester_and_refunds(world: World) -> None:
     await world.start_bot(callbacks=True)
     world.producer.script(outcome="failure", error_message="the model could not sing this")

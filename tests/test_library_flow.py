@@ -6,7 +6,10 @@ from types import SimpleNamespace
 
 from cogs._common import song_autocomplete
 from tests.harness import World, embed_field, private_reply
+from tests.postgres import both_backends
 from tests.test_actions_flow import make_song
+
+pytestmark = both_backends  # quotas, the queue, jams, the library and exactly-once hold on both databases
 
 
 async def test_song_info_shows_the_lineage(world: World) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from tests.harness import World
+from tests.postgres import both_backends
+
+pytestmark = both_backends  # quotas, the queue, jams, the library and exactly-once hold on both databases
 
 
 async def pending(world: World, prompt: str) -> str:

@@ -6,6 +6,7 @@ import itertools
 
 from tests.fakes.fake_discord import FakeUpload
 from tests.harness import World, embed_field, generate, today
+from tests.postgres import both_backends
 
 
 async def test_polling_asks_for_all_pending_in_one_batch_under_one_per_second(world: World) -> None:
@@ -38,6 +39,7 @@ async def test_status_line_shows_task_id_while_generating(world: World) -> None:
     assert not interaction.original.ephemeral
 
 
+@both_backends
 async def test_lost_callback_is_recovered_by_polling(world: World) -> None:
     """Callback mode: a task whose callback never comes is polled after the grace period."""
     await world.start_bot(callbacks=True, CALLBACK_GRACE="0", POLL_INTERVAL="1")
@@ -48,6 +50,7 @@ async def test_lost_callback_is_recovered_by_polling(world: World) -> None:
     assert world.producer.task_requests
 
 
+@both_backends
 async def test_deadline_fails_with_message_and_refund(world: World) -> None:
     await world.start_bot(TASK_TIMEOUT="60", POLL_INTERVAL="1")
     world.producer.script(outcome="never")
@@ -65,6 +68,7 @@ async def test_deadline_fails_with_message_and_refund(world: World) -> None:
     await world.discord.wait_for(lambda: "❌" in interaction.original.content)
 
 
+@both_backends
 async def test_result_that_arrived_while_down_is_delivered_at_start(world: World) -> None:
     """The callback is lost while the bot is down; at start the bot checks pending tasks at once."""
     await world.start_bot(callbacks=True, POLL_INTERVAL="600", CALLBACK_GRACE="600")

@@ -7,11 +7,11 @@ and branch on `self.dialect` where SQLite and PostgreSQL need different statemen
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from bot.storage.database import Database, Dialect, Row, Transaction
+from bot.storage.database import Database, Dialect, Row, Transaction, advisory_key
 
 
 class RepositoryBase:
@@ -39,6 +39,37 @@ class RepositoryBase:
     def _transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """`async with self._transaction() as tx:` — every statement through `tx` commits together."""
         return self._database.transaction()
+
+    def _values(self, types: Sequence[str], count: int) -> str:
+        """Placeholders for `count` rows of a `VALUES` list whose columns have these SQL types.
+
+        PostgreSQL cannot infer a parameter's type inside `VALUES` (it would guess text and then
+        refuse `bigint = text`), so there each placeholder names its type (`?::bigint`); SQLite
+        needs no hint.
+        """
+        if self.dialect == "postgres":
+            row = "(" + ", ".join(f"?::{kind}" for kind in types) + ")"
+        else:
+            row = "(" + ", ".join("?" for _ in types) + ")"
+        return ", ".join([row] * count)
+
+    async def _lock_guilds(self, tx: Transaction, guild_ids: Iterable[int]) -> None:
+        """Serialize quota and queue decisions for these guilds across processes (PostgreSQL).
+
+        Charges and promotions read counters, decide, then write; two processes doing that at once
+        for one guild could both see the last free credit. Each such transaction first takes a
+        transaction-scoped advisory lock per guild, in sorted key order so two batches naming the
+        same guilds cannot deadlock. SQLite needs nothing: `BEGIN IMMEDIATE` already makes the
+        transaction the database's only writer.
+        """
+        if self.dialect != "postgres":
+            return
+        keys = sorted({advisory_key(f"guild:{guild_id}") for guild_id in guild_ids})
+        if keys:
+            await tx.fetchall(
+                "SELECT pg_advisory_xact_lock(key) FROM (SELECT unnest(?::bigint[]) AS key ORDER BY 1) AS keys",
+                (keys,),
+            )
 
     async def close(self) -> None:
         await self._database.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from bot.storage.base import RepositoryBase
@@ -17,29 +18,50 @@ from bot.storage.models import (
     song_from_row,
 )
 
+SETTINGS_TTL_POSTGRES = 5.0
+"""Seconds a guild's settings are cached on PostgreSQL, where another process may change them: a
+/settings change made through one process reaches the others within this long."""
+
 
 class CommunityRepository(RepositoryBase):
     """Guild settings, jams and meta."""
 
-    _guild_settings: dict[int, asyncio.Future[GuildSettings]]
+    _guild_settings: dict[int, tuple[asyncio.Future[GuildSettings], float]]
+    _settings_ttl: float
 
     def _init_community(self) -> None:
         self._guild_settings = {}
+        # SQLite: this process is the database's only writer, so a cached read stays true until it
+        # writes (and drops the entry). PostgreSQL: other processes write too, so entries expire.
+        self._settings_ttl = SETTINGS_TTL_POSTGRES if self.dialect == "postgres" else float("inf")
 
     # -- guild settings ----------------------------------------------------------------------
 
     async def guild_settings(self, guild_id: int) -> GuildSettings:
-        """A guild's settings. Read on every charge and delivery, written rarely (by /settings), and
-        this process is the database's only writer, so they are kept in memory after the first read."""
-        read = self._guild_settings.get(guild_id)
-        if read is None:  # the first caller reads; concurrent callers share its read
-            read = self._guild_settings[guild_id] = asyncio.ensure_future(self._read_guild_settings(guild_id))
+        """A guild's settings. Read on every charge and delivery, written rarely (by /settings), so
+        they are kept in memory after the first read: until this process changes them on SQLite
+        (its only writer), for `SETTINGS_TTL_POSTGRES` seconds on PostgreSQL (shared by processes)."""
+        now = time.monotonic()
+        cached = self._guild_settings.get(guild_id)
+        if cached is None or cached[1] <= now:  # the first caller reads; concurrent callers share its read
+            cached = self._guild_settings[guild_id] = (
+                asyncio.ensure_future(self._read_guild_settings(guild_id)),
+                now + self._settings_ttl,
+            )
+        read = cached[0]
         try:
             return await asyncio.shield(read)
         except Exception:
-            if self._guild_settings.get(guild_id) is read:
+            if self._guild_settings.get(guild_id) is cached:
                 del self._guild_settings[guild_id]
             raise
+
+    def forget_guild_settings(self, guild_id: int | None = None) -> None:
+        """Drop cached settings (one guild's, or all), e.g. when another process says it changed them."""
+        if guild_id is None:
+            self._guild_settings.clear()
+        else:
+            self._guild_settings.pop(guild_id, None)
 
     async def _read_guild_settings(self, guild_id: int) -> GuildSettings:
         row = await self._fetchone(

@@ -155,6 +155,9 @@ class FeatureRepository(RepositoryBase):
             return "member"
         try:
             async with self._transaction() as tx:
+                # Song charges (tasks.py) read the guild's counters and decide under this lock; taking
+                # it here too keeps a concurrent lyrics charge from slipping between their read and write.
+                await self._lock_guilds(tx, [guild_id])
                 guild = await tx.execute(
                     "INSERT INTO quota_usage (guild_id, day, used) VALUES (?, ?, ?) "
                     "ON CONFLICT (guild_id, day) DO UPDATE SET used = quota_usage.used + excluded.used "

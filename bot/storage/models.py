@@ -46,6 +46,10 @@ class Task:
     deadline_at: float
     jam_id: int | None = None
     credits: list[int] | None = None
+    lease_owner: str | None = None
+    """The cluster process working on this task (submitting, polling or delivering), if leased."""
+    lease_until: float | None = None
+    """When that lease runs out unless renewed; after it another process may take the task over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +162,19 @@ class SongRow:
 TASK_COLUMNS = (
     "id, api_task_id, guild_id, channel_id, requester_id, status_message_id, action, request, "
     "parent_song_id, state, quota_day, cost, refunded, result, error, created_at, submitted_at, "
-    "finished_at, deadline_at, jam_id, credits"
+    "finished_at, deadline_at, jam_id, credits, lease_owner, lease_until"
 )
 SONG_COLUMNS = (
     "id, task_id, kind, guild_id, channel_id, requester_id, title, prompt, lyric, duration, audio_url, "
     "image_url, stems_url, model, seed, parent_song_id, action, message_id, created_at, credits"
 )
+
+
+def qualified(columns: str, table: str) -> str:
+    """`a, b` → `t.a, t.b`: for statements that join another relation with the same column names."""
+    return ", ".join(f"{table}.{column.strip()}" for column in columns.split(","))
+
+
 JAM_COLUMNS = "id, guild_id, channel_id, starter_id, theme, style, model, message_id, state, latest_song_id, created_at"
 
 
@@ -211,12 +222,20 @@ def song_from_row(row: Sequence[Any]) -> SongRow:
     return SongRow(*values)
 
 
-def song_filter(guild_id: int, text: str, requester_id: int | None) -> tuple[str, tuple[Any, ...]]:
-    """WHERE clause for the song library: a guild's songs (not stems bundles), by text and member."""
+def song_filter(
+    guild_id: int, text: str, requester_id: int | None, dialect: str = "sqlite"
+) -> tuple[str, tuple[Any, ...]]:
+    """WHERE clause for the song library: a guild's songs (not stems bundles), by text and member.
+
+    Matching ignores case on both backends: SQLite's LIKE does for ASCII, PostgreSQL needs ILIKE.
+    The member parameter is cast so PostgreSQL knows its type in `? IS NULL`.
+    """
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like = "ILIKE" if dialect == "postgres" else "LIKE"
     where = (
         "guild_id = ? AND kind != 'stems' "
-        "AND (title LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\') AND (? IS NULL OR requester_id = ?)"
+        f"AND (title {like} ? ESCAPE '\\' OR id {like} ? ESCAPE '\\') "
+        "AND (CAST(? AS BIGINT) IS NULL OR requester_id = ?)"
     )
     return where, (guild_id, f"%{escaped}%", f"{escaped}%", requester_id, requester_id)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.storage.cluster import ClusterRepository
 from bot.storage.community import CommunityRepository
-from bot.storage.database import MIN_SQLITE, Database, GroupCommit, SqliteDatabase
+from bot.storage.database import MIN_SQLITE, Database, GroupCommit, PostgresDatabase, SqliteDatabase
 from bot.storage.features import FeatureRepository
 from bot.storage.models import (
     CANCELLABLE_STATES,
@@ -55,7 +56,7 @@ __all__ = [
 ]
 
 
-class Repository(TaskRepository, SongRepository, CommunityRepository, FeatureRepository):
+class Repository(TaskRepository, SongRepository, CommunityRepository, FeatureRepository, ClusterRepository):
     """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams.
 
     Methods return plain dataclasses and run portable SQL through the backend-neutral helpers of
@@ -72,7 +73,16 @@ class Repository(TaskRepository, SongRepository, CommunityRepository, FeatureRep
         """Open a SQLite database file (creating folders as needed) and apply pending migrations."""
         return cls(await SqliteDatabase.open(path))
 
+    @classmethod
+    async def connect(cls, url: str) -> Repository:
+        """Connect to PostgreSQL (`postgresql://…`) and apply pending migrations (serialized across
+        processes starting together by an advisory lock)."""
+        return cls(await PostgresDatabase.open(url))
+
 
 async def open_repository(settings: Settings) -> Repository:
-    """The repository the settings name: SQLite at `DATABASE_PATH` (the default)."""
+    """The repository the settings name: PostgreSQL when `DATABASE_URL` is set, else SQLite at
+    `DATABASE_PATH` (the default)."""
+    if settings.database_url:
+        return await Repository.connect(str(settings.database_url))
     return await Repository.open(settings.database_path)

@@ -92,7 +92,7 @@ class SongRepository(RepositoryBase):
         offset: int = 0,
     ) -> list[SongRow]:
         """This guild's songs and uploads, newest first, by title text or id prefix and by member."""
-        where, params = song_filter(guild_id, text, requester_id)
+        where, params = song_filter(guild_id, text, requester_id, self.dialect)
         rows = await self._fetchall(
             f"SELECT {SONG_COLUMNS} FROM songs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
             (*params, limit, offset),
@@ -100,7 +100,7 @@ class SongRepository(RepositoryBase):
         return [song_from_row(row) for row in rows]
 
     async def count_songs(self, guild_id: int, *, text: str = "", requester_id: int | None = None) -> int:
-        where, params = song_filter(guild_id, text, requester_id)
+        where, params = song_filter(guild_id, text, requester_id, self.dialect)
         row = await self._fetchone(f"SELECT COUNT(*) FROM songs WHERE {where}", params)
         return int(row[0]) if row else 0
 

@@ -21,32 +21,35 @@ from bot.storage.models import (
     NewTask,
     Refusal,
     Task,
+    qualified,
     queued_task,
     task_from_row,
 )
-
-
-async def _counters(tx: Transaction, select_where: str, keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], int]:
-    """Usage counters for many keys at once: `select_where` ends with the key columns, the last column is `used`."""
-    found: dict[tuple[Any, ...], int] = {}
-    width = len(keys[0]) if keys else 0
-    for start in range(0, len(keys), 300):
-        chunk = keys[start : start + 300]
-        marks = ", ".join("(" + ", ".join("?" for _ in range(width)) + ")" for _ in chunk)
-        rows = await tx.fetchall(f"{select_where} IN (VALUES {marks})", [v for key in chunk for v in key])
-        found.update({tuple(row[:-1]): int(row[-1]) for row in rows})
-    return found
 
 
 class TaskRepository(RepositoryBase):
     """Quota counters, charges, the per-guild queue, task states, callbacks and delivery claims."""
 
     _charges: GroupCommit[tuple[NewTask, Limits], Task | Refusal]
-    _callbacks: GroupCommit[tuple[str, str, float, str | None], Task | None]
+    _callbacks: GroupCommit[tuple[str, str, float, str | None, str | None, float | None], Task | None]
 
     def _init_tasks(self) -> None:
         self._charges = GroupCommit(self._charge_batch, "charge-batches")
         self._callbacks = GroupCommit(self._store_callbacks, "callback-batches")
+
+    async def _counters(
+        self, tx: Transaction, select_where: str, types: tuple[str, ...], keys: list[tuple[Any, ...]]
+    ) -> dict[tuple[Any, ...], int]:
+        """Usage counters for many keys at once: `select_where` ends with the key columns (of SQL
+        `types`), the last column selected is `used`."""
+        found: dict[tuple[Any, ...], int] = {}
+        for start in range(0, len(keys), 300):
+            chunk = keys[start : start + 300]
+            rows = await tx.fetchall(
+                f"{select_where} IN (VALUES {self._values(types, len(chunk))})", [v for key in chunk for v in key]
+            )
+            found.update({tuple(row[:-1]): int(row[-1]) for row in rows})
+        return found
 
     # -- quota -------------------------------------------------------------------------------
 
@@ -64,11 +67,12 @@ class TaskRepository(RepositoryBase):
         """Charge the guild and the member and queue the task, in one transaction.
 
         Concurrent charges are group-committed: those that arrive while a batch is being written go
-        into the next transaction together. Each batch reads the counters once under
-        `BEGIN IMMEDIATE`, decides every request in arrival order exactly as one-at-a-time charging
-        would (guild allowance, then member cap, then queue room), and writes the new counters and
-        tasks with a few statements, so a burst costs a few round trips in all, not ten per charge.
-        A refusal charges nothing.
+        into the next transaction together. Each batch reads the counters once under a write lock
+        (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: an advisory lock per guild, taken in sorted order,
+        which other processes' charges and promotions take too), decides every request in arrival
+        order exactly as one-at-a-time charging would (guild allowance, then member cap, then queue
+        room), and writes the new counters and tasks with a few statements, so a burst costs a few
+        round trips in all, not ten per charge. A refusal charges nothing.
         """
         return await self._charges.submit((new, limits))
 
@@ -79,9 +83,15 @@ class TaskRepository(RepositoryBase):
             guild_days = sorted({(new.guild_id, new.quota_day) for new, _ in batch})
             member_days = sorted({(new.guild_id, new.requester_id, new.quota_day) for new, _ in batch})
             guilds = sorted({new.guild_id for new, _ in batch})
-            used = await _counters(tx, "SELECT guild_id, day, used FROM quota_usage WHERE (guild_id, day)", guild_days)
-            member = await _counters(
-                tx, "SELECT guild_id, user_id, day, used FROM member_usage WHERE (guild_id, user_id, day)", member_days
+            await self._lock_guilds(tx, guilds)
+            used = await self._counters(
+                tx, "SELECT guild_id, day, used FROM quota_usage WHERE (guild_id, day)", ("bigint", "text"), guild_days
+            )
+            member = await self._counters(
+                tx,
+                "SELECT guild_id, user_id, day, used FROM member_usage WHERE (guild_id, user_id, day)",
+                ("bigint", "bigint", "text"),
+                member_days,
             )
             queued: dict[int, int] = {}
             running: dict[int, int] = {}
@@ -117,21 +127,25 @@ class TaskRepository(RepositoryBase):
                 elif must_wait and waiting >= limits.max_queued:
                     outcomes.append(Refusal("queue"))
                 else:
-                    used[guild_key] = guild_changed[guild_key] = used.get(guild_key, 0) + new.cost
-                    member[member_key] = member_changed[member_key] = member.get(member_key, 0) + new.cost
+                    used[guild_key] = used.get(guild_key, 0) + new.cost
+                    member[member_key] = member.get(member_key, 0) + new.cost
+                    guild_changed[guild_key] = guild_changed.get(guild_key, 0) + new.cost
+                    member_changed[member_key] = member_changed.get(member_key, 0) + new.cost
                     queued[new.guild_id] = waiting + 1
                     outcomes.append(None)
                     accepted.append(new)
+            # Counters grow by what this batch charged (not set to what it read plus that), so a refund
+            # committed meanwhile by another process is kept; the guild lock keeps other charges out.
             if guild_changed:
                 await tx.executemany(
                     "INSERT INTO quota_usage (guild_id, day, used) VALUES (?, ?, ?) "
-                    "ON CONFLICT (guild_id, day) DO UPDATE SET used = excluded.used",
+                    "ON CONFLICT (guild_id, day) DO UPDATE SET used = quota_usage.used + excluded.used",
                     [(*key, value) for key, value in guild_changed.items()],
                 )
             if member_changed:
                 await tx.executemany(
                     "INSERT INTO member_usage (guild_id, user_id, day, used) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = excluded.used",
+                    "ON CONFLICT (guild_id, user_id, day) DO UPDATE SET used = member_usage.used + excluded.used",
                     [(*key, value) for key, value in member_changed.items()],
                 )
             created: list[Task] = []
@@ -169,15 +183,27 @@ class TaskRepository(RepositoryBase):
         return [outcome if outcome is not None else next(made) for outcome in outcomes]
 
     async def promote_queued(
-        self, guild_id: int, limits: Limits, make_secret: Callable[[], tuple[str, str]], at: float
+        self,
+        guild_id: int,
+        limits: Limits,
+        make_secret: Callable[[], tuple[str, str]],
+        at: float,
+        *,
+        owner: str | None = None,
+        ttl: float | None = None,
     ) -> list[tuple[Task, str]]:
         """Move queued tasks, oldest first, into free slots; each gets its callback secret now.
 
         Returns the promoted tasks (state `reserved`) with their secrets, to be submitted. A member
-        at their own running limit is skipped over, so they cannot hold up everybody else.
+        at their own running limit is skipped over, so they cannot hold up everybody else. With an
+        `owner` (a cluster process), each promoted task is leased to it until `at + ttl`, so another
+        process finishes the submission if this one dies (see `claim_expired_tasks`). On PostgreSQL
+        the guild's lock (the one charges take) makes the slot count exact across processes.
         """
         promoted: list[tuple[Task, str]] = []
+        lease_until = at + ttl if owner is not None and ttl is not None else None
         async with self._transaction() as tx:
+            await self._lock_guilds(tx, [guild_id])
             rows = await tx.fetchall(
                 "SELECT requester_id, COUNT(*) FROM tasks WHERE guild_id = ? AND state IN ('reserved', 'pending') "
                 "GROUP BY requester_id",
@@ -198,9 +224,9 @@ class TaskRepository(RepositoryBase):
                 row = await tx.fetchone(
                     # The deadline runs from submission: time spent waiting in line does not count.
                     "UPDATE tasks SET state = 'reserved', secret_hash = ?, "
-                    "deadline_at = ? + (deadline_at - created_at) "
+                    "deadline_at = ? + (deadline_at - created_at), lease_owner = ?, lease_until = ? "
                     f"WHERE id = ? AND state = 'queued' RETURNING {TASK_COLUMNS}",
-                    (secret_hash, at, task_id),
+                    (secret_hash, at, owner, lease_until, task_id),
                 )
                 if row is None:
                     continue
@@ -279,49 +305,96 @@ class TaskRepository(RepositoryBase):
         return changed == 1
 
     async def store_callback(
-        self, secret_hash: str, result: dict[str, Any], at: float, claimed_api_id: str | None
+        self,
+        secret_hash: str,
+        result: dict[str, Any],
+        at: float,
+        claimed_api_id: str | None,
+        *,
+        owner: str | None = None,
+        ttl: float | None = None,
     ) -> Task | None:
         """Store a callback's result and claim its task for delivery.
 
         None when no waiting task has this secret, or the body names another API task id; the
         caller then looks the task up to tell those cases (and repeats) apart. Callbacks arriving
-        together are stored by one statement (see `_store_callbacks`).
+        together are stored by one statement (see `_store_callbacks`). With an `owner` and `ttl`
+        (a cluster process) the delivery is leased to it until `at + ttl`; whoever held the task
+        before (its submitter or poller) loses the lease, since the task has moved on.
         """
-        return await self._callbacks.submit((secret_hash, json.dumps(result), at, claimed_api_id))
+        leased = owner is not None and ttl is not None
+        return await self._callbacks.submit(
+            (
+                secret_hash,
+                json.dumps(result),
+                at,
+                claimed_api_id,
+                owner if leased else None,
+                at + ttl if leased and ttl is not None else None,
+            )
+        )
 
-    async def _store_callbacks(self, batch: list[tuple[str, str, float, str | None]]) -> list[Task | None]:
+    async def _store_callbacks(
+        self, batch: list[tuple[str, str, float, str | None, str | None, float | None]]
+    ) -> list[Task | None]:
         """One `UPDATE … FROM (VALUES …) RETURNING` for a batch: atomic by itself, one round trip.
 
         A secret that appears twice in a batch (a duplicated callback) updates its task once; the
         first occurrence gets the task, the repeat gets None, exactly as if they came one by one.
+        Across processes the `state IN ('reserved', 'pending')` condition is re-checked on the
+        newest row (PostgreSQL re-evaluates it after waiting for a concurrent writer), so the same
+        callback stored by two processes at once is claimed by one of them.
         """
         stored: dict[str, Task] = {}
+        types = ("text", "text", "double precision", "text", "text", "double precision")
         for start in range(0, len(batch), 500):
             chunk = batch[start : start + 500]
             rows = await self._fetchall(
-                "WITH incoming (secret_hash, result, finished_at, claimed) AS (VALUES "
-                + ", ".join("(?, ?, ?, ?)" for _ in chunk)
+                "WITH incoming (secret_hash, result, finished_at, claimed, lease_owner, lease_until) AS (VALUES "
+                + self._values(types, len(chunk))
                 + ") UPDATE tasks SET result = incoming.result, state = 'delivering', "
-                "finished_at = incoming.finished_at FROM incoming "
+                "finished_at = incoming.finished_at, lease_owner = incoming.lease_owner, "
+                "lease_until = incoming.lease_until FROM incoming "
                 "WHERE tasks.secret_hash = incoming.secret_hash AND tasks.state IN ('reserved', 'pending') "
                 "AND (incoming.claimed IS NULL OR tasks.api_task_id IS NULL OR tasks.api_task_id = incoming.claimed) "
-                f"RETURNING {TASK_COLUMNS}, secret_hash",
+                f"RETURNING {qualified(TASK_COLUMNS, 'tasks')}, tasks.secret_hash",
                 [value for item in chunk for value in item],
             )
             stored.update({row[-1]: task_from_row(row[:-1]) for row in rows})
         return [stored.pop(secret_hash, None) for secret_hash, *_ in batch]
 
-    async def claim_delivery(self, task_id: int) -> Task | None:
-        """Move a received task to `delivering`; only one caller can win, so one delivery happens."""
-        row = await self._fetchone(
-            f"UPDATE tasks SET state = 'delivering' WHERE id = ? AND state = 'received' RETURNING {TASK_COLUMNS}",
-            (task_id,),
-        )
+    async def claim_delivery(
+        self, task_id: int, *, owner: str | None = None, now: float | None = None, ttl: float | None = None
+    ) -> Task | None:
+        """Move a received task to `delivering`; only one caller can win, so one delivery happens.
+
+        Without `owner` (one process): `received` → `delivering`, no lease; the process's own
+        start-up recovery handles a delivery it was interrupted in. With `owner`, `now` and `ttl`
+        (a cluster): the delivery is leased to `owner` until `now + ttl`, and a task already
+        `delivering` whose lease has expired (its process died or stalled) is taken over as well.
+        A `delivering` task that was never leased is not taken over: nothing says its owner died.
+        """
+        if owner is None or now is None or ttl is None:
+            row = await self._fetchone(
+                f"UPDATE tasks SET state = 'delivering' WHERE id = ? AND state = 'received' RETURNING {TASK_COLUMNS}",
+                (task_id,),
+            )
+        else:
+            row = await self._fetchone(
+                "UPDATE tasks SET state = 'delivering', lease_owner = ?, lease_until = ? WHERE id = ? "
+                "AND (state = 'received' OR (state = 'delivering' AND lease_until < ?)) "
+                f"RETURNING {TASK_COLUMNS}",
+                (owner, now + ttl, task_id, now),
+            )
         return task_from_row(row) if row else None
 
     async def release_delivery(self, task_id: int) -> None:
-        """Put a task whose delivery was interrupted back in line for another attempt."""
-        await self._write("UPDATE tasks SET state = 'received' WHERE id = ? AND state = 'delivering'", (task_id,))
+        """Put a task whose delivery was interrupted back in line for another attempt (its lease dropped)."""
+        await self._write(
+            "UPDATE tasks SET state = 'received', lease_owner = NULL, lease_until = NULL "
+            "WHERE id = ? AND state = 'delivering'",
+            (task_id,),
+        )
 
     async def mark_delivered(self, task_id: int) -> None:
         await self._write("UPDATE tasks SET state = 'delivered' WHERE id = ?", (task_id,))
