@@ -4,7 +4,9 @@ migrations, the library and jams, and the SQL translation PostgreSQL needs."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
@@ -13,11 +15,15 @@ import asyncpg
 import pytest
 
 from bot.service import new_secret
+from bot.settings import SettingsError, settings_from_mapping
 from bot.storage import Repository, SongRow, Task
 from bot.storage.community import SETTINGS_TTL_POSTGRES
 from bot.storage.database import to_numbered
+from tests.harness import free_port
 from tests.postgres import BACKENDS, PostgresServer
 from tests.test_repository import DAY, enqueue, limits, new_task
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(params=BACKENDS)
@@ -329,3 +335,34 @@ async def test_processes_starting_together_migrate_once(postgres_server: Postgre
 def test_placeholders_are_numbered_outside_literals_and_comments() -> None:
     sql = "SELECT ?, '?', 'it''s ?', \"a?\" -- ?\n, ? /* ? */ , ? LIKE ? ESCAPE '\\'"
     assert to_numbered(sql) == "SELECT $1, '?', 'it''s ?', \"a?\" -- ?\n, $2 /* ? */ , $3 LIKE $4 ESCAPE '\\'"
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+def test_database_url_selects_postgresql_and_stays_secret() -> None:
+    base = {"DISCORD_TOKEN": "d", "PRODUCER_API_TOKEN": "p"}
+    assert settings_from_mapping(base).database_url is None
+    settings = settings_from_mapping({**base, "DATABASE_URL": "postgresql://bot:hunter2@db:5432/bot"})
+    assert settings.database_url == "postgresql://bot:hunter2@db:5432/bot"
+    assert "hunter2" not in repr(settings)
+    with pytest.raises(SettingsError, match="DATABASE_URL must start with postgresql://"):
+        settings_from_mapping({**base, "DATABASE_URL": "mysql://bot@db/bot"})
+
+
+async def test_unreachable_database_is_one_clear_line_without_the_password(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DISCORD_", "PRODUCER_"))}
+    env.update(
+        PYTHONPATH=str(ROOT),
+        DISCORD_TOKEN="d-token",
+        PRODUCER_API_TOKEN="p-token",
+        DATABASE_URL=f"postgresql://bot:hunter2@127.0.0.1:{free_port()}/bot",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    output = stderr.decode()
+    assert process.returncode == 1, output
+    assert "Cannot connect to PostgreSQL at DATABASE_URL" in output
+    assert "hunter2" not in output and "Traceback" not in output
