@@ -17,8 +17,9 @@ import pytest
 from bot.service import new_secret
 from bot.settings import SettingsError, settings_from_mapping
 from bot.storage import Repository, SongRow, Task
+from bot.storage import database as database_module
 from bot.storage.community import SETTINGS_TTL_POSTGRES
-from bot.storage.database import to_numbered
+from bot.storage.database import migrations, to_numbered
 from tests.harness import free_port
 from tests.postgres import BACKENDS, PostgresServer
 from tests.test_repository import DAY, enqueue, limits, new_task
@@ -306,8 +307,11 @@ async def test_an_existing_sqlite_database_is_upgraded_in_place(tmp_path: Path) 
         assert await repo.try_lease("x", "A", 10, 1.0)
     finally:
         await repo.close()
+    every = [version for version, _, _ in migrations("sqlite")]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == max(every)
+        applied = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        assert applied == every  # 0001-0003 recorded from user_version, the rest applied now
     conn.close()
 
 
@@ -323,7 +327,7 @@ async def test_processes_starting_together_migrate_once(postgres_server: Postgre
         repos = await asyncio.gather(*(Repository.connect(url) for _ in range(5)))
         try:
             versions = await repos[0]._fetchall("SELECT version FROM schema_migrations ORDER BY version")
-            assert [row[0] for row in versions] == [1, 2, 3, 4]
+            assert [row[0] for row in versions] == [version for version, _, _ in migrations("postgres")]
             assert await repos[4].try_lease("x", "A", 10, 1.0)
         finally:
             for repo in repos:
@@ -366,3 +370,18 @@ async def test_unreachable_database_is_one_clear_line_without_the_password(tmp_p
     assert process.returncode == 1, output
     assert "Cannot connect to PostgreSQL at DATABASE_URL" in output
     assert "hunter2" not in output and "Traceback" not in output
+
+
+async def test_a_migration_that_lands_late_is_still_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration numbers are reserved ahead: a database that already has 0006 still gets a 0005 that
+    arrives afterwards (each version is recorded, not only the highest)."""
+    path = tmp_path / "bot.db"
+    await (await Repository.open(path)).close()
+    real = migrations("sqlite")
+    late = (5, "0005_late", "CREATE TABLE late_arrival (x INTEGER) STRICT;")
+    monkeypatch.setattr(database_module, "migrations", lambda dialect: sorted([*real, late]))
+    await (await Repository.open(path)).close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'late_arrival'").fetchone()
+        assert conn.execute("SELECT COUNT(*) FROM schema_migrations WHERE version = 5").fetchone()[0] == 1
+    conn.close()

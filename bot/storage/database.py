@@ -34,6 +34,9 @@ Row = tuple[Any, ...]
 MIN_SQLITE = (3, 35)
 """RETURNING came in 3.35; every Python 3.11+ from python.org or Debian 12 bundles a newer one."""
 
+LEGACY_SQLITE_VERSION = 3
+"""The last migration of the releases that tracked the schema by `PRAGMA user_version` alone."""
+
 
 class Transaction(Protocol):
     """A handle on an open transaction: every statement through it commits or rolls back together."""
@@ -149,14 +152,50 @@ class SqliteDatabase(Database):
         return database
 
     async def _migrate(self) -> None:
-        """Apply the scripts newer than `PRAGMA user_version`, each with its version bump, atomically."""
-        rows = await self._db.execute_fetchall("PRAGMA user_version")
-        current = next(iter(rows))[0] if rows else 0
-        for version, _name, script in migrations("sqlite"):
-            if version <= current:
+        """Apply every migration not yet recorded in `schema_migrations`, each atomically, in order.
+
+        Versions are recorded one by one (not only as the highest applied) because migration
+        numbers are reserved ahead by different changes and may land out of order: a database
+        that has 0006 must still get 0005 when it arrives. Databases from releases before this
+        table existed carry their state in `PRAGMA user_version` (at most 0003 then), which is
+        read once to fill the table in; `user_version` is still kept at the highest version.
+        Each script starts by recording its version, so a second process migrating the same file
+        at the same moment fails on the primary key and rolls back instead of applying it twice.
+        """
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL) STRICT"
+        )
+        rows = await self._db.execute_fetchall("SELECT version FROM schema_migrations")
+        done = {int(row[0]) for row in rows}
+        if not done:
+            rows = await self._db.execute_fetchall("PRAGMA user_version")
+            legacy = min(next(iter(rows))[0] if rows else 0, LEGACY_SQLITE_VERSION)
+            await self._db.executemany(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, 'before schema_migrations', ?) "
+                "ON CONFLICT (version) DO NOTHING",
+                [(version, time.time()) for version in range(1, legacy + 1)],
+            )
+            done = set(range(1, legacy + 1))
+        for version, name, script in migrations("sqlite"):
+            if version in done:
                 continue
             log.info("Applying database migration %04d", version)
-            await self._db.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+            highest = max(done | {version})
+            record = (
+                f"INSERT INTO schema_migrations (version, name, applied_at) VALUES ({version}, '{name}', {time.time()})"
+            )
+            try:
+                await self._db.executescript(
+                    f"BEGIN IMMEDIATE;\n{record};\n{script}\nPRAGMA user_version = {highest};\nCOMMIT;"
+                )
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                found = await self._db.execute_fetchall("SELECT 1 FROM schema_migrations WHERE version = ?", (version,))
+                if not found:  # not applied by another process meanwhile: the script itself failed
+                    raise StorageError(f"Database migration {name} failed: {exc}") from None
+            done.add(version)
 
     async def close(self) -> None:
         await self._db.close()
