@@ -127,3 +127,23 @@ async def test_auto_dm_sends_one_dm_per_finished_song_of_mine(world: World) -> N
     titles = [m.embeds[0]["title"] for m in world.discord.messages[dm] if m.embeds]
     assert sorted(titles) == ["First", "Second"]
     assert world.discord.messages.get(world.discord.dm_channel_id(bob), []) == []
+
+
+async def test_style_suffix_reaches_the_cover_form_once(world: World) -> None:
+    """The Cover form is pre-filled with the song's style, which already ends with the suffix: not added twice."""
+    await world.start_bot(callbacks=True)
+    await prefer(world, style_suffix=", lo-fi")
+    await generate(world, "rainy day")
+    message = await world.wait_for_song()
+    assert world.producer.audio_requests[-1]["prompt"] == "rainy day, lo-fi"
+    song_id = embed_field(message, "Song id").strip("`")
+    click = await world.discord.click_button(message, f"song:cover:{song_id}", user_id=world.member_id)
+    await world.discord.wait_for(lambda: click.modal)
+    await world.discord.submit_modal(click, {})
+    await world.discord.wait_for(lambda: len(world.producer.audio_requests) == 2)
+    assert world.producer.audio_requests[-1]["prompt"] == "rainy day, lo-fi"
+    click = await world.discord.click_button(message, f"song:cover:{song_id}", user_id=world.member_id)
+    await world.discord.wait_for(lambda: click.modal)
+    await world.discord.submit_modal(click, {"input:style": "jazz"})
+    await world.discord.wait_for(lambda: len(world.producer.audio_requests) == 3)
+    assert world.producer.audio_requests[-1]["prompt"] == "jazz, lo-fi"
