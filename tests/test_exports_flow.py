@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.fakes.fake_discord import FakeInteraction, FakeMessage
 from tests.harness import World, embed_field, generate
+from tests.postgres import both_backends
 
 MIB = 1024 * 1024
 
@@ -32,6 +33,7 @@ async def test_every_song_has_wav_and_video_buttons(world: World) -> None:
     assert "WAV" in labels and "Video" in labels
 
 
+@both_backends
 async def test_wav_is_sent_privately_attached_and_a_second_press_does_not_ask_the_api_again(world: World) -> None:
     await world.start_bot(callbacks=True)
     message, song_id = await a_song(world)
@@ -77,6 +79,7 @@ async def test_wav_refused_by_the_api_is_a_clear_private_message(world: World) -
     assert await world.repo.song_copy(song_id, "wav") is None  # not remembered: the next press asks again
 
 
+@both_backends
 async def test_video_is_posted_as_a_reply_to_the_song_once(world: World) -> None:
     await world.start_bot(callbacks=True)
     message, song_id = await a_song(world)

@@ -6,6 +6,7 @@ import pytest
 
 from tests.fakes.fake_discord import FakeInteraction, FakeMessage
 from tests.harness import World, private_reply, reply_text, today
+from tests.postgres import both_backends
 
 
 def custom_ids(message: FakeMessage) -> list[str]:
@@ -77,6 +78,7 @@ async def test_again_writes_new_lyrics_for_the_same_prompt(world: World) -> None
     assert "lyrics:again:" in custom_ids(second)[1]
 
 
+@both_backends
 async def test_lyrics_cost_is_charged_and_refunded_when_the_api_fails(world: World) -> None:
     """`ACTION_COSTS=lyrics=1`: one credit per answer; an API failure gives it back, with a clear message."""
     await world.start_bot(ACTION_COSTS="lyrics=1", GUILD_DAILY_QUOTA="2")
@@ -121,6 +123,7 @@ async def start_jam(world: World, theme: str) -> int:
     return next(c.id for c in world.discord.channels.values() if c.name == theme)
 
 
+@both_backends
 async def test_jam_suggest_offers_next_lines_and_add_these_credits_the_presser(world: World) -> None:
     """The prompt carries the theme and the lines so far; Add these adds them once, as the presser's lines."""
     await world.start_bot()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.fakes.fake_discord import FakeInteraction
 from tests.harness import World, embed_field, generate, reply_text, today
+from tests.postgres import both_backends
 
 
 async def prefer(world: World, user_id: int | None = None, **options: object) -> FakeInteraction:
@@ -20,6 +21,7 @@ def shown(interaction: FakeInteraction) -> dict[str, str]:
     return {field["name"]: field["value"] for field in response["data"]["embeds"][0]["fields"]}
 
 
+@both_backends
 async def test_prefer_shows_saves_and_resets_across_servers(world: World) -> None:
     await world.start_bot()
     assert shown(await prefer(world))["auto_dm"] == "off"
@@ -100,6 +102,7 @@ async def test_my_model_wins_over_the_servers_default_only_when_i_chose_one(worl
     assert world.producer.audio_requests[-1]["model"] == "FUZZ-0.8"  # the command's option beats both
 
 
+@both_backends
 async def test_auto_dm_sends_one_dm_per_finished_song_of_mine(world: World) -> None:
     await world.start_bot(callbacks=True)
     await prefer(world, auto_dm=True)

@@ -182,6 +182,8 @@ class FeatureRepository(RepositoryBase):
         if cost <= 0:
             return
         async with self._transaction() as tx:
+            # Under the guild's lock, so a song charge's read-decide-write cannot overwrite the refund.
+            await self._lock_guilds(tx, [guild_id])
             await tx.execute(
                 "UPDATE quota_usage SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END "
                 "WHERE guild_id = ? AND day = ?",
