@@ -47,6 +47,8 @@ DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 MEDIA_SLOTS = 8
 """Songs downloaded and uploaded at the same time; see `Delivery._post_song`."""
 INTERACTION_TOKEN_LIFETIME = 14 * 60  # Discord allows 15 minutes; keep a margin.
+PROGRESS_EDIT_INTERVAL = 10.0
+"""Seconds between two progress edits of one status line: fresh enough to watch, light on Discord."""
 TRANSIENT_STATUSES = {401, 408, 429}
 """Besides 5xx: the bot's own token failing (fixed by the owner, not by giving up on the song),
 a timeout, and a rate limit discord.py did not wait out. These are retried, never "delivered"."""
@@ -82,6 +84,8 @@ class Delivery:
         """Builds the Cancel button for a status line; set by the quota cog when it loads."""
         self._status_locks: dict[int, asyncio.Lock] = {}
         self._shown_status: dict[int, str] = {}
+        self._progress: dict[int, render.Progress] = {}
+        self._progress_shown_at: dict[int, float] = {}
         self.retry_base = 5.0
         """Seconds before the first retry of a delivery that failed on a transient fault."""
         self.retry_cap = 600.0
@@ -328,6 +332,15 @@ class Delivery:
 
     # -- status ------------------------------------------------------------------------------
 
+    async def show_progress(self, task_id: int, progress: render.Progress, *, now: float) -> None:
+        """Put a generating task's progress on its status line, at most every PROGRESS_EDIT_INTERVAL."""
+        shown_at = self._progress_shown_at.get(task_id)
+        if shown_at is not None and 0 <= now - shown_at < PROGRESS_EDIT_INTERVAL:
+            return
+        self._progress_shown_at[task_id] = now
+        self._progress[task_id] = progress
+        await self.update_status(task_id)
+
     async def update_status(self, task_id: int) -> None:
         """Rewrite the requester's status line from the task's current state. Never raises."""
         lock = self._status_locks.setdefault(task_id, asyncio.Lock())
@@ -347,7 +360,8 @@ class Delivery:
             position = (
                 (await self._repo.queue_positions(task.guild_id)).get(task.id) if task.state == "queued" else None
             )
-            text = render.status_text(task, jump_url=link, position=position)
+            progress = self._progress.get(task_id) if task.state == "pending" else None
+            text = render.status_text(task, jump_url=link, position=position, progress=progress)
             if task.state == "delivered" and link is None and songs:
                 text = render.status_delivered_elsewhere(task, songs, dm_url=dm_link)
             if self._shown_status.get(task_id) != text:  # the line moves often; edit only on change
@@ -355,6 +369,8 @@ class Delivery:
                 self._shown_status[task_id] = text
             if task.state in {"delivered", "failed", "cancelled"}:
                 self._shown_status.pop(task_id, None)
+                self._progress.pop(task_id, None)
+                self._progress_shown_at.pop(task_id, None)
                 self._status_locks.pop(task_id, None)
                 self._interactions.pop(task_id, None)
 

@@ -1,9 +1,11 @@
 """Asks `/producer/tasks` about unfinished tasks, under one request per second in total.
 
-In polling mode (no PUBLIC_URL) this is how results arrive. In callback mode it is the safety net:
-callbacks are not retried by the API, so a task that has waited `callback_grace` seconds without
-one is polled too. Each sweep also fails overdue tasks (with a refund) and retries deliveries that
-were interrupted. The first sweep after start checks every pending task at once.
+In polling mode (no PUBLIC_URL) this is how results arrive, and the same records carry each song's
+progress for its status line. In callback mode it is the safety net: callbacks are not retried by
+the API, so a task that has waited `callback_grace` seconds without one is polled too; and every
+PROGRESS_READ_INTERVAL the songs someone is watching join that same batched request, for progress.
+Each sweep also fails overdue tasks (with a refund) and retries deliveries that were interrupted.
+The first sweep after start checks every pending task at once.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ MIN_REQUEST_SPACING = 1.05
 FIRST_POLL_DELAY = 3.0
 """Polling mode: a task is not asked about in its first seconds; it cannot be done yet."""
 
+PROGRESS_READ_INTERVAL = 10.0
+"""Callback mode: how often songs someone is watching (they have a status line) are asked about, for
+their progress. They join the sweep's batched request, so this adds at most one request per round."""
+
 
 class TaskPoller:
     def __init__(self, settings: Settings, api: ProducerClient, service: SongService, *, clock: Clock) -> None:
@@ -33,6 +39,7 @@ class TaskPoller:
         self._service = service
         self._clock = clock
         self._last_request = -float("inf")
+        self._last_progress_round = -float("inf")
         self._runner: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
@@ -65,22 +72,29 @@ class TaskPoller:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_interval)
             self._wake.clear()
 
-    def _due(self, submitted_at: float | None, now: float) -> bool:
+    def _due(self, submitted_at: float | None, now: float, *, watched: bool = False) -> bool:
         if submitted_at is None:
             return False
         waited = now - submitted_at
         if self._settings.callback_mode:
-            return waited >= self._settings.callback_grace
+            return waited >= self._settings.callback_grace or watched
         return waited >= FIRST_POLL_DELAY
 
     async def sweep(self, *, everything: bool = False) -> None:
-        """Poll due tasks, take in finished ones, expire overdue ones, retry stuck deliveries."""
+        """Poll due tasks, take in finished ones, show progress, expire overdue ones, retry deliveries."""
         now = self._clock()
+        progress_round = self._settings.callback_mode and now - self._last_progress_round >= PROGRESS_READ_INTERVAL
         pending = [
             task
             for task in await self._service.pending_tasks()
-            if task.api_task_id and (everything or self._due(task.submitted_at, now))
+            if task.api_task_id
+            and (
+                everything
+                or self._due(task.submitted_at, now, watched=progress_round and task.status_message_id is not None)
+            )
         ]
+        if progress_round and pending:
+            self._last_progress_round = now
         by_api_id = {task.api_task_id: task for task in pending}
         ids = list(by_api_id)
         for start in range(0, len(ids), BATCH_LIMIT):
@@ -95,6 +109,8 @@ class TaskPoller:
                 task = by_api_id.get(record.task_id)
                 if task is not None and record.response is not None:
                     await self._service.accept_result(task.id, record.response)
+                elif task is not None and record.progress is not None:
+                    await self._service.note_progress(task, record.progress)
         await self._service.expire_overdue()
         await self._service.retry_undelivered()
 

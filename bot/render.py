@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 import discord
@@ -150,7 +151,26 @@ def request_label(task: Task) -> str:
     return clip(escape_markdown(str(label)), 80)
 
 
-def status_text(task: Task, *, jump_url: str | None = None, position: int | None = None) -> str:
+PROGRESS_BAR_CELLS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the API last said about a generating song: a percentage, and how long it has run."""
+
+    percent: int
+    elapsed: float
+
+
+def progress_bar(percent: int) -> str:
+    """`███░░░░░░░` for 30 %: ten cells, a cell filled for each whole tenth."""
+    filled = min(PROGRESS_BAR_CELLS, max(0, percent // (100 // PROGRESS_BAR_CELLS)))
+    return "█" * filled + "░" * (PROGRESS_BAR_CELLS - filled)
+
+
+def status_text(
+    task: Task, *, jump_url: str | None = None, position: int | None = None, progress: Progress | None = None
+) -> str:
     """The requester's status line for a task, whatever state it is in."""
     label = request_label(task)
     if task.state == "queued":
@@ -164,6 +184,12 @@ def status_text(task: Task, *, jump_url: str | None = None, position: int | None
         return f"✅ **{label}** is ready: {jump_url}"
     if task.state in {"received", "delivering", "delivered"}:
         return f"📦 **{label}** is finished; posting it…"
+    if task.api_task_id and progress is not None:
+        return (
+            f"🎶 Generating **{label}**… `{progress_bar(progress.percent)}` {progress.percent}% · "
+            f"{format_duration(progress.elapsed)} elapsed (task `{task.api_task_id}`). "
+            "The song will be posted here when it is ready."
+        )
     if task.api_task_id:
         return f"🎶 Generating **{label}**… (task `{task.api_task_id}`). The song will be posted here when it is ready."
     return f"⏳ Sending **{label}** to the music service…"

@@ -25,6 +25,7 @@ from bot.errors import ApiRejected, InvalidInput, QueueFull, QuotaExceeded, desc
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.lookup import Unconfirmed, find_submissions
 from bot.producer.models import MalformedResult, TaskRecord, parse_result
+from bot.render import Progress
 from bot.settings import DEFAULT_COSTS, Settings
 from bot.storage.models import CreditLimits
 from bot.storage.repository import Limits, NewTask, Refusal, Repository, SongRow, Task
@@ -398,6 +399,15 @@ class SongService:
         if stored:
             self._spawn(self.deliver(task_id), name=f"deliver-{task_id}")
         return stored
+
+    async def note_progress(self, task: Task, percent: int) -> None:
+        """Show a generating task's progress (from a pending task record) on its status line."""
+        now = self._clock()
+        elapsed = max(0.0, now - (task.submitted_at or task.created_at))
+        # In the background: a sweep reads many tasks at once and must not wait on Discord edits.
+        self._spawn(
+            self._delivery.show_progress(task.id, Progress(percent, elapsed), now=now), name=f"progress-{task.id}"
+        )
 
     async def accept_callback(self, secret: str, body: dict[str, Any]) -> str:
         """A callback: `stored`, `duplicate`, `unknown` (no such secret) or `mismatch` (another task id)."""

@@ -149,7 +149,8 @@ async def test_async_mode_answers_task_id_then_record_finishes(fake, http):
 
     pending = await retrieve(http, fake, task_id)
     assert "response" not in pending and "finished_at" not in pending and "elapsed" not in pending
-    assert pending["data"] == [{"audio_url": fake.media_url(f"preview-{task_id}.mp3"), "state": "running"}]
+    preview = {"audio_url": fake.media_url(f"preview-{task_id}.mp3"), "state": "running"}
+    assert pending["data"] == [{**preview, "progress": "0%"}]
     assert pending["id"] == task_id and pending["type"] == "audios"
     assert pending["request"] == body
     for key in ("_id", "trace_id", "api_id", "application_id", "credential_id", "user_id"):
@@ -546,3 +547,29 @@ async def test_wait_for_times_out(fake):
     """wait_for raises TimeoutError when the condition never holds."""
     with pytest.raises(TimeoutError):
         await fake.wait_for(lambda: fake.tasks, timeout=0.05)
+
+
+async def test_pending_progress_goes_0_45_100_where_the_shape_says(fake, http):
+    """A pending record reports progress (set by hand or by a timeline) in data[], at the top, or in a
+    response without `success`; it never gains `finished_at` until the task is finished."""
+    fake.auto_complete = False
+    body = {"action": "generate", "model": "FUZZ-2.0", "prompt": "rain", "async": True}
+    task_id = (await post(http, fake, "/producer/audios", body))[1]["task_id"]
+    seen = []
+    for value in ("0%", "45%", "100%"):
+        fake.set_progress(task_id, value)
+        seen.append((await retrieve(http, fake, task_id))["data"][0]["progress"])
+    assert seen == ["0%", "45%", "100%"]
+
+    fake.progress_shape = "top"
+    assert (await retrieve(http, fake, task_id))["progress"] == "100%"
+    fake.progress_shape = "response"
+    report = await retrieve(http, fake, task_id)
+    assert "success" not in report["response"] and report["response"]["data"][0]["progress"] == "100%"
+    assert "finished_at" not in report
+
+    fake.tasks[task_id].progress = None
+    fake.progress_timeline = ((0, "0%"), (3600, "45%"))
+    assert (await retrieve(http, fake, task_id))["response"]["data"][0]["progress"] == "0%"
+    fake.progress_timeline = ((0, "0%"), (0, "45%"))
+    assert (await retrieve(http, fake, task_id))["response"]["data"][0]["progress"] == "45%"

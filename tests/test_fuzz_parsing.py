@@ -128,9 +128,16 @@ def test_parse_task_record_never_raises(record: Any) -> None:
     assert parsed.response is None or (isinstance(parsed.response, dict) and parsed.response)
     assert parsed.request is None or isinstance(parsed.request, dict)
     assert parsed.created_at is None or (math.isfinite(parsed.created_at) and parsed.created_at >= 0)
-    # Finished exactly when the record carries a non-empty response.
+    # Finished exactly when the record carries a final response: a non-empty string, or an object
+    # with `success` or `error` set, or any non-empty object once the record has `finished_at`.
     response = record.get("response")
-    assert parsed.finished == (isinstance(response, dict | str) and bool(response))
+    final = isinstance(response, str) and bool(response)
+    if isinstance(response, dict) and response:
+        final = (
+            response.get("success") is not None or bool(response.get("error")) or record.get("finished_at") is not None
+        )
+    assert parsed.finished == final
+    assert parsed.progress is None or 0 <= parsed.progress <= 100
 
 
 @FUZZ

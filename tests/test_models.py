@@ -101,6 +101,38 @@ def test_finished_record_and_unknown_task() -> None:
     assert parse_task_record({}) is None
 
 
+@pytest.mark.parametrize(
+    ("record", "progress"),
+    [
+        ({"id": "t1", "progress": "45%"}, 45),
+        ({"id": "t1", "data": [{"audio_url": "https://p/x.mp3", "progress": "45%"}]}, 45),
+        ({"id": "t1", "response": {"task_id": "t1", "data": [{"progress": "45%", "state": "running"}]}}, 45),
+        ({"id": "t1", "progress": " 7.5 % "}, 7),
+        ({"id": "t1", "progress": 60}, 60),
+        ({"id": "t1", "progress": "250%"}, 100),
+        ({"id": "t1", "progress": "soon"}, None),
+        ({"id": "t1", "progress": True}, None),
+        ({"id": "t1", "data": "45%"}, None),
+    ],
+)
+def test_progress_is_read_wherever_a_pending_record_carries_it(record: dict[str, Any], progress: int | None) -> None:
+    """Top level, `data[]` items, or `response.data[]` of a response without `success`."""
+    parsed = parse_task_record(record)
+    assert parsed is not None and not parsed.finished
+    assert parsed.progress == progress
+
+
+def test_response_without_success_is_pending_even_at_100_percent() -> None:
+    """A progress report in `response` (no `success`, no error, no `finished_at`) is not the result."""
+    report = {"task_id": "t1", "data": [{**GUIDE_SONG, "progress": "100%"}]}
+    parsed = parse_task_record({"id": "t1", "response": report})
+    assert parsed is not None and not parsed.finished and parsed.progress == 100
+    finished = parse_task_record({"id": "t1", "response": report, "finished_at": 2.0})
+    assert finished is not None and finished.finished
+    failed = parse_task_record({"id": "t1", "response": {"error": "provider timeout"}})
+    assert failed is not None and failed.finished
+
+
 def test_string_response_is_a_failure() -> None:
     record = parse_task_record({"id": "t1", "response": "provider timeout"})
     assert record is not None and record.response is not None

@@ -9,6 +9,7 @@ a surprising field becomes `None`, never an exception in the middle of a deliver
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,9 +142,10 @@ def parse_result(body: Any) -> TaskResult:
 
 @dataclass(frozen=True, slots=True)
 class TaskRecord:
-    """A `/producer/tasks` record. Finished exactly when it carries a `response` object.
+    """A `/producer/tasks` record. Finished exactly when it carries a final `response`.
 
     `response` is kept raw: it is what a callback would have carried, and it is stored as is.
+    `progress` (0-100) is what a pending record says about its song, when it says anything.
     """
 
     task_id: str
@@ -151,17 +153,55 @@ class TaskRecord:
     request: dict[str, Any] | None = None
     """The body the task was submitted with (callback_url included), when the record carries it."""
     created_at: float | None = None
+    progress: int | None = None
 
     @property
     def finished(self) -> bool:
         return self.response is not None
 
 
+_PERCENT = re.compile(r"\s*(\d{1,3}(?:\.\d+)?)\s*%?\s*")
+
+
+def parse_progress(value: Any) -> int | None:
+    """A percentage such as `"45%"` (or `"45"`, or the number 45) as a whole number from 0 to 100."""
+    if isinstance(value, str):
+        match = _PERCENT.fullmatch(value)
+        number = float(match[1]) if match else None
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        number = float(value)
+    else:
+        number = None
+    return None if number is None else min(100, max(0, int(number)))
+
+
+def _items_progress(items: Any) -> int | None:
+    """The first `progress` among song items (Producer makes one song per task)."""
+    if isinstance(items, dict):
+        items = [items]
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and (found := parse_progress(item.get("progress"))) is not None:
+            return found
+    return None
+
+
+def _is_final(record: dict[str, Any], response: dict[str, Any]) -> bool:
+    """Whether a non-empty `response` is the final one and not a progress report.
+
+    Where a pending record keeps its progress is undocumented; if it is a `response` whose `success`
+    is not set yet, it is still running. A final one has `success`, or an `error` (a failure may come
+    without `success`), or the record has `finished_at`.
+    """
+    return response.get("success") is not None or bool(response.get("error")) or record.get("finished_at") is not None
+
+
 def parse_task_record(record: Any) -> TaskRecord | None:
     """Read a task record; an unknown task comes back as `{}` and yields `None`.
 
-    Completion is decided from `response` only: a pending record may already show streaming
-    preview `audio_url`s, which are not the finished song.
+    Completion is decided from the final `response` only: a pending record may already show
+    streaming preview `audio_url`s (and even `"progress": "100%"`), which are not the finished song.
+    Progress is read from the record's top level, else its song items (`data[]`, or `response.data[]`
+    while the response is not final), whichever is present.
     """
     if not isinstance(record, dict):
         return None
@@ -171,14 +211,19 @@ def parse_task_record(record: Any) -> TaskRecord | None:
     request = record.get("request") if isinstance(record.get("request"), dict) else None
     created_at = _duration(record.get("created_at"))  # a finite, non-negative number of seconds
     response = record.get("response")
+    finished: dict[str, Any] | None = None
+    progress = parse_progress(record.get("progress"))
+    if progress is None:
+        progress = _items_progress(record.get("data"))
     if isinstance(response, dict) and response:
-        finished: dict[str, Any] | None = response
+        if _is_final(record, response):
+            finished = response
+        elif progress is None:
+            progress = _items_progress(response.get("data"))
     elif isinstance(response, str) and response:
         # Seen in the wild: a bare error string where the response object should be.
         finished = {"success": False, "error": response}
-    else:
-        finished = None
-    return TaskRecord(task_id=task_id, response=finished, request=request, created_at=created_at)
+    return TaskRecord(task_id=task_id, response=finished, request=request, created_at=created_at, progress=progress)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,10 @@ production does. Behaviour follows /work/shared/producer-api.md and the vendor g
 * ``POST /producer/tasks`` returning ``ProducerTaskRecord`` objects, where ``response``,
   ``finished_at`` and ``elapsed`` only appear once the task is finished. While pending, a
   misleading top-level preview ``data`` entry is included, because the vendor docs warn
-  that streaming previews show up before completion and clients must not trust them.
+  that streaming previews show up before completion and clients must not trust them. A
+  pending record reports ``progress`` ("0%", "45%", …) where :attr:`FakeProducer.progress_shape`
+  says (where the real API puts it is undocumented), set by :meth:`FakeProducer.set_progress`
+  or by a :attr:`FakeProducer.progress_timeline`.
 * ``/producer/upload``, ``/producer/lyrics``, ``/producer/wav`` and ``/producer/videos``
   answering inline.
 * ``GET /media/{name}`` serving deterministic bytes for everything the fake produced, so a
@@ -70,6 +73,7 @@ ACTIONS = (
     "stems",
     *UPLOAD_ACTIONS,
 )
+ProgressShape = Literal["data", "top", "response"]
 OUTCOMES = ("success", "failure", "failure_string_error", "partial", "never")
 Outcome = Literal["success", "failure", "failure_string_error", "partial", "never"]
 
@@ -126,6 +130,7 @@ class FakeTask:
     finished_at: float | None = None
     response: JSON | None = None
     songs: list[JSON] = field(default_factory=list)
+    progress: str | None = None  # set by set_progress(); else from the timeline, else "0%"
     # Set when the task finishes, and also on close() so held-open requests can return.
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -224,6 +229,11 @@ class FakeProducer:
         self.latency = latency
         self.auto_complete = auto_complete
         self.base_url = ""
+        self.progress_shape: ProgressShape = "data"
+        """Where a pending record carries `progress`: in its top-level `data[]` items, at its top
+        level, or in `response.data[]` of a `response` without `success` (a report, not a result)."""
+        self.progress_timeline: tuple[tuple[float, str], ...] = ()
+        """(seconds since the task was created, progress) steps, for tasks without set_progress()."""
 
         self.audio_requests: list[JSON] = []
         self.task_requests: list[tuple[float, JSON]] = []
@@ -387,6 +397,19 @@ class FakeProducer:
             timer.cancel()
         await self._finish(task)
 
+    def set_progress(self, task_id: str, progress: str) -> None:
+        """What the task's record reports as its `progress` (e.g. "45%") while it is pending."""
+        self.tasks[task_id].progress = progress
+        self._notify()
+
+    def progress_of(self, task: FakeTask) -> str:
+        """The progress a pending task reports now: set by hand, else by the timeline, else "0%"."""
+        if task.progress is not None:
+            return task.progress
+        running = time.time() - task.created_at
+        reached = [value for after, value in self.progress_timeline if running >= after]
+        return reached[-1] if reached else "0%"
+
     async def send_callback(self, task_id: str, body: JSON | None = None, url: str | None = None) -> int:
         """(Re)send a callback by hand, e.g. a late duplicate; returns the receiver's status."""
         task = self.tasks[task_id]
@@ -476,8 +499,14 @@ class FakeProducer:
             record["finished_at"] = task.finished_at
             record["elapsed"] = round(task.finished_at - task.created_at, 3)
         else:
-            # Deliberately misleading: a playable-looking URL before the task is done.
-            record["data"] = [{"audio_url": self.media_url(f"preview-{task.task_id}.mp3"), "state": "running"}]
+            # Deliberately misleading: a playable-looking URL (even "100%") before the task is done.
+            preview: JSON = {"audio_url": self.media_url(f"preview-{task.task_id}.mp3"), "state": "running"}
+            progress = self.progress_of(task)
+            record["data"] = [{**preview, "progress": progress} if self.progress_shape == "data" else preview]
+            if self.progress_shape == "top":
+                record["progress"] = progress
+            elif self.progress_shape == "response":
+                record["response"] = {"task_id": task.task_id, "data": [{**preview, "progress": progress}]}
         return record
 
     # ------------------------------------------------------------------ internals
