@@ -20,6 +20,7 @@ from bot import render
 from bot.delivery import Delivery
 from bot.errors import UserError
 from bot.exports import ExportService
+from bot.favourites import Favourites
 from bot.lyrics import LyricsService
 from bot.poller import TaskPoller
 from bot.preferences import PreferenceService
@@ -41,6 +42,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.jam",
     "cogs.lyrics",
     "cogs.prefer",
+    "cogs.favourites",
 )
 """Every cog the bot loads. Add a new command area here."""
 
@@ -144,6 +146,7 @@ class MusicBot(commands.Bot):
         self.prefs = PreferenceService(repo, self.songs, clock=clock)
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
+        self.favourites = Favourites(repo, self.delivery, clock=clock)
         self._web_runner: web.AppRunner | None = None
         self._starting: set[asyncio.Task[Any]] = set()
         self.webhook_port: int | None = None
@@ -275,5 +278,7 @@ class MusicBot(commands.Bot):
         if self._web_runner is not None:
             await self._web_runner.cleanup()
             self._web_runner = None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.favourites.drain(), SHUTDOWN_GRACE)
         await self.songs.close()
         await super().close()

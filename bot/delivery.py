@@ -78,8 +78,9 @@ class Delivery:
         self._session = session
         self._download_timeout = download_timeout
         self._interactions: dict[int, tuple[discord.Interaction, float]] = {}
-        self.song_view: Callable[[SongRow], discord.ui.View | None] | None = None
-        """Builds the follow-up buttons for a song message; set by the follow-ups cog when it loads."""
+        self.song_view: Callable[[SongRow, int], discord.ui.View | None] | None = None
+        """Builds the follow-up buttons for a song message, given its star count; set by the
+        follow-ups cog when it loads."""
         self.status_view: Callable[[Task], discord.ui.View | None] | None = None
         """Builds the Cancel button for a status line; set by the quota cog when it loads."""
         self._status_locks: dict[int, asyncio.Lock] = {}
@@ -243,6 +244,7 @@ class Delivery:
         reference: discord.MessageReference | None = None,
         nonce: str | None = None,
         buttons: bool = True,
+        stars: int = 0,
     ) -> discord.Message:
         """Post a song: embed, follow-up buttons, and the audio attached if it fits, else linked.
 
@@ -261,7 +263,7 @@ class Delivery:
         extra: dict[str, Any] = {"reference": reference} if reference is not None else {}
         if nonce is not None:
             extra["nonce"] = nonce
-        view = self.song_view(song) if self.song_view is not None and buttons else None
+        view = self.song_view(song, stars) if self.song_view is not None and buttons else None
         if view is not None:
             extra["view"] = view
         if isinstance(fetched, media.Download):

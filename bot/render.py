@@ -97,6 +97,22 @@ def format_duration(seconds: float | None) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
+UNTITLED = "Untitled"
+"""What the API calls every inspiration-mode song; such songs go by their prompt instead."""
+
+
+def display_title(song: SongRow, limit: int = EMBED_TITLE) -> str:
+    """A song's name as members see it, within `limit` characters (unescaped).
+
+    A page of identical "Untitled" rows helps nobody, so a song the API left untitled is shown by its
+    prompt in quotes: `“a song for Christmas”`.
+    """
+    prompt = " ".join(song.prompt.split())
+    if song.title == UNTITLED and prompt:
+        return f"“{clip(prompt, limit - 2)}”"
+    return clip(song.title, limit)
+
+
 def lyrics_excerpt(lyric: str) -> str:
     lines = [line for line in lyric.splitlines() if line.strip()]
     excerpt = "\n".join(lines[:LYRICS_EXCERPT_LINES])
@@ -109,7 +125,7 @@ def song_embed(song: SongRow, *, link_note: str | None = None) -> discord.Embed:
     """The embed posted with every delivered song (or stems bundle)."""
     if song.kind == "stems":
         return stems_embed(song, link_note=link_note)
-    embed = discord.Embed(title=clip(escape_markdown(song.title), EMBED_TITLE), colour=EMBED_COLOUR)
+    embed = discord.Embed(title=clip(escape_markdown(display_title(song)), EMBED_TITLE), colour=EMBED_COLOUR)
     if safe_url(song.audio_url):
         embed.url = song.audio_url
     if song.prompt:
@@ -200,7 +216,7 @@ def plain_song_text(song: SongRow, content: str | None) -> str:
     url = song.audio_url or song.stems_url
     lines = [
         content or "",
-        f"**{clip(escape_markdown(song.title), EMBED_TITLE)}**",
+        f"**{clip(escape_markdown(display_title(song)), EMBED_TITLE)}**",
         f"Song id: {song_id_value(song.id)}",
     ]
     lines.append(markdown_link(f"Download the {'stems' if song.stems_url else 'audio'}", url))

@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.bot import report_error
-from bot.render import format_duration
+from bot.render import display_title, format_duration
 from bot.service import SongRequest
 from bot.settings import MODELS
 from bot.storage.repository import SongRow
@@ -28,13 +28,14 @@ AUTOCOMPLETE_LIMIT = 25
 
 
 def song_choice_label(song: SongRow) -> str:
-    """`title · m:ss · short id`, within Discord's 100-character choice name."""
+    """`title · m:ss · short id` (an untitled song by its prompt), within Discord's 100-character choice name."""
     suffix = f" · {format_duration(song.duration)} · {song.id[:8]}"
-    return song.title[: 100 - len(suffix)] + suffix
+    return display_title(song, 100 - len(suffix)) + suffix
 
 
 async def song_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    """This guild's songs, newest first, filtered by what the member typed so far."""
+    """This guild's songs: newest first, or the best matches for the words typed so far (title,
+    prompt or style, lyrics) and for a pasted id prefix."""
     bot: MusicBot = interaction.client  # type: ignore[assignment]
     if interaction.guild_id is None:
         return []

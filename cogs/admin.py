@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.errors import InvalidInput
 from bot.render import EMBED_COLOUR, NO_MENTIONS
+from bot.storage.models import DEFAULT_FAVOURITES_THRESHOLD
 from bot.storage.repository import GuildSettings, Limits
 from cogs._common import MODEL_CHOICES
 
@@ -23,6 +24,9 @@ def settings_embed(own: GuildSettings, limits: Limits, default_model: str) -> di
     feed = f"<#{own.feed_channel_id}>" if own.feed_channel_id else "off"
     embed.add_field(name="Song feed", value=feed, inline=True)
     embed.add_field(name="Own audio uploads", value="allowed" if own.allow_uploads else "not allowed", inline=True)
+    threshold = own.favourites_threshold or DEFAULT_FAVOURITES_THRESHOLD
+    favourites = f"<#{own.favourites_channel_id}> at {threshold} ⭐" if own.favourites_channel_id else "off"
+    embed.add_field(name="Favourites channel", value=favourites, inline=True)
     embed.add_field(name="Songs per day (server)", value=str(limits.daily_allowance), inline=True)
     cap = str(limits.member_daily_cap) if limits.member_daily_cap is not None else "no cap"
     embed.add_field(name="Songs per day (each member)", value=cap, inline=True)
@@ -54,6 +58,9 @@ class Admin(commands.Cog):
         max_running="Songs that may be generating at once in this server",
         max_running_per_member="Songs one member may have generating at once",
         max_queued="Songs that may wait in line",
+        favourites_channel="A channel where a song is posted once it has enough stars",
+        favourites_threshold="Stars a song needs to be posted to the favourites channel (default 3)",
+        clear_favourites_channel="Stop posting favourites",
     )
     @app_commands.choices(default_model=MODEL_CHOICES)
     async def settings(
@@ -67,6 +74,9 @@ class Admin(commands.Cog):
         max_running: app_commands.Range[int, 1, 10] | None = None,
         max_running_per_member: app_commands.Range[int, 1, 10] | None = None,
         max_queued: app_commands.Range[int, 0, 100] | None = None,
+        favourites_channel: discord.TextChannel | None = None,
+        favourites_threshold: app_commands.Range[int, 1, 100] | None = None,
+        clear_favourites_channel: bool = False,
     ) -> None:
         assert interaction.guild_id is not None
         # Default permissions can be loosened by a server's admins; the check that counts is here.
@@ -85,10 +95,15 @@ class Admin(commands.Cog):
             changes["member_daily_cap"] = member_cap or None
         if allow_uploads is not None:
             changes["allow_uploads"] = int(allow_uploads)
+        if favourites_channel is not None:
+            changes["favourites_channel_id"] = favourites_channel.id
+        if clear_favourites_channel:
+            changes["favourites_channel_id"] = None
         for name, value, low, high in (
             ("max_running", max_running, 1, 10),
             ("max_running_per_member", max_running_per_member, 1, 10),
             ("max_queued", max_queued, 0, 100),
+            ("favourites_threshold", favourites_threshold, 1, 100),
         ):
             if value is not None:
                 if not low <= value <= high:

@@ -25,6 +25,7 @@ from bot.storage.repository import SongRow
 from bot.validation import LYRICS_MAX, STYLE_MAX, clean_text
 from cogs._common import Field, InputModal, clean_lyrics, lyrics_field, song_model, song_request
 from cogs._exports import post_video, send_wav
+from cogs.favourites import StarButton
 
 if TYPE_CHECKING:
     from bot.bot import MusicBot
@@ -81,8 +82,9 @@ class SongButton(
             await report_error(interaction, exc)
 
 
-def song_view(song: SongRow) -> discord.ui.View | None:
-    """Buttons for a delivered song; uploads get only those with an `upload_*` form; stems none."""
+def song_view(song: SongRow, stars: int = 0) -> discord.ui.View | None:
+    """Buttons for a delivered song (with its star count on ☆ Star); uploads get only those with an
+    `upload_*` form; stems none."""
     if song.kind not in ("song", "upload"):
         return None
     view = discord.ui.View(timeout=None)
@@ -92,6 +94,8 @@ def song_view(song: SongRow) -> discord.ui.View | None:
         if song.kind == "upload" and action not in UPLOAD_BUTTONS:
             continue
         view.add_item(SongButton(action, song.id))
+    if song.kind == "song":
+        view.add_item(StarButton(song.id, stars))
     return view
 
 

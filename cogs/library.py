@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -11,8 +12,9 @@ from discord.ext import commands
 
 from bot.bot import report_error
 from bot.delivery import jump_url
-from bot.render import EMBED_COLOUR, NO_MENTIONS, clip, format_duration
+from bot.render import EMBED_COLOUR, NO_MENTIONS, clip, display_title, format_duration
 from bot.storage.repository import SongRow
+from bot.storage.songs import LibraryOrder
 from cogs._common import song_autocomplete
 
 if TYPE_CHECKING:
@@ -23,31 +25,71 @@ LINEAGE_DEPTH = 15
 """How far up the parent chain /song info walks; a longer chain shows its nearest ancestors."""
 
 
-def song_line(song: SongRow) -> str:
-    """One song in a list: short id, title, action, who made it, and a link to its message."""
+SORTS = [
+    app_commands.Choice(name="newest", value="newest"),
+    app_commands.Choice(name="top", value="top"),
+]
+PERIODS = [
+    app_commands.Choice(name="last 7 days", value="week"),
+    app_commands.Choice(name="all time", value="all"),
+]
+
+
+def song_line(song: SongRow, stars: int | None = None) -> str:
+    """One song in a list: short id, title, action, who made it, stars, and a link to its message."""
     link = f" · [message]({jump_url(song.guild_id, song.channel_id, song.message_id)})" if song.message_id else ""
-    title = discord.utils.escape_markdown(clip(song.title, 60))
+    title = discord.utils.escape_markdown(display_title(song, 60))
+    starred = f" · ⭐ {stars}" if stars else ""
     return (
-        f"`{song.id[:8]}` **{title}** · {format_duration(song.duration)} · {song.action} · <@{song.requester_id}>{link}"
+        f"`{song.id[:8]}` **{title}** · {format_duration(song.duration)} · {song.action} · "
+        f"<@{song.requester_id}>{starred}{link}"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryView:
+    """What /songs lists: the filters and the order (and, for the top, since when stars count)."""
+
+    text: str = ""
+    member_id: int | None = None
+    top: bool = False
+    starred_since: float | None = None
+
+    @property
+    def order(self) -> LibraryOrder:
+        return "top" if self.top else "auto"
+
+    def heading(self) -> str:
+        if not self.top:
+            return "Songs in this server"
+        return "Most starred songs" + (" of the last 7 days" if self.starred_since is not None else " of all time")
 
 
 class SongsPager(discord.ui.View):
     """Prev/Next through the library for the member who asked (the message is private anyway)."""
 
-    def __init__(self, bot: MusicBot, guild_id: int, *, text: str, member_id: int | None, total: int) -> None:
+    def __init__(self, bot: MusicBot, guild_id: int, *, listing: LibraryView, total: int) -> None:
         super().__init__(timeout=300)
-        self.bot, self.guild_id, self.text, self.member_id = bot, guild_id, text, member_id
+        self.bot, self.guild_id, self.listing = bot, guild_id, listing
         self.pages = max(1, math.ceil(total / PAGE_SIZE))
         self.total = total
         self.page = 0
 
     async def render(self) -> discord.Embed:
+        listing = self.listing
         songs = await self.bot.repo.search_songs(
-            self.guild_id, text=self.text, requester_id=self.member_id, limit=PAGE_SIZE, offset=self.page * PAGE_SIZE
+            self.guild_id,
+            text=listing.text,
+            requester_id=listing.member_id,
+            limit=PAGE_SIZE,
+            offset=self.page * PAGE_SIZE,
+            order=listing.order,
+            starred_since=listing.starred_since,
         )
-        embed = discord.Embed(title="Songs in this server", colour=EMBED_COLOUR)
-        embed.description = "\n".join(song_line(song) for song in songs) or "No songs match."
+        stars = await self.bot.repo.star_counts((song.id for song in songs), since=listing.starred_since)
+        embed = discord.Embed(title=listing.heading(), colour=EMBED_COLOUR)
+        lines = "\n".join(song_line(song, stars.get(song.id)) for song in songs)
+        embed.description = clip(lines, 4096) or ("No starred songs yet." if listing.top else "No songs match.")
         embed.set_footer(text=f"Page {self.page + 1} of {self.pages} · {self.total} songs")
         self.previous.disabled = self.page == 0
         self.next.disabled = self.page >= self.pages - 1
@@ -90,7 +132,7 @@ class Library(commands.Cog):
                 break
             chain.append(parent)
         children = await self.bot.repo.children(target.id)
-        embed = discord.Embed(title=clip(f"Lineage of {target.title}", 256), colour=EMBED_COLOUR)
+        embed = discord.Embed(title=clip(f"Lineage of {display_title(target)}", 256), colour=EMBED_COLOUR)
         ordered = list(reversed(chain))  # the root first, this song last
         lines = [
             ("↳ " if index else "") + song_line(item) + (" ← this song" if item is target else "")
@@ -107,18 +149,37 @@ class Library(commands.Cog):
 
     @app_commands.command(name="songs", description="Browse this server's songs.")
     @app_commands.guild_only()
-    @app_commands.describe(member="Only songs this member made", text="Only songs whose title contains this")
+    @app_commands.describe(
+        member="Only songs this member made",
+        text="Words from the title, the prompt or style, or the lyrics (or the start of a song id)",
+        sort="Newest first (best match first with text), or the most starred",
+        period="For sort:top: stars of the last 7 days (default) or of all time",
+    )
+    @app_commands.choices(sort=SORTS, period=PERIODS)
     async def songs(
         self,
         interaction: discord.Interaction,
         member: discord.Member | None = None,
         text: app_commands.Range[str, 1, 100] | None = None,
+        sort: str = "newest",
+        period: str = "week",
     ) -> None:
         assert interaction.guild_id is not None
-        query = (text or "").strip()
-        member_id = member.id if member else None
-        total = await self.bot.repo.count_songs(interaction.guild_id, text=query, requester_id=member_id)
-        pager = SongsPager(self.bot, interaction.guild_id, text=query, member_id=member_id, total=total)
+        top = sort == "top"
+        listing = LibraryView(
+            text=(text or "").strip(),
+            member_id=member.id if member else None,
+            top=top,
+            starred_since=self.bot.favourites.top_since(all_time=period == "all") if top else None,
+        )
+        total = await self.bot.repo.count_songs(
+            interaction.guild_id,
+            text=listing.text,
+            requester_id=listing.member_id,
+            order=listing.order,
+            starred_since=listing.starred_since,
+        )
+        pager = SongsPager(self.bot, interaction.guild_id, listing=listing, total=total)
         await interaction.response.send_message(embed=await pager.render(), view=pager, ephemeral=True)
 
     @app_commands.command(name="show", description="Post a song again, with its buttons.")
@@ -137,6 +198,7 @@ class Library(commands.Cog):
             interaction.guild_id,
             target,
             content=f"Shown by <@{interaction.user.id}>",
+            stars=await self.bot.favourites.stars(target.id),
         )
         await self.bot.repo.add_song_message(target.id, message.channel.id, message.id)
         await interaction.followup.send(f"Posted: {message.jump_url}", ephemeral=True)

@@ -139,9 +139,10 @@ class World:
         return self.songs_in_channel(channel_id)[0]
 
     async def settle(self) -> None:
-        """Let background deliveries finish."""
+        """Let background deliveries (and favourites posts) finish."""
         assert self.bot is not None
         await self.bot.songs.drain()
+        await self.bot.favourites.drain()
 
 
 def embed_field(message: FakeMessage, name: str) -> str:

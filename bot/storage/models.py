@@ -99,6 +99,8 @@ class GuildSettings:
     max_running: int | None = None
     max_running_per_member: int | None = None
     max_queued: int | None = None
+    favourites_channel_id: int | None = None
+    favourites_threshold: int | None = None
 
 
 GUILD_SETTING_FIELDS = (
@@ -110,7 +112,12 @@ GUILD_SETTING_FIELDS = (
     "max_running",
     "max_running_per_member",
     "max_queued",
+    "favourites_channel_id",
+    "favourites_threshold",
 )
+
+DEFAULT_FAVOURITES_THRESHOLD = 3
+"""Stars a song needs before it is posted to the server's favourites channel, unless a manager set another."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,24 +227,6 @@ def song_from_row(row: Sequence[Any]) -> SongRow:
     values = list(row)
     values[19] = json.loads(values[19]) if values[19] is not None else None
     return SongRow(*values)
-
-
-def song_filter(
-    guild_id: int, text: str, requester_id: int | None, dialect: str = "sqlite"
-) -> tuple[str, tuple[Any, ...]]:
-    """WHERE clause for the song library: a guild's songs (not stems bundles), by text and member.
-
-    Matching ignores case on both backends: SQLite's LIKE does for ASCII, PostgreSQL needs ILIKE.
-    The member parameter is cast so PostgreSQL knows its type in `? IS NULL`.
-    """
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    like = "ILIKE" if dialect == "postgres" else "LIKE"
-    where = (
-        "guild_id = ? AND kind != 'stems' "
-        f"AND (title {like} ? ESCAPE '\\' OR id {like} ? ESCAPE '\\') "
-        "AND (CAST(? AS BIGINT) IS NULL OR requester_id = ?)"
-    )
-    return where, (guild_id, f"%{escaped}%", f"{escaped}%", requester_id, requester_id)
 
 
 # -- features A: preferences, lyrics drafts, song copies ------------------------------------------

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from bot.storage.cluster import ClusterRepository
 from bot.storage.community import CommunityRepository
 from bot.storage.database import MIN_SQLITE, Database, GroupCommit, PostgresDatabase, SqliteDatabase
+from bot.storage.favourites import FavouriteRepository
 from bot.storage.features import FeatureRepository
 from bot.storage.models import (
     CANCELLABLE_STATES,
@@ -56,8 +57,10 @@ __all__ = [
 ]
 
 
-class Repository(TaskRepository, SongRepository, CommunityRepository, FeatureRepository, ClusterRepository):
-    """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams.
+class Repository(
+    TaskRepository, SongRepository, CommunityRepository, FeatureRepository, ClusterRepository, FavouriteRepository
+):
+    """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams, stars.
 
     Methods return plain dataclasses and run portable SQL through the backend-neutral helpers of
     `RepositoryBase`; see `bot.storage.database` for what each backend guarantees.

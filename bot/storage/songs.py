@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any, Literal
 
 from bot.storage.base import RepositoryBase
-from bot.storage.models import SONG_COLUMNS, SongRow, song_filter, song_from_row
+from bot.storage.models import SONG_COLUMNS, SongRow, qualified, song_from_row
+
+LibraryOrder = Literal["auto", "newest", "relevance", "top"]
+MAX_SEARCH_TERMS = 8
+_WORD = re.compile(r"[^\W_]+")
+
+
+def search_terms(text: str) -> list[str]:
+    """The words of a search, lower-cased, as both backends' query syntaxes can take them verbatim."""
+    return _WORD.findall(text.lower())[:MAX_SEARCH_TERMS]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class SongRepository(RepositoryBase):
@@ -90,19 +105,101 @@ class SongRepository(RepositoryBase):
         requester_id: int | None = None,
         limit: int = 25,
         offset: int = 0,
+        order: LibraryOrder = "auto",
+        starred_since: float | None = None,
     ) -> list[SongRow]:
-        """This guild's songs and uploads, newest first, by title text or id prefix and by member."""
-        where, params = song_filter(guild_id, text, requester_id, self.dialect)
-        rows = await self._fetchall(
-            f"SELECT {SONG_COLUMNS} FROM songs WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-            (*params, limit, offset),
+        """This guild's songs and uploads, by words or id prefix and by member.
+
+        `order`: "newest"; "relevance" (best word matches first, an id-prefix match before them);
+        "top" (only starred songs, most stars first, counting stars given since `starred_since`
+        when set); "auto" is relevance when there is text, newest otherwise.
+        """
+        sql, params = self._library_query(
+            f"SELECT {qualified(SONG_COLUMNS, 'songs')}", guild_id, text, requester_id, order, starred_since
         )
+        rows = await self._fetchall(f"{sql} LIMIT ? OFFSET ?", (*params, limit, offset))
         return [song_from_row(row) for row in rows]
 
-    async def count_songs(self, guild_id: int, *, text: str = "", requester_id: int | None = None) -> int:
-        where, params = song_filter(guild_id, text, requester_id, self.dialect)
-        row = await self._fetchone(f"SELECT COUNT(*) FROM songs WHERE {where}", params)
+    async def count_songs(
+        self,
+        guild_id: int,
+        *,
+        text: str = "",
+        requester_id: int | None = None,
+        order: LibraryOrder = "auto",
+        starred_since: float | None = None,
+    ) -> int:
+        """How many songs `search_songs` would list with the same filters (for page counts)."""
+        sql, params = self._library_query(
+            "SELECT COUNT(*)", guild_id, text, requester_id, order, starred_since, ordered=False
+        )
+        row = await self._fetchone(sql, params)
         return int(row[0]) if row else 0
+
+    def _library_query(
+        self,
+        select: str,
+        guild_id: int,
+        text: str,
+        requester_id: int | None,
+        order: LibraryOrder,
+        starred_since: float | None,
+        *,
+        ordered: bool = True,
+    ) -> tuple[str, list[Any]]:
+        """FROM … WHERE … ORDER BY for the library, with its parameters in the order they appear.
+
+        Words match as prefixes ("Christ" finds "Christmas"), all of them, in the title, the prompt or
+        style, or the lyrics: SQLite through the `songs_fts` FTS5 table (ranked by bm25, the title
+        weighing most), PostgreSQL through the `songs.search` tsvector (ranked by ts_rank, weights
+        A/B/C). Either way `hits.score` is lower for a better match.
+        """
+        text = text.strip()
+        terms = search_terms(text)
+        joins: list[str] = []
+        params: list[Any] = []
+        if terms and self.dialect == "postgres":
+            joins.append(
+                "LEFT JOIN (SELECT id AS song_id, -ts_rank(search, query) AS score "
+                "FROM songs, to_tsquery('simple', ?) AS query WHERE guild_id = ? AND search @@ query) AS hits "
+                "ON hits.song_id = songs.id"
+            )
+            params += [" & ".join(f"{term}:*" for term in terms), guild_id]
+        elif terms:
+            joins.append(
+                "LEFT JOIN (SELECT song_id, bm25(songs_fts, 0.0, 10.0, 4.0, 1.0) AS score "
+                "FROM songs_fts WHERE songs_fts MATCH ?) AS hits ON hits.song_id = songs.id"
+            )
+            params.append(" ".join(f'"{term}"*' for term in terms))
+        if order == "top":
+            since = " AND starred_at >= ?" if starred_since is not None else ""
+            joins.append(
+                "JOIN (SELECT song_id, COUNT(*) AS stars FROM song_stars "
+                f"WHERE guild_id = ?{since} GROUP BY song_id) AS starred ON starred.song_id = songs.id"
+            )
+            params += [guild_id] if starred_since is None else [guild_id, starred_since]
+        where = ["songs.guild_id = ?", "songs.kind != 'stems'"]
+        params.append(guild_id)
+        if text:
+            matched = "hits.song_id IS NOT NULL OR " if terms else ""
+            like = "ILIKE" if self.dialect == "postgres" else "LIKE"  # SQLite's LIKE ignores ASCII case already
+            where.append(f"({matched}songs.id {like} ? ESCAPE '\\')")
+            params.append(_escape_like(text) + "%")
+        if requester_id is not None:
+            where.append("songs.requester_id = ?")
+            params.append(requester_id)
+        sql = f"{select} FROM songs {' '.join(joins)} WHERE {' AND '.join(where)}"
+        if not ordered:
+            return sql, params
+        newest = "songs.created_at DESC, songs.id DESC"
+        if order == "top":
+            sql += f" ORDER BY starred.stars DESC, {newest}"
+        elif terms and order in ("auto", "relevance"):
+            # An id prefix someone pasted comes first; then the best word matches.
+            sql += f" ORDER BY CASE WHEN hits.song_id IS NULL THEN 0 ELSE 1 END, hits.score, {newest}"
+        else:
+            sql += f" ORDER BY {newest}"
+        return sql, params
 
     async def children(self, song_id: str) -> list[SongRow]:
         rows = await self._fetchall(

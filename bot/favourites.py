@@ -1,0 +1,83 @@
+"""Favourites: members star songs, and a song that reaches its server's threshold is posted, once, to
+the server's favourites channel.
+
+The post happens once per song whatever happens around it: the first star to reach the threshold
+claims it in the database (a primary key), so three members pressing ☆ at the same moment, or a
+member unstarring and starring again, never make a second post. A post that fails (channel gone,
+missing permissions) gives its claim back, so the next star tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot import render
+from bot.service import Clock
+from bot.storage import Repository, SongRow
+from bot.storage.models import DEFAULT_FAVOURITES_THRESHOLD
+
+if TYPE_CHECKING:
+    from bot.delivery import Delivery
+
+log = logging.getLogger(__name__)
+
+TOP_PERIOD = 7 * 24 * 3600
+"""`/songs sort:top` counts the stars of the last seven days, unless all time is asked for."""
+
+
+class Favourites:
+    """Stars and the favourites channel."""
+
+    def __init__(self, repo: Repository, delivery: Delivery, *, clock: Clock) -> None:
+        self._repo = repo
+        self._delivery = delivery
+        self._clock = clock
+        self._posting: set[asyncio.Task[discord.Message | None]] = set()
+
+    async def toggle(self, song: SongRow, user_id: int) -> tuple[bool, int]:
+        """Star `song` for the member, or take their star back; (starred now, the song's stars)."""
+        return await self._repo.toggle_star(song.id, song.guild_id, user_id, self._clock())
+
+    async def stars(self, song_id: str) -> int:
+        return await self._repo.star_count(song_id)
+
+    def top_since(self, all_time: bool) -> float | None:
+        """Where `/songs sort:top` starts counting stars: seven days ago, or None for all time."""
+        return None if all_time else self._clock() - TOP_PERIOD
+
+    def post_soon(self, song: SongRow, stars: int) -> None:
+        """`post_if_due` in the background: it uploads the song again, which the star need not wait for."""
+        job = asyncio.create_task(self.post_if_due(song, stars), name=f"favourite-{song.id}")
+        self._posting.add(job)
+        job.add_done_callback(self._posting.discard)
+
+    async def drain(self) -> None:
+        """Wait for favourites posts under way (shutdown, tests)."""
+        while self._posting:
+            await asyncio.gather(*list(self._posting), return_exceptions=True)
+
+    async def post_if_due(self, song: SongRow, stars: int) -> discord.Message | None:
+        """Post `song` to its server's favourites channel if it just has enough stars and never was."""
+        settings = await self._repo.guild_settings(song.guild_id)
+        channel_id = settings.favourites_channel_id
+        threshold = settings.favourites_threshold or DEFAULT_FAVOURITES_THRESHOLD
+        if channel_id is None or stars < threshold or not (song.audio_url or song.stems_url):
+            return None
+        if not await self._repo.claim_favourite_post(song.id, song.guild_id, channel_id, self._clock()):
+            return None  # posted already (or being posted by another press right now)
+        content = f"⭐ **{render.clip(discord.utils.escape_markdown(render.display_title(song)), 200)}** by "
+        content += f"<@{song.requester_id}> reached {stars} stars"
+        try:
+            message = await self._delivery.send_song(channel_id, song.guild_id, song, content=content, stars=stars)
+        except Exception as exc:  # whatever stopped it, the next star may try again
+            log.warning("Could not post song %s to the favourites channel %d (%s)", song.id, channel_id, exc)
+            await self._repo.release_favourite_post(song.id)
+            return None
+        await self._repo.set_favourite_message(song.id, message.id)
+        await self._repo.add_song_message(song.id, message.channel.id, message.id)  # its buttons work there too
+        log.info("Song %s posted to the favourites channel %d with %d stars", song.id, channel_id, stars)
+        return message

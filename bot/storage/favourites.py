@@ -1,0 +1,67 @@
+"""Favourites: members' stars on songs, and the one post of a song to its server's favourites channel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.storage.base import RepositoryBase
+
+
+class FavouriteRepository(RepositoryBase):
+    """Stars (one per member per song) and favourites-channel posts (one per song)."""
+
+    async def toggle_star(self, song_id: str, guild_id: int, user_id: int, at: float) -> tuple[bool, int]:
+        """Star the song for the member, or take their star back if they had one.
+
+        Returns (starred now, the song's star count), both read in the same transaction, so the
+        member who brings a song to a threshold sees exactly that count.
+        """
+        async with self._transaction() as tx:
+            added = await tx.execute(
+                "INSERT INTO song_stars (song_id, user_id, guild_id, starred_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (song_id, user_id) DO NOTHING",
+                (song_id, user_id, guild_id, at),
+            )
+            if not added:
+                await tx.execute("DELETE FROM song_stars WHERE song_id = ? AND user_id = ?", (song_id, user_id))
+            row = await tx.fetchone("SELECT COUNT(*) FROM song_stars WHERE song_id = ?", (song_id,))
+        return bool(added), int(row[0]) if row else 0
+
+    async def star_count(self, song_id: str) -> int:
+        row = await self._fetchone("SELECT COUNT(*) FROM song_stars WHERE song_id = ?", (song_id,))
+        return int(row[0]) if row else 0
+
+    async def star_counts(self, song_ids: Iterable[str], *, since: float | None = None) -> dict[str, int]:
+        """Stars per song (only those given since `since`, when set); songs without stars are left out."""
+        ids = list(dict.fromkeys(song_ids))
+        if not ids:
+            return {}
+        rows = await self._fetchall(
+            f"SELECT song_id, COUNT(*) FROM song_stars WHERE song_id IN ({', '.join('?' for _ in ids)}) "
+            "AND (? IS NULL OR starred_at >= ?) GROUP BY song_id",
+            (*ids, since, since),
+        )
+        return {str(song_id): int(count) for song_id, count in rows}
+
+    async def claim_favourite_post(
+        self, song_id: str, guild_id: int, channel_id: int, at: float, *, stale_after: float = 600.0
+    ) -> bool:
+        """True for exactly one caller per song: the one that posts it to the favourites channel.
+
+        A claim whose post never completed (the process stopped mid-post) may be taken over once it
+        is `stale_after` seconds old, so a crash does not keep a favourite from ever being posted.
+        """
+        claimed = await self._write(
+            "INSERT INTO favourite_posts (song_id, guild_id, channel_id, posted_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (song_id) DO UPDATE SET channel_id = excluded.channel_id, posted_at = excluded.posted_at "
+            "WHERE favourite_posts.message_id IS NULL AND favourite_posts.posted_at < ?",
+            (song_id, guild_id, channel_id, at, at - stale_after),
+        )
+        return claimed > 0
+
+    async def set_favourite_message(self, song_id: str, message_id: int) -> None:
+        await self._write("UPDATE favourite_posts SET message_id = ? WHERE song_id = ?", (message_id, song_id))
+
+    async def release_favourite_post(self, song_id: str) -> None:
+        """Give the claim back when the post failed, so the next star tries again."""
+        await self._write("DELETE FROM favourite_posts WHERE song_id = ? AND message_id IS NULL", (song_id,))
