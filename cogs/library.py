@@ -52,12 +52,19 @@ class LibraryView:
 
     text: str = ""
     member_id: int | None = None
-    top: bool = False
+    sort: str | None = None
     starred_since: float | None = None
 
     @property
+    def top(self) -> bool:
+        return self.sort == "top"
+
+    @property
     def order(self) -> LibraryOrder:
-        return "top" if self.top else "auto"
+        """Best matches first when there is text, unless the member asked for the newest."""
+        if self.sort in ("top", "newest"):
+            return "top" if self.sort == "top" else "newest"
+        return "auto"
 
     def heading(self) -> str:
         if not self.top:
@@ -152,7 +159,7 @@ class Library(commands.Cog):
     @app_commands.describe(
         member="Only songs this member made",
         text="Words from the title, the prompt or style, or the lyrics (or the start of a song id)",
-        sort="Newest first (best match first with text), or the most starred",
+        sort="newest first, or top: the most starred (default: best match first with text, else newest)",
         period="For sort:top: stars of the last 7 days (default) or of all time",
     )
     @app_commands.choices(sort=SORTS, period=PERIODS)
@@ -161,16 +168,15 @@ class Library(commands.Cog):
         interaction: discord.Interaction,
         member: discord.Member | None = None,
         text: app_commands.Range[str, 1, 100] | None = None,
-        sort: str = "newest",
+        sort: str | None = None,
         period: str = "week",
     ) -> None:
         assert interaction.guild_id is not None
-        top = sort == "top"
         listing = LibraryView(
             text=(text or "").strip(),
             member_id=member.id if member else None,
-            top=top,
-            starred_since=self.bot.favourites.top_since(all_time=period == "all") if top else None,
+            sort=sort,
+            starred_since=self.bot.favourites.top_since(all_time=period == "all") if sort == "top" else None,
         )
         total = await self.bot.repo.count_songs(
             interaction.guild_id,

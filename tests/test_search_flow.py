@@ -66,6 +66,13 @@ async def test_songs_text_and_show_use_the_prompt_for_untitled_songs(world: Worl
     assert "2 songs" in found.original.embeds[0]["footer"]["text"]  # type: ignore[union-attr]
     assert "**“a song for Christmas”**" in lines[0] and "3:01" in lines[0] and "**Harbour Lights**" in lines[1]
 
+    newest = await world.discord.invoke_slash(
+        "songs", {"text": "christ", "sort": "newest"}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await world.discord.wait_for(lambda: newest.original)
+    lines = newest.original.embeds[0]["description"].splitlines()  # type: ignore[union-attr]
+    assert "**Harbour Lights**" in lines[0] and "**“a song for Christmas”**" in lines[1]
+
     listing = await world.discord.invoke_slash("songs", {}, user_id=world.member_id, channel_id=world.channel_id)
     await world.discord.wait_for(lambda: listing.original)
     description = listing.original.embeds[0]["description"]  # type: ignore[union-attr]

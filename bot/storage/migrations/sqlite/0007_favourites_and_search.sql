@@ -24,6 +24,7 @@ ALTER TABLE guild_settings ADD COLUMN favourites_channel_id INTEGER;
 ALTER TABLE guild_settings ADD COLUMN favourites_threshold INTEGER CHECK (favourites_threshold >= 1);
 
 -- Words of every song: title, prompt (or style) and lyrics, kept in step with `songs` by triggers.
+-- (A later migration that rebuilds `songs` drops these triggers with it and must create them again.)
 -- The API's placeholder title "Untitled" is not indexed: searching for it would match every
 -- inspiration-mode song. Diacritics are folded, so "cafe" finds "café".
 CREATE VIRTUAL TABLE songs_fts USING fts5 (
