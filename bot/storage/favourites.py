@@ -17,6 +17,10 @@ class FavouriteRepository(RepositoryBase):
         member who brings a song to a threshold sees exactly that count.
         """
         async with self._transaction() as tx:
+            if self.dialect == "postgres":
+                # Stars on one song are counted one transaction at a time (SQLite's writer lock does
+                # this by itself), so each press sees a count that includes every earlier press.
+                await tx.fetchone("SELECT id FROM songs WHERE id = ? FOR UPDATE", (song_id,))
             added = await tx.execute(
                 "INSERT INTO song_stars (song_id, user_id, guild_id, starred_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (song_id, user_id) DO NOTHING",
@@ -36,10 +40,11 @@ class FavouriteRepository(RepositoryBase):
         ids = list(dict.fromkeys(song_ids))
         if not ids:
             return {}
+        recent = " AND starred_at >= ?" if since is not None else ""
         rows = await self._fetchall(
-            f"SELECT song_id, COUNT(*) FROM song_stars WHERE song_id IN ({', '.join('?' for _ in ids)}) "
-            "AND (? IS NULL OR starred_at >= ?) GROUP BY song_id",
-            (*ids, since, since),
+            f"SELECT song_id, COUNT(*) FROM song_stars WHERE song_id IN ({', '.join('?' for _ in ids)}){recent} "
+            "GROUP BY song_id",
+            (*ids, *([since] if since is not None else [])),
         )
         return {str(song_id): int(count) for song_id, count in rows}
 
