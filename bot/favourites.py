@@ -69,7 +69,7 @@ class Favourites:
             return None
         if not await self._repo.claim_favourite_post(song.id, song.guild_id, channel_id, self._clock()):
             return None  # posted already (or being posted by another press right now)
-        content = f"⭐ **{render.clip(discord.utils.escape_markdown(render.display_title(song)), 200)}** by "
+        content = f"⭐ **{discord.utils.escape_markdown(render.display_title(song, 200))}** by "
         content += f"<@{song.requester_id}> reached {stars} stars"
         try:
             message = await self._delivery.send_song(channel_id, song.guild_id, song, content=content, stars=stars)
