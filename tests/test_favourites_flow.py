@@ -6,6 +6,9 @@ import asyncio
 
 from tests.fakes.fake_discord import FakeDiscord, FakeMessage
 from tests.harness import World, embed_field, generate, reply_text
+from tests.postgres import both_backends
+
+pytestmark = both_backends  # stars, the one favourites post and sort:top hold on both databases
 
 
 def star_button(message: FakeMessage, song_id: str) -> dict:

@@ -7,8 +7,11 @@ from types import SimpleNamespace
 
 from cogs._common import song_autocomplete
 from tests.harness import World, embed_field, generate
+from tests.postgres import both_backends
 
 CHRISTMAS_DURATION = "181.3014058956916"  # the guide's "A song for Christmas": 3:01
+
+pytestmark = both_backends  # SQLite FTS5 and PostgreSQL full-text search answer alike
 
 
 async def library(world: World) -> dict[str, str]:
