@@ -77,6 +77,7 @@ async def test_search_by_member_and_in_pages(repo: Repository) -> None:
     await library(repo)
     await repo.add_song(song("e0000000-mine", title="Christmas Morning", requester_id=7, created_at=1005.0))
     assert ids(await repo.search_songs(GUILD, text="christmas", requester_id=7)) == ["e0000000-mine"]
+    assert ids(await repo.search_songs(GUILD, text="hristmas mor")) == ["e0000000-mine"]  # part of a title
     first = await repo.search_songs(GUILD, text="christ", limit=1)
     second = await repo.search_songs(GUILD, text="christ", limit=1, offset=1)
     assert ids(first) == ["e0000000-mine"]  # a title match ranks first

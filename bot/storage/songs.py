@@ -152,7 +152,8 @@ class SongRepository(RepositoryBase):
         Words match as prefixes ("Christ" finds "Christmas"), all of them, in the title, the prompt or
         style, or the lyrics: SQLite through the `songs_fts` FTS5 table (ranked by bm25, the title
         weighing most), PostgreSQL through the `songs.search` tsvector (ranked by ts_rank, weights
-        A/B/C). Either way `hits.score` is lower for a better match.
+        A/B/C). Either way `hits.score` is lower for a better match. A part of a title and the start of
+        a song id match too, case-insensitively, with `%` and `_` taken literally.
         """
         text = text.strip()
         terms = search_terms(text)
@@ -180,11 +181,15 @@ class SongRepository(RepositoryBase):
             params += [guild_id] if starred_since is None else [guild_id, starred_since]
         where = ["songs.guild_id = ?", "songs.kind != 'stems'"]
         params.append(guild_id)
+        like = "ILIKE" if self.dialect == "postgres" else "LIKE"  # SQLite's LIKE ignores ASCII case already
+        id_prefix = f"songs.id {like} ? ESCAPE '\\'"
         if text:
             matched = "hits.song_id IS NOT NULL OR " if terms else ""
-            like = "ILIKE" if self.dialect == "postgres" else "LIKE"  # SQLite's LIKE ignores ASCII case already
-            where.append(f"({matched}songs.id {like} ? ESCAPE '\\')")
-            params.append(_escape_like(text) + "%")
+            # Also any part of a title ("hrist", "100%"), for what is not a whole word's start (but
+            # not of the API's placeholder title, or "unt" would list every untitled song).
+            title_part = f"(songs.title <> 'Untitled' AND songs.title {like} ? ESCAPE '\\')"
+            where.append(f"({matched}{title_part} OR {id_prefix})")
+            params += [f"%{_escape_like(text)}%", _escape_like(text) + "%"]
         if requester_id is not None:
             where.append("songs.requester_id = ?")
             params.append(requester_id)
@@ -194,9 +199,12 @@ class SongRepository(RepositoryBase):
         newest = "songs.created_at DESC, songs.id DESC"
         if order == "top":
             sql += f" ORDER BY starred.stars DESC, {newest}"
-        elif terms and order in ("auto", "relevance"):
-            # An id prefix someone pasted comes first; then the best word matches.
-            sql += f" ORDER BY CASE WHEN hits.song_id IS NULL THEN 0 ELSE 1 END, hits.score, {newest}"
+        elif text and order in ("auto", "relevance"):
+            # A song whose id someone pasted comes first; then the best word matches; then title parts.
+            word_match = "WHEN hits.song_id IS NOT NULL THEN 1 " if terms else ""
+            score = "hits.score, " if terms else ""
+            sql += f" ORDER BY CASE WHEN {id_prefix} THEN 0 {word_match}ELSE 2 END, {score}{newest}"
+            params.append(_escape_like(text) + "%")
         else:
             sql += f" ORDER BY {newest}"
         return sql, params
