@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from bench import ack, delivery, memory, quota, startup, webhook
+from bench import ack, delivery, memory, quota, startup, voice, webhook
 from bench.common import REPO, Row, Section
 
 BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
     "memory": memory.run,
     "quota": quota.run,
     "startup": startup.run,
+    "voice": voice.run,
 }
 RESULTS = REPO / "bench" / "results.md"
 HEADER = ["metric", "value", "baseline", "ratio", "target", "met"]

@@ -82,8 +82,8 @@ async def test_skip_by_vote_and_by_the_requester(world: World, lounge: int) -> N
     long_one = await make_song(world, "Long one", 8)
     long_two = await make_song(world, "Long two", 8)
     short = await make_song(world, "Short", 1)
-    bob, carol, dave = (world.discord.add_user(name) for name in ("bob", "carol", "dave"))
-    for member in (world.member_id, bob, carol):
+    bob, carol, dave, erin = (world.discord.add_user(name) for name in ("bob", "carol", "dave", "erin"))
+    for member in (world.member_id, bob, carol, erin):  # 4 listeners (+ the bot, not counted): 2 votes skip
         await world.discord.voice.join(member, lounge)
     for song in (long_one, long_two, short):
         inter = await world.discord.invoke_slash(
@@ -247,10 +247,11 @@ async def test_jam_play_plays_the_chain_in_order_with_announcements(world: World
     world.producer.script(title="Night drive", duration="1")
     await world.discord.invoke_slash("jam finish", {}, user_id=world.member_id, channel_id=thread)
     first = await world.wait_for_song(thread)
+    jam_message = world.discord.messages[thread][0]
+    await world.discord.wait_for(lambda: first.jump_url in str(jam_message.embeds[0]))  # recorded as the jam's song
     world.producer.script(title="Night drive, part two", duration="2")
     await world.discord.post_user_message(thread, "Radio low", user_id=bob, reply_to=first, mentions_bot=True)
     await world.discord.wait_for(lambda: len(world.songs_in_channel(thread)) == 2)
-    jam_message = world.discord.messages[thread][0]
     second = world.songs_in_channel(thread)[-1]
     await world.discord.wait_for(lambda: second.jump_url in str(jam_message.embeds[0]))  # the chain's newest song
     ids = [embed_field(m, "Song id").strip("`") for m in world.songs_in_channel(thread)]

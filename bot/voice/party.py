@@ -245,7 +245,8 @@ class Parties:
         def after(error: Exception | None) -> None:  # runs on the player thread
             if error is not None:
                 errors.append(error)
-            loop.call_soon_threadsafe(done.set)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the bot stopped meanwhile
+                loop.call_soon_threadsafe(done.set)
 
         try:
             audio = await asyncio.to_thread(open_audio, song.audio_url, song.id)
