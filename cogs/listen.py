@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.bot import report_error
 from bot.errors import InvalidInput
 from bot.render import NO_MENTIONS
-from bot.storage.repository import Jam, SongRow
+from bot.storage import Jam, SongRow
 from bot.voice.party import Track, song_title
 from cogs._common import song_autocomplete
 

@@ -27,7 +27,7 @@ import discord
 
 from bot.errors import InvalidInput, UserError
 from bot.render import EMBED_COLOUR, NO_MENTIONS, clip, format_duration
-from bot.storage.repository import SongRow
+from bot.storage import SongRow
 from bot.voice.audio import PartyAudio, audio_available, open_audio
 
 log = logging.getLogger(__name__)
