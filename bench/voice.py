@@ -11,8 +11,10 @@ First one server plays alone (the baseline), then all `GUILDS` start at the same
   none over 100 ms with 20 servers at once on 2 cores), and p99 of all gaps;
 * completeness: Opus frames received per song against 50 per second of audio;
 * CPU: the bot process plus its ffmpeg children (utime + stime, children counted once reaped), over
-  the playing window, as a share of one core per playing server;
-* memory: the sum of VmRSS of the bot and its ffmpeg processes, sampled every 100 ms, above the
+  the playing window (connecting and stopping included), per second of audio played: the share of
+  one core a playing server costs;
+* memory: the sum of PSS (RSS with shared pages divided among their sharers) of the bot and its
+  ffmpeg processes, sampled every 250 ms, above the
   bot's idle RSS, per playing server.
 """
 
@@ -53,10 +55,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _rss(pid: int) -> int:
+def _pss(pid: int) -> int:
+    """Proportional set size: private memory plus a fair share of pages shared with others.
+
+    Twenty ffmpeg processes share one binary's pages; adding up their RSS would count those twenty times.
+    """
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -68,22 +74,24 @@ class Round:
     guilds: int
     wall: float
     cpu: float
-    peak_rss: int
-    idle_rss: int
+    peak_pss: int
+    idle_pss: int
     max_gap: float
     p99_gap: float
     frames: list[int]
     expected: int
     ffmpeg_peak: int
 
-    @property
-    def cpu_per_guild(self) -> float:
-        """Share of one core per playing server."""
-        return self.cpu / self.wall / self.guilds
+    seconds: float = 0.0
 
     @property
-    def rss_per_guild(self) -> float:
-        return max(0, self.peak_rss - self.idle_rss) / self.guilds
+    def cpu_per_guild(self) -> float:
+        """Share of one core per playing server: CPU seconds over the seconds of audio played."""
+        return self.cpu / (self.seconds * self.guilds)
+
+    @property
+    def pss_per_guild(self) -> float:
+        return max(0, self.peak_pss - self.idle_pss) / self.guilds
 
     @property
     def complete(self) -> int:
@@ -93,17 +101,17 @@ class Round:
 async def _sample(pid: int, peak: list[int]) -> None:
     while True:
         children = _children(pid)
-        total = _rss(pid) + sum(_rss(child) for child in children)
+        total = _pss(pid) + sum(_pss(child) for child in children)
         peak[0] = max(peak[0], total)
         peak[1] = max(peak[1], len(children))
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.25)
 
 
 async def _play_round(fake, world: list[tuple[int, int, int, int, str]], child: Child, seconds: float) -> Round:
     pid = child.proc.pid
     voice = fake.voice
     already = {id(stream) for stream in voice.streams}
-    idle = _rss(pid)
+    idle = _pss(pid)
     peak = [0, 0]
     sampler = asyncio.create_task(_sample(pid, peak))
     cpu_start = _cpu_seconds(pid)
@@ -133,13 +141,14 @@ async def _play_round(fake, world: list[tuple[int, int, int, int, str]], child: 
         guilds=len(world),
         wall=wall,
         cpu=cpu,
-        peak_rss=peak[0],
-        idle_rss=idle,
+        peak_pss=peak[0],
+        idle_pss=idle,
         max_gap=max(gaps, default=0.0),
         p99_gap=percentile(gaps, 99),
         frames=frames,
         expected=round(seconds * 50),
         ffmpeg_peak=peak[1],
+        seconds=seconds,
     )
 
 
@@ -217,18 +226,18 @@ async def run(quick: bool) -> Section:
             together.cpu_per_guild / alone.cpu_per_guild if alone.cpu_per_guild else None,
         ),
         Row(
-            "voice: memory per playing server (bot + ffmpeg RSS)",
-            mb(together.rss_per_guild),
-            f"{mb(alone.rss_per_guild)} (1 server)",
-            together.rss_per_guild / alone.rss_per_guild if alone.rss_per_guild else None,
+            "voice: memory per playing server (bot + ffmpeg PSS)",
+            mb(together.pss_per_guild),
+            f"{mb(alone.pss_per_guild)} (1 server)",
+            together.pss_per_guild / alone.pss_per_guild if alone.pss_per_guild else None,
         ),
     ]
     section.notes.append(
         f"Voice: {n} servers each played one {seconds:g} s song at once (and one server alone first), "
         f"through ffmpeg ({together.ffmpeg_peak} processes at the peak) and discord.py's voice client to the fake "
         f"receiver. Window {together.wall:.1f} s from the /play commands to every party stopped and ffmpeg reaped "
-        f"(alone: {alone.wall:.1f} s), CPU {together.cpu:.1f} s in total (alone {alone.cpu:.1f} s); peak RSS of "
-        f"bot + ffmpeg {mb(together.peak_rss)} over an idle bot of {mb(together.idle_rss)}. Frames per song: "
+        f"(alone: {alone.wall:.1f} s), CPU {together.cpu:.1f} s in total (alone {alone.cpu:.1f} s); peak PSS of "
+        f"bot + ffmpeg {mb(together.peak_pss)} over an idle bot of {mb(together.idle_pss)}. Frames per song: "
         f"{sorted(together.frames)} (expected {together.expected})."
     )
     return section

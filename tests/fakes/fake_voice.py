@@ -23,14 +23,17 @@ non-silence frames between them is one song as a listener hears it (`Stream.trac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import ipaddress
 import itertools
 import json
 import secrets
+import socket
 import ssl
 import struct
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +58,7 @@ MOVE_MEMBERS = 1 << 24
 class Frame:
     """One decrypted Opus frame as it arrived."""
 
-    at: float  # time.monotonic() at arrival
+    at: float  # arrival at the receiver's socket (kernel timestamp, seconds; only differences matter)
     sequence: int
     timestamp: int
     opus: bytes
@@ -166,16 +169,63 @@ def trust_fake_voice_tls(cafile: str | Path | None = None) -> None:
     aiohttp.connector._SSL_CONTEXT_VERIFIED.load_verify_locations(cafile=str(path))
 
 
-class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, voice: FakeVoice) -> None:
-        self.voice = voice
-        self.transport: asyncio.DatagramTransport | None = None
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux; Python does not always name it
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self.voice._on_datagram(data, addr)
+class _UdpReceiver(threading.Thread):
+    """The UDP endpoint, on its own thread with kernel arrival timestamps.
+
+    Timing what a listener would hear must not depend on how busy the fake's event loop is (in the
+    benchmark it also serves the gateway, media and REST for twenty servers), so packets are read
+    by a thread from a socket with a large buffer, stamped by the kernel on arrival (SO_TIMESTAMPNS).
+    """
+
+    def __init__(self, voice: FakeVoice, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(name="fake-voice-udp", daemon=True)
+        self.voice, self.loop = voice, loop
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        with contextlib.suppress(OSError):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+            self.kernel_stamps = True
+        except OSError:
+            self.kernel_stamps = False
+        self.sock.settimeout(0.1)
+        self.port: int = self.sock.getsockname()[1]
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                data, ancillary, _, addr = self.sock.recvmsg(4096, socket.CMSG_SPACE(16))
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            at = time.time()
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
+                    seconds, nanos = struct.unpack_from("@qq", value)
+                    at = seconds + nanos / 1e9
+            try:
+                self.voice._on_datagram(data, addr, at)
+            except Exception:  # a fake must not die on one odd packet
+                continue
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.sendto(data, addr)
+
+    def changed(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop closed first
+            self.loop.call_soon_threadsafe(self.voice.discord._changed)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=2)
+        self.sock.close()
 
 
 class FakeVoice:
@@ -192,7 +242,7 @@ class FakeVoice:
         self._tokens: dict[str, tuple[int, int, str]] = {}  # voice token -> (guild, user, session id)
         self._next_ssrc = 1000
         self._runner: web.AppRunner | None = None
-        self._udp: _UdpProtocol | None = None
+        self._udp: _UdpReceiver | None = None
         self._sockets: set[web.WebSocketResponse] = set()
 
     async def start(self) -> None:
@@ -208,11 +258,9 @@ class FakeVoice:
         site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context)
         await site.start()
         self.endpoint = f"127.0.0.1:{self._runner.addresses[0][1]}"
-        loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=("127.0.0.1", 0))
-        self._udp = protocol
-        assert protocol.transport is not None
-        self.udp_port = protocol.transport.get_extra_info("sockname")[1]
+        self._udp = _UdpReceiver(self, asyncio.get_running_loop())
+        self._udp.start()
+        self.udp_port = self._udp.port
 
     async def close(self) -> None:
         for ws in list(self._sockets):
@@ -220,8 +268,8 @@ class FakeVoice:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
-        if self._udp is not None and self._udp.transport is not None:
-            self._udp.transport.close()
+        if self._udp is not None:
+            self._udp.stop()
             self._udp = None
 
     # ------------------------------------------------------------------ world building
@@ -383,18 +431,19 @@ class FakeVoice:
 
     # ------------------------------------------------------------------ UDP
 
-    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+    def _on_datagram(self, data: bytes, addr: tuple[str, int], at: float) -> None:
+        """On the receiver thread: answer IP discovery, or decrypt and record one RTP packet."""
         if len(data) == 74 and data[:2] == b"\x00\x01":  # IP discovery request
             (ssrc,) = struct.unpack_from(">I", data, 4)
             stream = self.by_ssrc.get(ssrc)
-            if stream is None or self._udp is None or self._udp.transport is None:
+            if stream is None or self._udp is None:
                 return
             stream.udp_address = addr
             reply = bytearray(74)
             struct.pack_into(">HHI", reply, 0, 2, 70, ssrc)
             reply[8 : 8 + len(addr[0])] = addr[0].encode("ascii")
             struct.pack_into(">H", reply, 72, addr[1])
-            self._udp.transport.sendto(bytes(reply), addr)
+            self._udp.sendto(bytes(reply), addr)
             return
         if len(data) < 12 + 16 + 4 or data[0] >> 6 != 2:
             return
@@ -407,9 +456,9 @@ class FakeVoice:
         except Exception:
             stream.rejected_packets += 1
             return
-        stream.frames.append(Frame(time.monotonic(), sequence, timestamp, opus))
-        if len(stream.frames) % 25 == 1 or opus == SILENCE:
-            self.discord._changed()
+        stream.frames.append(Frame(at, sequence, timestamp, opus))
+        if (len(stream.frames) % 25 == 1 or opus == SILENCE) and self._udp is not None:
+            self._udp.changed()
 
     @staticmethod
     def _decrypt(stream: Stream, packet: bytes) -> bytes:
