@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import discord
 import pytest
@@ -70,6 +71,14 @@ async def test_songs_play_in_queue_order_under_one_party_message(world: World, l
 
     [message] = await world.discord.wait_for(lambda: party_messages(world))
     await world.discord.wait_for(lambda: "Second" in party_text(message) and "Up next" in party_text(message))
+    queue = await world.discord.invoke_slash("queue", {}, user_id=world.member_id, channel_id=world.channel_id)
+    await world.discord.wait_for(lambda: queue.responses)
+    shown = queue.responses[0]["data"]["embeds"][0]
+    assert queue.responses[0]["data"]["flags"] & 64  # private
+    assert re.search(r"\*\*First\*\* · 0:0\d / 0:01", shown["description"]), shown  # elapsed / length
+    assert "Second" in shown["fields"][0]["value"]
+    ids = [c["custom_id"] for row in queue.responses[0]["data"]["components"] for c in row["components"]]
+    assert ids == ["party:skip", "party:pause", "party:stop"]
     lengths = await world.discord.voice.wait_for_tracks(world.guild_id, 2)
     assert about(lengths[0], 1) and about(lengths[1], 2), lengths
     await world.discord.wait_for(lambda: "queue is empty" in party_text(message))
@@ -281,3 +290,47 @@ async def test_jam_play_without_a_song_says_so(world: World) -> None:
     thread = next(c.id for c in world.discord.channels.values() if c.type in (11, 12))
     play = await world.discord.invoke_slash("jam play", {}, user_id=world.member_id, channel_id=thread)
     assert "no song yet" in await private_reply(world, play)
+
+
+async def test_pause_and_resume(world: World, lounge: int) -> None:
+    """The requester pauses (the listener hears silence, the button reads Resume) and resumes; the song plays whole."""
+    await world.start_bot(callbacks=True)
+    song = await make_song(world, "Patient", 3)
+    await world.discord.voice.join(world.member_id, lounge)
+    play = await world.discord.invoke_slash(
+        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await private_reply(world, play)
+    [message] = await world.discord.wait_for(lambda: party_messages(world))
+    await world.discord.wait_for(lambda: world.discord.voice.tracks(world.guild_id))
+    pause = await world.discord.click_button(message, "party:pause", user_id=world.member_id)
+    assert "Paused **Patient**" in await private_reply(world, pause)
+    await world.discord.wait_for(lambda: "Paused" in now_playing(message))
+    labels = [c["label"] for row in message.components for c in row["components"]]
+    assert "Resume" in labels
+    heard = world.discord.voice.streams_in(world.guild_id)[0].audio_frames()
+    resume = await world.discord.click_button(message, "party:pause", user_id=world.member_id)
+    assert "Resumed **Patient**" in await private_reply(world, resume)
+    await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) == lounge)
+    lengths = await world.discord.voice.wait_for_tracks(world.guild_id, 2)  # before and after the pause
+    assert heard < 150 and about(sum(lengths), 3), (heard, lengths)
+
+
+async def test_parties_per_process_are_bounded(world: World, lounge: int) -> None:
+    """Past the process's bound, another server is told to try again later; nothing joins."""
+    bot = await world.start_bot(callbacks=True)
+    bot.parties.max_parties = 1
+    other_guild = world.discord.add_guild("Other")
+    other_text = world.discord.add_channel(other_guild, "music")
+    other_voice = world.discord.voice.add_voice_channel(other_guild, "Hall")
+    bob = world.discord.add_user("bob")
+    await world.discord.wait_for(lambda: world.bot and world.bot.get_channel(other_voice))
+    mine = await make_song(world, "Ours", 8)
+    theirs = await make_song(world, "Theirs", 1, channel_id=other_text, user_id=bob)
+    await world.discord.voice.join(world.member_id, lounge)
+    await world.discord.voice.join(bob, other_voice)
+    a = await world.discord.invoke_slash("play", {"song": mine}, user_id=world.member_id, channel_id=world.channel_id)
+    await private_reply(world, a)
+    b = await world.discord.invoke_slash("play", {"song": theirs}, user_id=bob, channel_id=other_text)
+    assert "as many servers as this bot runs at once" in await private_reply(world, b)
+    assert world.discord.voice.bot_channel(other_guild) is None

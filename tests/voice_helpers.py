@@ -62,7 +62,9 @@ def party_messages(world: World, channel_id: int | None = None) -> list[FakeMess
     return [
         m
         for m in world.discord.messages.get(channel, [])
-        if not m.deleted and any("Listening party" in (e.get("title") or "") for e in m.embeds)
+        if not m.deleted
+        and not m.ephemeral  # /queue answers privately with the same embed
+        and any("Listening party" in (e.get("title") or "") for e in m.embeds)
     ]
 
 

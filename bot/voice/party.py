@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = 120.0
 """Seconds with nothing left to play before the bot leaves the voice channel."""
 CONNECT_TIMEOUT = 20.0
+END_TIMEOUT = 15.0
+"""Seconds Stop waits for the party to leave (the audio probe and ffmpeg start are bounded too)."""
 UP_NEXT_SHOWN = 10
 NOTES_SHOWN = 3
 QUEUE_MAX = 100
@@ -127,6 +129,7 @@ class Parties:
         self._parties: dict[int, Party] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._closing = False
+        self._connecting = 0
 
     def get(self, guild_id: int) -> Party | None:
         party = self._parties.get(guild_id)
@@ -183,9 +186,9 @@ class Parties:
     async def _start(self, channel: discord.VoiceChannel | discord.StageChannel, text_channel_id: int) -> Party:
         if self._closing:
             raise UserError("The bot is restarting; try again in a minute.")
-        if len(self._parties) >= self.max_parties:
+        if len(self._parties) + self._connecting >= self.max_parties:
             raise UserError(
-                f"I'm already playing in {self.max_parties} servers, as many as this bot runs at once. "
+                f"I'm already playing in as many servers as this bot runs at once ({self.max_parties}). "
                 "Try again in a few minutes."
             )
         self.check_channel(channel)
@@ -193,6 +196,7 @@ class Parties:
         if guild.voice_client is not None:  # a connection left over from an ended party
             with contextlib.suppress(Exception):
                 await guild.voice_client.disconnect(force=True)
+        self._connecting += 1  # holds a slot while connecting, so parallel starts cannot exceed the bound
         try:
             voice = await channel.connect(timeout=CONNECT_TIMEOUT, reconnect=True, self_deaf=True)
         except (TimeoutError, discord.ClientException) as exc:
@@ -201,6 +205,8 @@ class Parties:
                 f"I could not join {channel.mention}: Discord did not let me connect. Check that I have the "
                 "**Connect** and **Speak** permissions there, then try again."
             ) from None
+        finally:
+            self._connecting -= 1
         party = Party(guild.id, voice, text_channel_id)
         self._parties[guild.id] = party
         party.task = asyncio.create_task(self._run(party), name=f"listening-party-{guild.id}")
@@ -222,8 +228,6 @@ class Parties:
                         break
                     continue
                 await self._play(party, party.queue.popleft())
-        except asyncio.CancelledError:
-            reason = party.ended or "the bot is stopping"
         except Exception:
             log.exception("Listening party in guild %d failed", party.guild_id)
             reason = "something went wrong on our side"
@@ -233,7 +237,10 @@ class Parties:
     async def _play(self, party: Party, track: Track) -> None:
         song = track.song
         party.current, party.votes, party.paused, party.skipping = track, set(), False, False
-        if not song.audio_url or not await audio_available(self.session, song.audio_url):
+        available = bool(song.audio_url) and await audio_available(self.session, song.audio_url)
+        if party.ended is not None:
+            return
+        if not available or song.audio_url is None:
             party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio is unavailable.")
             party.current = None
             self.refresh(party)
@@ -258,7 +265,7 @@ class Parties:
             return
         party.audio = audio
         try:
-            if not party.voice.is_connected():
+            if party.ended is not None or not party.voice.is_connected():  # stopped or kicked meanwhile
                 audio.cleanup()
                 party.ended = party.ended or "I was disconnected from the voice channel"
                 return
@@ -375,13 +382,17 @@ class Parties:
             return
         party.ended = reason
         party.skipping = True
+        party.wake.set()  # out of the idle wait
         if party.voice.is_playing() or party.voice.is_paused():
-            party.voice.stop()
+            party.voice.stop()  # the player thread ends and `after` wakes the song's wait
         task = party.task
         if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # The loop notices `ended` after its current step and leaves the channel itself.
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=END_TIMEOUT)
+            except TimeoutError:
+                log.warning("Listening party in guild %d did not end in time; cancelling it", party.guild_id)
+                task.cancel()
 
     async def on_voice_state_update(
         self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
