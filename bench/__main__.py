@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from bench import ack, delivery, memory, progress, quota, startup, webhook
+from bench import ack, delivery, memory, progress, quota, startup, voice, webhook
 from bench.common import REPO, Row, Section
 
 BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
     "quota": quota.run,
     "startup": startup.run,
     "progress": progress.run,
+    "voice": voice.run,
 }
 RESULTS = REPO / "bench" / "results.md"
 HEADER = ["metric", "value", "baseline", "ratio", "target", "met"]

@@ -34,6 +34,10 @@ def die_with_parent() -> None:
 def point_discord_at_fake() -> None:
     discord.http.Route.BASE = os.environ["BENCH_DISCORD_API"]
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["BENCH_DISCORD_GATEWAY"])
+    if os.environ.get("BENCH_VOICE_CA"):  # the fake voice server's certificate (bench/voice.py)
+        from tests.fakes.fake_voice import trust_fake_voice_tls
+
+        trust_fake_voice_tls(os.environ["BENCH_VOICE_CA"])
 
 
 class BareBot(discord.Client):

@@ -28,6 +28,7 @@ from bot.producer.client import ProducerClient
 from bot.service import Clock, SongRequest, SongService
 from bot.settings import Settings
 from bot.storage.repository import Repository
+from bot.voice.party import Parties
 from bot.webhook import create_app
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.lyrics",
     "cogs.prefer",
     "cogs.favourites",
+    "cogs.listen",
 )
 """Every cog the bot loads. Add a new command area here."""
 
@@ -58,6 +60,8 @@ INVITE_PERMISSIONS = discord.Permissions(
     attach_files=True,
     read_message_history=True,
     add_reactions=True,
+    connect=True,  # listening parties: join a voice channel
+    speak=True,  # and play in it
 )
 
 
@@ -128,6 +132,7 @@ class MusicBot(commands.Bot):
         intents = discord.Intents.default()
         # Privileged: only when the owner enabled it in the developer portal (plain replies then work too).
         intents.message_content = settings.message_content_intent
+        intents.voice_states = True  # listening parties: who is in which voice channel (not privileged)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -147,6 +152,7 @@ class MusicBot(commands.Bot):
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
         self.favourites = Favourites(repo, self.delivery, clock=clock)
+        self.parties = Parties(self, session, max_parties=settings.max_listening_parties)
         self._web_runner: web.AppRunner | None = None
         self._starting: set[asyncio.Task[Any]] = set()
         self.webhook_port: int | None = None
@@ -272,6 +278,7 @@ class MusicBot(commands.Bot):
     async def close(self) -> None:
         """Stop taking work first, let requests being charged and deliveries finish, then disconnect."""
         await self.poller.stop()
+        await self.parties.close()  # each party leaves its voice channel and says so
         starting = [task for task in self._starting if task is not asyncio.current_task()]
         if starting:
             await asyncio.wait(starting, timeout=SHUTDOWN_GRACE)

@@ -62,6 +62,7 @@ class Settings:
     max_running_per_member: int = 2
     max_queued: int = 20
     action_costs: Mapping[str, int] = field(default_factory=dict)
+    max_listening_parties: int = 20
 
     @property
     def callback_mode(self) -> bool:
@@ -182,6 +183,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         max_running_per_member=_int(env, "MAX_RUNNING_PER_MEMBER", 2, minimum=1) or 2,
         max_queued=_int(env, "MAX_QUEUED_PER_GUILD", 20, minimum=0) or 0,
         action_costs=_costs(env, "ACTION_COSTS"),
+        max_listening_parties=_int(env, "MAX_LISTENING_PARTIES", 20, minimum=1) or 20,
     )
 
 

@@ -26,6 +26,7 @@ from bot.validation import LYRICS_MAX, STYLE_MAX, clean_text
 from cogs._common import Field, InputModal, clean_lyrics, lyrics_field, song_model, song_request
 from cogs._exports import post_video, send_wav
 from cogs.favourites import StarButton
+from cogs.listen import play_song
 
 if TYPE_CHECKING:
     from bot.bot import MusicBot
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUTTONS: dict[str, tuple[str, str]] = {
+    "play": ("Play", "▶️"),  # a listening party in the member's voice channel (cogs/listen.py)
     "extend": ("Extend", "➕"),
     "cover": ("Cover", "🎤"),
     "variation": ("Variation", "🔀"),
@@ -161,6 +163,8 @@ class FollowUps(commands.Cog):
             await send_wav(self.bot, interaction, song)
         elif action == "video":
             await post_video(self.bot, interaction, song)
+        elif action == "play":
+            await play_song(self.bot, interaction, song)
         else:
             raise InvalidInput("That button is no longer supported.")
 

@@ -24,6 +24,7 @@ from bot.storage.repository import Jam, JamLine, SongRow, Task
 from bot.validation import STYLE_MAX, check_model, clean_text
 from cogs._common import MODEL_CHOICES
 from cogs.library import song_line
+from cogs.listen import play_jam
 
 if TYPE_CHECKING:
     from bot.bot import MusicBot
@@ -295,6 +296,11 @@ class Jams(commands.Cog):
             allowed_mentions=NO_MENTIONS,
         )
         await self.refresh(jam.id)
+
+    @jam.command(name="play", description="Play this jam's songs in order in a voice channel, announced here.")
+    @app_commands.describe(channel="The voice channel to play in (default: the one you are in)")
+    async def play(self, interaction: discord.Interaction, channel: discord.VoiceChannel | None = None) -> None:
+        await play_jam(self.bot, interaction, await self._jam_here(interaction), channel)
 
     @jam.command(name="status", description="This jam's lines and its chain of songs.")
     async def status(self, interaction: discord.Interaction) -> None:

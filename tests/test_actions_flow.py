@@ -254,7 +254,7 @@ async def test_buttons_work_and_survive_a_restart(world: World) -> None:
     await world.start_bot(callbacks=True)
     message, parent = await make_song(world)
     labels = [c["label"] for row in message.components for c in row["components"]]
-    assert {"Extend", "Cover", "Variation", "Swap vocals", "Stems", "Re-roll", "WAV", "Video"} <= set(labels)
+    assert {"Play", "Extend", "Cover", "Variation", "Swap vocals", "Stems", "Re-roll", "WAV", "Video"} <= set(labels)
 
     click = await world.discord.click_button(message, f"song:extend:{parent['id']}", user_id=world.member_id)
     await world.discord.wait_for(lambda: click.modal)

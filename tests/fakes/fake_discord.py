@@ -35,6 +35,8 @@ import yarl
 from aiohttp import WSMsgType, web
 from discord.gateway import DiscordWebSocket
 
+from tests.fakes.fake_voice import FakeVoice
+
 DISCORD_EPOCH_MS = 1420070400000
 API_PREFIX = "/api/v10"
 MIB = 1024 * 1024
@@ -178,6 +180,7 @@ class _Channel:
     created_at: datetime = field(default_factory=_now)
     rate_limit: tuple[int, float] | None = None
     sent_at: deque[float] = field(default_factory=deque)
+    overwrites: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -336,6 +339,7 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self._saved_gateway: yarl.URL | None = None
         self._routes = self._build_routes()
+        self.voice = FakeVoice(self)  # voice states, the voice websocket and UDP (tests/fakes/fake_voice.py)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -360,6 +364,7 @@ class FakeDiscord:
         self.gateway_url = f"ws://127.0.0.1:{port}/gateway"
         self._saved_gateway = DiscordWebSocket.DEFAULT_GATEWAY
         DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(self.gateway_url)
+        await self.voice.start()
 
     async def close(self) -> None:
         for task in list(self._tasks):
@@ -367,6 +372,7 @@ class FakeDiscord:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for session in list(self._sessions):
             await session.ws.close(code=1001)
+        await self.voice.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -406,9 +412,10 @@ class FakeDiscord:
             self._spawn(self._dispatch("GUILD_CREATE", self._guild_payload(guild, full=True)))
         return guild.id
 
-    def add_channel(self, guild_id: int, name: str = "general") -> int:
+    def add_channel(self, guild_id: int, name: str = "general", *, channel_type: int = 0) -> int:
+        """A text channel (or, with `channel_type=2`, a voice channel: see `voice.add_voice_channel`)."""
         guild = self.guilds[guild_id]
-        channel = _Channel(self._next_id(), 0, name, guild_id, position=len(guild.channel_ids))
+        channel = _Channel(self._next_id(), channel_type, name, guild_id, position=len(guild.channel_ids))
         guild.channel_ids.append(channel.id)
         self.channels[channel.id] = channel
         self.messages[channel.id] = []
@@ -439,6 +446,19 @@ class FakeDiscord:
         if self._owner_id not in self.users:
             self.users[self._owner_id] = self._make_user(self._owner_id, "App Owner")
         return self._owner_id
+
+    def deny_bot(self, channel_id: int, permissions: int) -> None:
+        """A channel overwrite denying the bot's role `permissions` (e.g. CONNECT in a voice channel)."""
+        channel = self.channels[channel_id]
+        guild = self.guilds[channel.guild_id or 0]
+        channel.overwrites.append({"id": str(guild.bot_role_id), "type": 0, "allow": "0", "deny": str(permissions)})
+        self._spawn(self._dispatch("CHANNEL_UPDATE", self._channel_payload(channel)))
+
+    def bot_can(self, channel_id: int, permissions: int) -> bool:
+        """Whether the bot's role has `permissions` in the channel (role bits minus this channel's denials)."""
+        channel = self.channels[channel_id]
+        denied = sum(int(o["deny"]) for o in channel.overwrites if o["type"] == 0)
+        return (_BOT_PERMS & ~denied & permissions) == permissions
 
     def dm_channel_id(self, user_id: int) -> int:
         """The DM channel between the bot and `user_id` (created on first use, like Discord)."""
@@ -658,8 +678,13 @@ class FakeDiscord:
             )
         else:
             payload.update(
-                position=channel.position, permission_overwrites=[], topic=None, default_auto_archive_duration=1440
+                position=channel.position,
+                permission_overwrites=channel.overwrites,
+                topic=None,
+                default_auto_archive_duration=1440,
             )
+            if channel.type == 2:
+                payload.update(bitrate=64000, user_limit=0, rtc_region=None, video_quality_mode=1)
         return payload
 
     def _guild_payload(self, guild: _Guild, *, full: bool) -> dict[str, Any]:
@@ -707,7 +732,7 @@ class FakeDiscord:
                 lazy=True,
                 member_count=1 + sum(1 for u in self.users if u != self.bot_user_id),
                 members=[self._member_payload(guild, self.bot_user_id)],
-                voice_states=[],
+                voice_states=self.voice.guild_voice_states(guild.id),
                 presences=[],
                 channels=[self._channel_payload(c) for c in channels if c.type not in (11, 12)],
                 threads=[self._channel_payload(c) for c in channels if c.type in (11, 12)],
@@ -853,6 +878,8 @@ class FakeDiscord:
                 await session.ws.close(code=4004, message=b"Authentication failed.")
             else:
                 await self._identify(session, data)
+        elif op == 4 and session.identified:
+            await self.voice.on_voice_state_request(session, data)
         elif op == 6:
             await session.send(9, False)  # sessions are never resumable here; discord.py re-IDENTIFYs
         elif op == 8 and session.identified:

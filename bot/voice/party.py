@@ -1,0 +1,499 @@
+"""Listening parties: one per server, a queue of songs played in a voice channel, one message that follows it.
+
+State lives in this process's memory, by nature: a voice connection belongs to the process that
+holds the server's gateway shard, so a restart ends the party (members start it again with /play).
+Each server's party has its own queue, player thread, ffmpeg process and task, so one server's
+playback (or failure) never touches another's. At most `max_parties` play at once per process.
+
+The member-facing rules live here, the cog only translates interactions:
+* the requester of the song playing, or anyone with Move Members, may skip, pause and stop;
+* anyone else listening votes to skip; half of the listeners (rounded up, bots excluded) skip;
+* the party leaves after `idle_timeout` seconds with an empty queue, when everyone else left, or on Stop;
+* a song whose audio cannot be fetched is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+import discord
+
+from bot.errors import InvalidInput, UserError
+from bot.render import EMBED_COLOUR, NO_MENTIONS, clip, format_duration
+from bot.storage import SongRow
+from bot.voice.audio import PartyAudio, audio_available, open_audio
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 120.0
+"""Seconds with nothing left to play before the bot leaves the voice channel."""
+CONNECT_TIMEOUT = 20.0
+END_TIMEOUT = 15.0
+"""Seconds Stop waits for the party to leave (the audio probe and ffmpeg start are bounded too)."""
+UP_NEXT_SHOWN = 10
+NOTES_SHOWN = 3
+QUEUE_MAX = 100
+"""Songs waiting per server; a jam's whole chain fits many times over."""
+
+ViewFactory = Callable[[bool], discord.ui.View | None]
+"""Builds the party message's buttons (given whether playback is paused); set by the cog."""
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """A song in a party's queue: who queued it, and where (a jam thread) its start is announced."""
+
+    song: SongRow
+    requester_id: int
+    announce_channel_id: int | None = None
+    label: str | None = None  # e.g. "2 of 4 in the jam"
+
+
+def song_credits(song: SongRow) -> str:
+    """Who made the song: its credited members (a jam's writers), else whoever asked for it."""
+    members = song.credits or [song.requester_id]
+    return ", ".join(f"<@{member}>" for member in dict.fromkeys(members))
+
+
+def song_title(song: SongRow) -> str:
+    return discord.utils.escape_markdown(clip(song.title or "Untitled", 80))
+
+
+@dataclass(eq=False)
+class Party:
+    """One server's listening party."""
+
+    guild_id: int
+    voice: discord.VoiceClient
+    text_channel_id: int
+    queue: deque[Track] = field(default_factory=deque)
+    current: Track | None = None
+    audio: PartyAudio | None = None
+    paused: bool = False
+    votes: set[int] = field(default_factory=set)
+    notes: deque[str] = field(default_factory=lambda: deque(maxlen=NOTES_SHOWN))
+    message_id: int | None = None
+    ended: str | None = None  # why the party ended, once it has
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    skipping: bool = False
+    _dirty: bool = False
+    _refresher: asyncio.Task[None] | None = None
+
+    @property
+    def channel(self) -> discord.VoiceChannel | discord.StageChannel:
+        return self.voice.channel
+
+    def listeners(self) -> list[discord.Member]:
+        """Members in the party's voice channel, bots excluded."""
+        return [member for member in self.voice.channel.members if not member.bot]
+
+    def votes_needed(self) -> int:
+        return max(1, math.ceil(len(self.listeners()) / 2))
+
+    def may_control(self, member_id: int, *, move_members: bool) -> bool:
+        """The requester of the song playing, or anyone with Move Members; when nothing plays, any listener."""
+        if move_members:
+            return True
+        if self.current is not None:
+            return self.current.requester_id == member_id
+        return any(member.id == member_id for member in self.listeners())
+
+    def elapsed(self) -> float:
+        return self.audio.elapsed if self.audio is not None else 0.0
+
+
+class Parties:
+    """Every listening party of this process, keyed by server."""
+
+    def __init__(
+        self,
+        client: discord.Client,
+        session: aiohttp.ClientSession,
+        *,
+        max_parties: int,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
+        self.client = client
+        self.session = session
+        self.max_parties = max_parties
+        self.idle_timeout = idle_timeout  # tests shorten it
+        self.view_factory: ViewFactory | None = None
+        self._parties: dict[int, Party] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._closing = False
+        self._connecting = 0
+
+    def get(self, guild_id: int) -> Party | None:
+        party = self._parties.get(guild_id)
+        return party if party is not None and party.ended is None else None
+
+    @property
+    def playing(self) -> int:
+        return len(self._parties)
+
+    # -- starting and queueing ---------------------------------------------------------------
+
+    @staticmethod
+    def check_channel(channel: discord.VoiceChannel | discord.StageChannel) -> None:
+        """Refuse, in plain words, a channel the bot cannot join or speak in."""
+        perms = channel.permissions_for(channel.guild.me)
+        missing = [name for name, ok in (("Connect", perms.connect), ("Speak", perms.speak)) if not ok]
+        if not perms.view_channel:
+            missing.insert(0, "View Channel")
+        if missing:
+            raise InvalidInput(
+                f"I can't play in {channel.mention}: I need the **{'** and **'.join(missing)}** "
+                f"permission{'s' if len(missing) > 1 else ''} there. A server manager can allow them in the "
+                "channel's settings (Permissions), or re-invite me with the link from the README."
+            )
+        if channel.user_limit and len(channel.members) >= channel.user_limit and not perms.move_members:
+            raise InvalidInput(f"{channel.mention} is full, so I can't join it.")
+
+    async def enqueue(
+        self,
+        channel: discord.VoiceChannel | discord.StageChannel,
+        tracks: list[Track],
+        *,
+        text_channel_id: int,
+    ) -> tuple[Party, int]:
+        """Join `channel` if needed and queue `tracks`; returns the party and the first track's place (0 = now)."""
+        guild = channel.guild
+        lock = self._locks.setdefault(guild.id, asyncio.Lock())
+        async with lock:
+            party = self.get(guild.id)
+            if party is not None and party.channel.id != channel.id:
+                raise InvalidInput(
+                    f"I'm already playing in {party.channel.mention}. Join it there, or `/stop` that party first."
+                )
+            if party is None:
+                party = await self._start(channel, text_channel_id)
+            if len(party.queue) + len(tracks) > QUEUE_MAX:
+                raise InvalidInput(f"The queue is full ({QUEUE_MAX} songs). Try again when some have played.")
+            place = len(party.queue) + (1 if party.current is not None else 0)
+            party.queue.extend(tracks)
+            party.wake.set()
+            self.refresh(party)
+            return party, place
+
+    async def _start(self, channel: discord.VoiceChannel | discord.StageChannel, text_channel_id: int) -> Party:
+        if self._closing:
+            raise UserError("The bot is restarting; try again in a minute.")
+        if len(self._parties) + self._connecting >= self.max_parties:
+            raise UserError(
+                f"I'm already playing in as many servers as this bot runs at once ({self.max_parties}). "
+                "Try again in a few minutes."
+            )
+        self.check_channel(channel)
+        guild = channel.guild
+        if guild.voice_client is not None:  # a connection left over from an ended party
+            with contextlib.suppress(Exception):
+                await guild.voice_client.disconnect(force=True)
+        self._connecting += 1  # holds a slot while connecting, so parallel starts cannot exceed the bound
+        try:
+            voice = await channel.connect(timeout=CONNECT_TIMEOUT, reconnect=True, self_deaf=True)
+        except (TimeoutError, discord.ClientException) as exc:
+            log.warning("Could not join voice in guild %d (%s)", guild.id, type(exc).__name__)
+            raise UserError(
+                f"I could not join {channel.mention}: Discord did not let me connect. Check that I have the "
+                "**Connect** and **Speak** permissions there, then try again."
+            ) from None
+        finally:
+            self._connecting -= 1
+        party = Party(guild.id, voice, text_channel_id)
+        self._parties[guild.id] = party
+        party.task = asyncio.create_task(self._run(party), name=f"listening-party-{guild.id}")
+        return party
+
+    # -- the player loop ---------------------------------------------------------------------
+
+    async def _run(self, party: Party) -> None:
+        reason = "the queue ended"
+        try:
+            while party.ended is None:
+                if not party.queue:
+                    party.wake.clear()
+                    self.refresh(party)
+                    try:
+                        await asyncio.wait_for(party.wake.wait(), timeout=self.idle_timeout)
+                    except TimeoutError:
+                        reason = f"nothing was queued for {format_duration(self.idle_timeout)}"
+                        break
+                    continue
+                await self._play(party, party.queue.popleft())
+        except Exception:
+            log.exception("Listening party in guild %d failed", party.guild_id)
+            reason = "something went wrong on our side"
+        finally:
+            await self._finish(party, party.ended or reason)
+
+    async def _play(self, party: Party, track: Track) -> None:
+        song = track.song
+        party.current, party.votes, party.paused, party.skipping = track, set(), False, False
+        available = bool(song.audio_url) and await audio_available(self.session, song.audio_url)
+        if party.ended is not None:
+            return
+        if not available or song.audio_url is None:
+            party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio is unavailable.")
+            party.current = None
+            self.refresh(party)
+            return
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        errors: list[BaseException] = []
+
+        def after(error: Exception | None) -> None:  # runs on the player thread
+            if error is not None:
+                errors.append(error)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: the bot stopped meanwhile
+                loop.call_soon_threadsafe(done.set)
+
+        try:
+            audio = await asyncio.to_thread(open_audio, song.audio_url, song.id)
+        except (discord.ClientException, OSError, RuntimeError) as exc:
+            log.error("Could not start ffmpeg for song %s (%s)", song.id, exc)
+            party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio could not be played.")
+            party.current = None
+            self.refresh(party)
+            return
+        party.audio = audio
+        try:
+            if party.ended is not None or not party.voice.is_connected():  # stopped or kicked meanwhile
+                audio.cleanup()
+                party.ended = party.ended or "I was disconnected from the voice channel"
+                return
+            party.voice.play(audio, after=after)
+            self.refresh(party)
+            await self._announce(party, track)
+            await done.wait()
+        finally:
+            if party.voice.is_playing() or party.voice.is_paused():
+                party.voice.stop()
+        if audio.frames == 0 and not party.skipping and party.ended is None:
+            party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio could not be played.")
+            log.info("Song %s produced no audio (%s)", song.id, type(errors[0]).__name__ if errors else "empty")
+        party.current, party.audio = None, None
+
+    async def _announce(self, party: Party, track: Track) -> None:
+        """A jam's song is announced in the jam's thread as it starts, with its credits."""
+        if track.announce_channel_id is None:
+            return
+        label = f" ({track.label})" if track.label else ""
+        text = (
+            f"▶️ Now playing in {party.channel.mention}{label}: **{song_title(track.song)}** "
+            f"· {format_duration(track.song.duration)} · by {song_credits(track.song)}"
+        )
+        channel = self.client.get_partial_messageable(track.announce_channel_id, guild_id=party.guild_id)
+        try:
+            await channel.send(text, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.info("Could not announce a jam song in %d (%s)", track.announce_channel_id, exc.code)
+
+    async def _finish(self, party: Party, reason: str) -> None:
+        party.ended = reason
+        party.queue.clear()
+        party.current = None
+        if self._parties.get(party.guild_id) is party:
+            del self._parties[party.guild_id]
+        with contextlib.suppress(Exception):
+            await party.voice.disconnect(force=True)
+        self.refresh(party)
+        if party._refresher is not None:
+            with contextlib.suppress(Exception):
+                await party._refresher
+
+    # -- controls ----------------------------------------------------------------------------
+
+    def _require(self, guild_id: int) -> Party:
+        party = self.get(guild_id)
+        if party is None:
+            raise InvalidInput("Nothing is playing in this server. Start a listening party with `/play`.")
+        return party
+
+    def _refuse(self, party: Party, action: str) -> InvalidInput:
+        who = f"<@{party.current.requester_id}> (who queued it)" if party.current else "a listener"
+        return InvalidInput(f"Only {who} or a member with **Move Members** can {action}.")
+
+    def skip(self, guild_id: int, member_id: int, *, move_members: bool) -> str:
+        """Skip the song playing, or count a listener's vote; returns what to tell the member."""
+        party = self._require(guild_id)
+        if party.current is None:
+            raise InvalidInput("Nothing is playing right now.")
+        title = song_title(party.current.song)
+        if party.may_control(member_id, move_members=move_members):
+            self._skip_now(party)
+            return f"⏭️ Skipped **{title}**."
+        listeners = {member.id for member in party.listeners()}
+        if member_id not in listeners:
+            raise InvalidInput(
+                f"Only listeners in {party.channel.mention} can vote to skip (or the song's requester, "
+                "or a member with **Move Members**)."
+            )
+        party.votes = (party.votes & listeners) | {member_id}
+        needed = party.votes_needed()
+        if len(party.votes) >= needed:
+            self._skip_now(party)
+            party.notes.append(f"⏭️ **{title}** was skipped by vote ({len(party.votes)} of {len(listeners)}).")
+            return f"⏭️ Skipped **{title}** by vote."
+        return f"🗳️ Your vote to skip **{title}** counts: {len(party.votes)} of {needed} needed."
+
+    def _skip_now(self, party: Party) -> None:
+        party.skipping = True
+        if party.paused:
+            party.voice.resume()
+            party.paused = False
+        party.voice.stop()  # the player thread ends; `after` wakes the loop, which plays the next song
+
+    def toggle_pause(self, guild_id: int, member_id: int, *, move_members: bool) -> str:
+        party = self._require(guild_id)
+        if party.current is None:
+            raise InvalidInput("Nothing is playing right now.")
+        if not party.may_control(member_id, move_members=move_members):
+            raise self._refuse(party, "pause or resume it")
+        title = song_title(party.current.song)
+        if party.paused:
+            party.voice.resume()
+            party.paused = False
+            text = f"▶️ Resumed **{title}**."
+        else:
+            party.voice.pause()
+            party.paused = True
+            text = f"⏸️ Paused **{title}**."
+        self.refresh(party)
+        return text
+
+    async def stop(self, guild_id: int, member_id: int, *, move_members: bool) -> str:
+        party = self._require(guild_id)
+        if not party.may_control(member_id, move_members=move_members):
+            raise self._refuse(party, "stop the party")
+        await self.end(party, f"stopped by <@{member_id}>")
+        return "⏹️ Stopped the listening party and left the voice channel."
+
+    async def end(self, party: Party, reason: str) -> None:
+        """End a party now: the queue is dropped, the player stopped, the channel left."""
+        if party.ended is not None:
+            return
+        party.ended = reason
+        party.skipping = True
+        party.wake.set()  # out of the idle wait
+        if party.voice.is_playing() or party.voice.is_paused():
+            party.voice.stop()  # the player thread ends and `after` wakes the song's wait
+        task = party.task
+        if task is not None and task is not asyncio.current_task():
+            # The loop notices `ended` after its current step and leaves the channel itself.
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=END_TIMEOUT)
+            except TimeoutError:
+                log.warning("Listening party in guild %d did not end in time; cancelling it", party.guild_id)
+                task.cancel()
+
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        """Leave when everyone else left the party's channel; end the party if the bot was disconnected."""
+        party = self.get(member.guild.id)
+        if party is None:
+            return
+        me = self.client.user
+        if me is not None and member.id == me.id:
+            if after.channel is None:
+                await self.end(party, "I was disconnected from the voice channel")
+            return
+        if before.channel is not None and before.channel.id == party.channel.id and not party.listeners():
+            await self.end(party, "everyone left the voice channel")
+
+    async def close(self) -> None:
+        """The bot is stopping: end every party (each leaves its channel and says so)."""
+        self._closing = True
+        await asyncio.gather(
+            *(self.end(party, "the bot is restarting") for party in list(self._parties.values())),
+            return_exceptions=True,
+        )
+
+    # -- the listening-party message -----------------------------------------------------------
+
+    def refresh(self, party: Party) -> None:
+        """Redraw the party message soon; bursts of changes coalesce into one edit."""
+        party._dirty = True
+        if party._refresher is None or party._refresher.done():
+            party._refresher = asyncio.create_task(self._refresh_loop(party))
+
+    async def _refresh_loop(self, party: Party) -> None:
+        channel = self.client.get_partial_messageable(party.text_channel_id, guild_id=party.guild_id)
+        while party._dirty:
+            party._dirty = False
+            embed = party_embed(party, self.idle_timeout)
+            view = self.view_factory(party.paused) if self.view_factory and party.ended is None else None
+            try:
+                if party.message_id is None:
+                    message = await channel.send(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
+                    party.message_id = message.id
+                else:
+                    await channel.get_partial_message(party.message_id).edit(
+                        embed=embed, view=view, allowed_mentions=NO_MENTIONS
+                    )
+            except discord.HTTPException as exc:
+                log.info("Could not update the listening-party message in %d (%s)", party.text_channel_id, exc.code)
+            except Exception:
+                log.exception("Listening-party message update failed")
+
+    def queue_embed(self, guild_id: int) -> discord.Embed:
+        """What /queue shows: the song playing with elapsed / length, and what comes next."""
+        party = self._require(guild_id)
+        return party_embed(party, self.idle_timeout, detailed=True)
+
+
+def now_playing_line(party: Party, *, detailed: bool) -> str:
+    track = party.current
+    if track is None:
+        return "Nothing is playing."
+    song = track.song
+    timing = (
+        f"{format_duration(party.elapsed())} / {format_duration(song.duration)}"
+        if detailed
+        else format_duration(song.duration)
+    )
+    state = "⏸️ Paused" if party.paused else "▶️ Now playing"
+    label = f" ({track.label})" if track.label else ""
+    return (
+        f"{state}{label}: **{song_title(song)}** · {timing}\n"
+        f"by {song_credits(song)} · queued by <@{track.requester_id}>"
+    )
+
+
+def party_embed(party: Party, idle_timeout: float, *, detailed: bool = False) -> discord.Embed:
+    """The listening-party message (and /queue): now playing, up next, recent notes."""
+    where = party.channel.mention
+    embed = discord.Embed(title="🎧 Listening party", colour=EMBED_COLOUR)
+    if party.ended is not None:
+        embed.description = f"The listening party in {where} has ended: {party.ended}."
+    elif party.current is None and not party.queue:
+        embed.description = (
+            f"In {where}. The queue is empty: add songs with `/play` or a song's ▶️ Play button. "
+            f"I'll leave after {format_duration(idle_timeout)} of silence."
+        )
+    else:
+        embed.description = f"In {where}.\n{now_playing_line(party, detailed=detailed)}"
+    if party.ended is None and party.queue:
+        lines = [
+            f"{n}. **{song_title(track.song)}** · {format_duration(track.song.duration)} · <@{track.requester_id}>"
+            for n, track in enumerate(list(party.queue)[:UP_NEXT_SHOWN], 1)
+        ]
+        if len(party.queue) > UP_NEXT_SHOWN:
+            lines.append(f"…and {len(party.queue) - UP_NEXT_SHOWN} more")
+        embed.add_field(name=f"Up next ({len(party.queue)})", value=clip("\n".join(lines), 1024), inline=False)
+    if party.notes:
+        embed.add_field(name="Notes", value=clip("\n".join(party.notes), 1024), inline=False)
+    if party.ended is None:
+        embed.set_footer(text="Skip, Pause/Resume, Stop: the song's requester or Move Members; others vote to skip.")
+    return embed
+
+
+__all__ = ["IDLE_TIMEOUT", "Parties", "Party", "Track", "party_embed", "song_credits"]

@@ -1,0 +1,203 @@
+"""Listening parties in voice: /play, /queue, /stop, the party buttons, and leaving an empty channel.
+
+Thin: the rules (who may skip, votes, idle timeout, the party message) live in `bot.voice.party`.
+`start_party` is shared with the ▶️ Play button on songs (cogs/followups.py) and `/jam play` (cogs/jam.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.bot import report_error
+from bot.errors import InvalidInput
+from bot.render import NO_MENTIONS
+from bot.storage import Jam, SongRow
+from bot.voice.party import Track, song_title
+from cogs._common import song_autocomplete
+
+if TYPE_CHECKING:
+    from bot.bot import MusicBot
+
+JAM_CHAIN_MAX = 50
+"""Songs of a jam's chain /jam play queues at most (walking back from the newest)."""
+
+
+async def start_party(
+    bot: MusicBot,
+    interaction: discord.Interaction,
+    tracks: list[Track],
+    channel: discord.VoiceChannel | discord.StageChannel | None = None,
+) -> None:
+    """Queue `tracks` in `channel` (default: the member's voice channel) and tell the member privately."""
+    guild = interaction.guild
+    if guild is None or interaction.channel_id is None:
+        raise InvalidInput("Listening parties happen in a server's voice channel.")
+    if channel is None:
+        voice = getattr(interaction.user, "voice", None)
+        channel = voice.channel if voice is not None else None
+    if channel is None:
+        raise InvalidInput("Join a voice channel first (or pick one with `channel:`), then try again.")
+    if bot.parties.get(guild.id) is None:
+        bot.parties.check_channel(channel)  # before deferring, so a missing permission is a plain reply
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    _, place = await bot.parties.enqueue(channel, tracks, text_channel_id=interaction.channel_id)
+    first = song_title(tracks[0].song)
+    more = f" and {len(tracks) - 1} more" if len(tracks) > 1 else ""
+    if place == 0:
+        text = f"▶️ Playing **{first}**{more} in {channel.mention}."
+    else:
+        text = f"🎶 Queued **{first}**{more} in {channel.mention}: #{place} in line."
+    await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+async def play_song(bot: MusicBot, interaction: discord.Interaction, song: SongRow) -> None:
+    """The ▶️ Play button: the song, for the member who pressed it, in their voice channel."""
+    await start_party(bot, interaction, [Track(song, interaction.user.id)])
+
+
+async def jam_chain(bot: MusicBot, jam: Jam) -> list[SongRow]:
+    """The jam's chain in order: its first song and every extension, from the newest back through parents."""
+    if jam.latest_song_id is None:
+        return []
+    in_jam = {song.id for song in await bot.repo.jam_songs(jam.id)}
+    chain: list[SongRow] = []
+    song = await bot.repo.song(jam.latest_song_id)
+    while song is not None and song.id in in_jam and len(chain) < JAM_CHAIN_MAX:
+        chain.append(song)
+        song = await bot.repo.song(song.parent_song_id) if song.parent_song_id else None
+    chain.reverse()
+    return chain
+
+
+async def play_jam(
+    bot: MusicBot, interaction: discord.Interaction, jam: Jam, channel: discord.VoiceChannel | None
+) -> None:
+    """`/jam play`: the whole chain, each song announced in the jam's thread as it starts."""
+    chain = await jam_chain(bot, jam)
+    if not chain:
+        raise InvalidInput("This jam has no song yet. `/jam finish` turns its lines into one.")
+    tracks = [
+        Track(song, interaction.user.id, announce_channel_id=jam.channel_id, label=f"{n} of {len(chain)} in the jam")
+        for n, song in enumerate(chain, 1)
+    ]
+    await start_party(bot, interaction, tracks, channel)
+
+
+PARTY_BUTTONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
+    "skip": ("Skip", "⏭️", discord.ButtonStyle.secondary),
+    "pause": ("Pause", "⏸️", discord.ButtonStyle.secondary),
+    "stop": ("Stop", "⏹️", discord.ButtonStyle.danger),
+}
+
+
+class PartyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"party:(?P<action>skip|pause|stop)"):
+    """Skip, Pause/Resume and Stop on the party message and /queue; the server is the interaction's."""
+
+    def __init__(self, action: str, *, paused: bool = False) -> None:
+        label, emoji, style = PARTY_BUTTONS[action]
+        if action == "pause" and paused:
+            label, emoji = "Resume", "▶️"
+        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=f"party:{action}"))
+        self.action = action
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> PartyButton:
+        return cls(match["action"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: MusicBot = interaction.client  # type: ignore[assignment]
+        try:
+            await reply(interaction, await control(bot, interaction, self.action))
+        except Exception as exc:  # buttons do not pass through the command tree's handler
+            await report_error(interaction, exc)
+
+
+def party_view(paused: bool) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for action in ("skip", "pause", "stop"):
+        view.add_item(PartyButton(action, paused=paused))
+    return view
+
+
+async def reply(interaction: discord.Interaction, text: str) -> None:
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+async def control(bot: MusicBot, interaction: discord.Interaction, action: str) -> str:
+    """Skip, pause/resume or stop for the member who asked; the reply says what happened.
+
+    Stopping waits for the bot to leave the channel, which can take a moment: it is acknowledged first.
+    """
+    guild_id = interaction.guild_id or 0
+    user_id = interaction.user.id
+    move_members = interaction.permissions.move_members
+    if action == "skip":
+        return bot.parties.skip(guild_id, user_id, move_members=move_members)
+    if action == "pause":
+        return bot.parties.toggle_pause(guild_id, user_id, move_members=move_members)
+    party = bot.parties.get(guild_id)
+    if party is not None and party.may_control(user_id, move_members=move_members):
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    return await bot.parties.stop(guild_id, user_id, move_members=move_members)
+
+
+class Listening(commands.Cog):
+    """Play songs together in a voice channel."""
+
+    def __init__(self, bot: MusicBot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(PartyButton)
+        self.bot.parties.view_factory = party_view
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(PartyButton)
+        self.bot.parties.view_factory = None
+
+    @app_commands.command(name="play", description="Play a song in a voice channel; more /play calls queue after it.")
+    @app_commands.describe(
+        song="A song of this server (pick from the list, or paste its id or message link)",
+        channel="The voice channel to play in (default: the one you are in)",
+    )
+    @app_commands.autocomplete(song=song_autocomplete)
+    @app_commands.guild_only()
+    async def play(
+        self, interaction: discord.Interaction, song: str, channel: discord.VoiceChannel | None = None
+    ) -> None:
+        row = await self.bot.songs.find_song(interaction.guild_id or 0, song)
+        await start_party(self.bot, interaction, [Track(row, interaction.user.id)], channel)
+
+    @app_commands.command(name="queue", description="What is playing in voice, and what comes next.")
+    @app_commands.guild_only()
+    async def queue(self, interaction: discord.Interaction) -> None:
+        embed = self.bot.parties.queue_embed(interaction.guild_id or 0)
+        party = self.bot.parties.get(interaction.guild_id or 0)
+        view = party_view(party.paused if party else False)
+        await interaction.response.send_message(embed=embed, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="stop", description="Stop the listening party and leave the voice channel.")
+    @app_commands.guild_only()
+    async def stop(self, interaction: discord.Interaction) -> None:
+        await reply(interaction, await control(self.bot, interaction, "stop"))
+
+    @commands.Cog.listener()
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        await self.bot.parties.on_voice_state_update(member, before, after)
+
+
+async def setup(bot: MusicBot) -> None:
+    """Load the listening-party commands."""
+    await bot.add_cog(Listening(bot))
