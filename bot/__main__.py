@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def run(settings: Settings) -> None:
     """Open the HTTP session and the database, run the bot until it stops, close in reverse order."""
-    problem = database_problem(settings.database_path, create=True)
+    problem = None if settings.database_url else database_problem(settings.database_path, create=True)
     if problem:
         raise StartupError(problem)
     running: list[MusicBot] = []
@@ -123,7 +123,8 @@ async def run(settings: Settings) -> None:
 
 def run_bot(settings: Settings) -> int:
     """Run until stopped; every failure an owner can cause ends in one line, not a traceback."""
-    setup_logging(settings.log_level, [settings.discord_token, settings.producer_api_token], settings.log_format)
+    hidden = [settings.discord_token, settings.producer_api_token, str(settings.database_url or "")]
+    setup_logging(settings.log_level, hidden, settings.log_format)
     log.info("Starting producer-discord-bot %s (discord.py %s)", __version__, discord.__version__)
     status = EXIT_OK
     try:

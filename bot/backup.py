@@ -1,5 +1,7 @@
 """`python -m bot backup PATH`: a consistent copy of the database, safe while the bot runs.
 
+On PostgreSQL (`DATABASE_URL`) it prints the `pg_dump` command to use instead.
+
 SQLite's online backup API copies a snapshot of the whole database in one step: the bot keeps
 writing (WAL mode lets readers and the writer proceed together), and the copy is exactly the
 database as it was at one instant, never a file caught half-written as `cp` can be. The copy is
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import sqlite3
 import sys
 from pathlib import Path
@@ -48,8 +51,24 @@ def backup_sqlite(source: Path, target: Path) -> tuple[int, int]:
     return target.stat().st_size, version
 
 
+def postgres_instructions(path: str) -> str:
+    """PostgreSQL has its own consistent online dump; the URL is referred to, never printed (it may
+    hold a password)."""
+    target = shlex.quote(path)
+    return (
+        "The database is PostgreSQL (DATABASE_URL). Back it up with pg_dump, which takes a consistent snapshot "
+        "while the bot runs:\n"
+        f'  pg_dump --format=custom --file={target} "$DATABASE_URL"\n'
+        "Restore it (bot stopped) with:\n"
+        f'  pg_restore --clean --if-exists --no-owner --dbname="$DATABASE_URL" {target}'
+    )
+
+
 def run_backup(settings: Settings, path: str) -> int:
     """The command: one line on success (where, how big, how to restore), one line on failure."""
+    if settings.database_url:
+        print(postgres_instructions(path))
+        return 0
     source = settings.database_path
     if not source.is_file():
         print(f"Backup failed: there is no database at {source} (DATABASE_PATH) to back up.", file=sys.stderr)

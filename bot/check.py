@@ -24,7 +24,14 @@ from bot.logs import setup_logging
 from bot.producer.client import ProducerClient, ProducerError
 from bot.settings import Settings
 from bot.startup import database_problem, describe_network_error
-from bot.storage.database import Dialect, migrations
+from bot.storage import StorageError
+from bot.storage.database import (
+    Dialect,
+    migrations,
+    pending_migrations,
+    postgres_applied_migrations,
+    sqlite_applied_migrations,
+)
 
 CHECK_TIMEOUT = 15.0
 """Seconds each remote check may take."""
@@ -84,36 +91,47 @@ def latest_migration(dialect: Dialect = "sqlite") -> int:
     return max((version for version, _, _ in migrations(dialect)), default=0)
 
 
+def migration_outcome(where: str, dialect: Dialect, applied: set[int]) -> Outcome:
+    """Current, behind (the bot applies the rest at its next start) or ahead (a newer bot's database)."""
+    pending, unknown = pending_migrations(dialect, applied)
+    if unknown:
+        return Outcome(
+            False,
+            f"{where} has migration(s) {', '.join(f'{v:04d}' for v in unknown)} that this version does not know: "
+            "it was used by a newer bot; run that version, or restore a backup",
+        )
+    if pending:
+        return Outcome(
+            False,
+            f"{where} is missing migration(s) {', '.join(f'{v:04d}' for v in pending)}. Back it up "
+            "(python -m bot backup PATH), then start the bot once: it applies them",
+        )
+    return Outcome(True, f"{where} opens and its migrations are current ({max(applied, default=0):04d})")
+
+
 def check_sqlite(path: Path) -> Outcome:
-    """Opens the file read-only (never creating it) and compares its migration with this version's."""
+    """Opens the file read-only (never creating it) and compares its migrations with this version's."""
     problem = database_problem(path, create=False)
     if problem:
         return Outcome(False, problem)
-    if not path.exists():
-        return Outcome(True, f"Database {path} does not exist yet; the bot creates it at its first start")
-    wanted = latest_migration("sqlite")
     try:
-        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            version = int(connection.execute("PRAGMA user_version").fetchone()[0])
-        finally:
-            connection.close()
+        applied = sqlite_applied_migrations(path)
     except sqlite3.Error as exc:
         return Outcome(False, f"Cannot open the database {path}: {exc} (is it an SQLite file?)")
-    if version < wanted:
-        return Outcome(
-            False,
-            f"Database {path} is at migration {version}; this version needs {wanted}. Back it up "
-            "(python -m bot backup PATH), then start the bot once: it applies the migrations",
-        )
-    if version > wanted:
-        return Outcome(
-            False,
-            f"Database {path} is at migration {version}, newer than this version knows ({wanted}): "
-            "it was used by a newer bot; run that version, or restore a backup",
-        )
-    return Outcome(True, f"Database {path} opens and its migrations are current ({version})")
+    if applied is None:
+        return Outcome(True, f"Database {path} does not exist yet; the bot creates it at its first start")
+    return migration_outcome(f"Database {path}", "sqlite", applied)
+
+
+async def check_postgres(url: str) -> Outcome:
+    """Connects once and reads `schema_migrations`; creates nothing (an empty database is fine)."""
+    try:
+        applied = await postgres_applied_migrations(url)
+    except StorageError as exc:
+        return Outcome(False, f"{exc}; check DATABASE_URL and that the server is running")
+    if not applied:
+        return Outcome(True, "PostgreSQL (DATABASE_URL) answers; its tables are created at the bot's first start")
+    return migration_outcome("PostgreSQL (DATABASE_URL)", "postgres", applied)
 
 
 async def check_public_url(session: aiohttp.ClientSession, settings: Settings) -> Outcome:
@@ -165,7 +183,7 @@ async def check_public_url(session: aiohttp.ClientSession, settings: Settings) -
 
 async def run_check(settings: Settings, *, out: Callable[[str], None] = print) -> int:
     """Run every check, print one line each, and return the exit status (0 only if all passed)."""
-    setup_logging("CRITICAL", [settings.discord_token, settings.producer_api_token])
+    setup_logging("CRITICAL", [settings.discord_token, settings.producer_api_token, str(settings.database_url or "")])
     logging.getLogger("discord").setLevel(logging.CRITICAL)
     mode = "callback mode" if settings.callback_mode else "polling mode"
     outcomes = [Outcome(True, f"Configuration is valid ({mode})")]
@@ -179,7 +197,10 @@ async def run_check(settings: Settings, *, out: Callable[[str], None] = print) -
     async with aiohttp.ClientSession() as session:
         await run(check_discord(settings.discord_token))
         await run(check_producer(session, settings))
-        await run(asyncio.to_thread(check_sqlite, settings.database_path))
+        if settings.database_url:
+            await run(check_postgres(str(settings.database_url)))
+        else:
+            await run(asyncio.to_thread(check_sqlite, settings.database_path))
         if settings.callback_mode:
             await run(check_public_url(session, settings))
     failed = sum(not outcome.ok for outcome in outcomes)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot import __version__
@@ -161,15 +162,46 @@ async def test_check_compares_the_database_migrations(
     env = configured(producer, tmp_path)
     current = await run_cli("check", cwd=tmp_path, env=env, discord_api=discord_fake.api_base)
     assert current.returncode == 0, current.output
-    assert f"ok    Database {database} opens and its migrations are current ({latest_migration()})" in current.stdout
+    assert f"ok    Database {database} opens and its migrations are current ({latest_migration():04d})" in (
+        current.stdout
+    )
 
-    with sqlite3.connect(database) as connection:
-        connection.execute("PRAGMA user_version = 1")
+    with sqlite3.connect(database) as connection:  # as if this version brought migration 0004 new
+        connection.execute("DELETE FROM schema_migrations WHERE version = 4")
     behind = await run_cli("check", cwd=tmp_path, env=env, discord_api=discord_fake.api_base)
     assert behind.returncode == 1
-    assert f"FAIL  Database {database} is at migration 1; this version needs {latest_migration()}" in behind.stdout
+    assert f"FAIL  Database {database} is missing migration(s) 0004. Back it up" in behind.stdout
     assert "start the bot once" in behind.stdout
     clean(behind.output)
+
+
+async def test_check_on_postgresql(
+    discord_fake: FakeDiscord, producer: FakeProducer, tmp_path: Path, postgres_url: str
+) -> None:
+    """DATABASE_URL: the same check through one read-only connection; the URL is never printed."""
+    env = configured(producer, tmp_path, DATABASE_URL=postgres_url)
+    current = await run_cli("check", cwd=tmp_path, env=env, discord_api=discord_fake.api_base)
+    assert current.returncode == 0, current.output
+    assert (
+        f"ok    PostgreSQL (DATABASE_URL) opens and its migrations are current ({latest_migration('postgres'):04d})"
+        in (current.stdout)
+    )
+    assert not (tmp_path / "data").exists()  # DATABASE_PATH is not touched
+
+    connection = await asyncpg.connect(postgres_url)
+    try:
+        await connection.execute("DELETE FROM schema_migrations WHERE version = 4")
+    finally:
+        await connection.close()
+    behind = await run_cli("check", cwd=tmp_path, env=env, discord_api=discord_fake.api_base)
+    assert behind.returncode == 1
+    assert "FAIL  PostgreSQL (DATABASE_URL) is missing migration(s) 0004" in behind.stdout
+
+    env["DATABASE_URL"] = f"postgresql://bot:hunter2-password@127.0.0.1:{free_port()}/bot"
+    unreachable = await run_cli("check", cwd=tmp_path, env=env, discord_api=discord_fake.api_base)
+    assert unreachable.returncode == 1
+    assert "FAIL  Cannot connect to PostgreSQL at DATABASE_URL: " in unreachable.stdout
+    clean(current.output + behind.output + unreachable.output, "hunter2-password", postgres_url)
 
 
 async def test_check_tries_the_public_url_in_callback_mode(
@@ -247,6 +279,20 @@ async def test_backup_of_a_database_being_written_opens_and_verifies(tmp_path: P
         assert await restored.get_meta(f"row-{copied + 1}") is None  # a snapshot: rows up to one instant
     finally:
         await restored.close()
+
+
+def test_backup_on_postgresql_prints_the_pg_dump_command(tmp_path: Path) -> None:
+    env = child_env(
+        DISCORD_TOKEN="d", PRODUCER_API_TOKEN="p", DATABASE_URL="postgresql://bot:hunter2-password@db:5432/bot"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "backup", "bot dump.pgc"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "  pg_dump --format=custom --file='bot dump.pgc' \"$DATABASE_URL\"" in result.stdout
+    assert "pg_restore --clean --if-exists --no-owner --dbname=\"$DATABASE_URL\" 'bot dump.pgc'" in result.stdout
+    clean(result.stdout + result.stderr, "hunter2-password")
+    assert list(tmp_path.iterdir()) == []
 
 
 async def test_backup_refuses_what_it_cannot_do_in_one_line(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.health import GatewayWatch, check_health
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.harness import World, free_port, generate, private_reply
+from tests.postgres import both_backends
 
 
 async def get(url: str) -> tuple[int, Any]:
@@ -59,6 +60,7 @@ async def test_healthz_follows_the_gateway_down_and_back(world: World) -> None:
     await ready_again  # the bot's own start-up of the new session is over before it is stopped
 
 
+@both_backends
 async def test_healthz_is_503_while_the_database_fails(world: World) -> None:
     await world.start_bot()
     assert (await get(f"{world.webhook_base}/healthz"))[0] == 200
@@ -112,6 +114,7 @@ def value(text: str, name: str, **labels: str) -> float:
     return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+@both_backends
 async def test_metrics_count_a_song_through_its_life(world: World) -> None:
     await world.start_bot(callbacks=True, METRICS="true")
     url = f"{world.webhook_base}/metrics"
