@@ -1,5 +1,5 @@
-# syntax=docker/dockerfile:1
-FROM python:3.12-slim AS base
+# Plain Dockerfile syntax: builds with the classic builder and with BuildKit alike.
+FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -8,14 +8,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so editing the bot's code does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN python - <<'PY' > /tmp/requirements.txt
-import tomllib
-print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))
-PY
-RUN pip install -r /tmp/requirements.txt
+# Dependencies first, read from pyproject.toml alone: editing the code or the README does not
+# reinstall them (only a change to pyproject.toml does).
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
 
+COPY LICENSE ./
 COPY bot ./bot
 COPY cogs ./cogs
 
@@ -24,8 +25,13 @@ USER musicbot
 
 ENV DATABASE_PATH=/app/data/bot.db
 VOLUME ["/app/data"]
+# The webhook listener: callbacks (callback mode only) and /healthz (always).
 EXPOSE 8080
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+# /healthz answers 503 while the gateway is down (past a short grace) or the database fails;
+# urlopen raises on any status other than 2xx, so the container turns unhealthy then.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('WEBHOOK_PORT', '8080'), timeout=4)"
 
-CMD ["python", "-m", "bot"]
+# `docker run IMAGE check`, `docker exec CONTAINER python -m bot backup /app/data/backups`, …
+ENTRYPOINT ["python", "-m", "bot"]
+CMD ["run"]

@@ -82,7 +82,7 @@ def main(argv: list[str]) -> int:
         point_discord_at_fake()
         from bot.__main__ import main as bot_main
 
-        return bot_main()
+        return bot_main([])
     if mode == "bare":
         point_discord_at_fake()
         with contextlib.suppress(KeyboardInterrupt):

@@ -58,8 +58,8 @@ async def _bare_callback(request: web.Request) -> web.Response:
     return web.json_response({"ok": True, "duplicate": False})
 
 
-async def _health() -> dict[str, object]:
-    return {"status": "ok"}
+async def _health() -> tuple[bool, dict[str, object]]:
+    return True, {"status": "ok"}
 
 
 async def serve(mode: str, count: int, directory: str) -> None:

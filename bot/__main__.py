@@ -1,58 +1,157 @@
-"""Composition root: `python -m bot` reads settings, opens what the bot needs, runs it, closes it."""
+"""Composition root and command line: `python -m bot [run | check | backup PATH]`.
+
+The command line is parsed before anything heavy is imported or opened, so `--help` and
+`--version` answer at once and never connect anywhere. Every failure an owner can cause ends in
+one line that says what to do (see `bot.startup`), never a traceback.
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
 
 import aiohttp
 import discord
 
+from bot import __version__
+from bot.backup import run_backup
 from bot.bot import MusicBot
+from bot.check import run_check
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
+from bot.startup import StartupError, current_user, database_problem, describe_network_error, wait_for_discord
 from bot.storage import StorageError, open_repository
 
 log = logging.getLogger("bot")
 
+PROG = "python -m bot"
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="A self-hosted Discord bot for making music with the Producer (FUZZ) API. "
+        "Configuration comes from the environment and .env (see .env.example).",
+        epilog="Without a command the bot runs. Exit status: 0 ok, 1 a check or the bot failed, "
+        "2 the configuration is invalid.",
+    )
+    parser.add_argument("--version", action="version", version=f"producer-discord-bot {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the bot (the default)", description="Run the bot until stopped.")
+    commands.add_parser(
+        "check",
+        help="check the configuration, both tokens, the database and (in callback mode) PUBLIC_URL",
+        description="Check, without side effects, that the configuration is valid, that Discord accepts "
+        "DISCORD_TOKEN, that the Producer API accepts PRODUCER_API_TOKEN, that the database opens with "
+        "its migrations current and, in callback mode, that PUBLIC_URL/healthz reaches this listener. "
+        "Exits 0 only when every check passes.",
+    )
+    backup = commands.add_parser(
+        "backup",
+        help="copy the database safely while the bot runs",
+        description="Write a consistent copy of the SQLite database to PATH (a file, or a folder to put a "
+        "dated file in), even while the bot is writing to it, and verify the copy. With DATABASE_URL "
+        "(PostgreSQL) it prints the pg_dump command to use instead.",
+    )
+    backup.add_argument("path", metavar="PATH", help="where to write the copy")
+    return parser
+
+
+def _load_settings() -> Settings | None:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"Configuration error: {problem}", file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = _load_settings()
+    if settings is None:
+        return EXIT_CONFIG
+    if args.command == "check":
+        return asyncio.run(run_check(settings))
+    if args.command == "backup":
+        return run_backup(settings, args.path)
+    return run_bot(settings)
+
 
 async def run(settings: Settings) -> None:
     """Open the HTTP session and the database, run the bot until it stops, close in reverse order."""
+    problem = None if settings.database_url else database_problem(settings.database_path, create=True)
+    if problem:
+        raise StartupError(problem)
+    running: list[MusicBot] = []
+    closing: list[asyncio.Future[None]] = []
+    starting = asyncio.current_task()
+
+    def stop() -> None:
+        """`docker stop` sends SIGTERM: close cleanly (deliveries finish, the listener stops); while
+        still waiting for Discord there is nothing to finish, so the start is simply abandoned."""
+        if running:
+            closing.append(asyncio.ensure_future(running[0].close()))
+        elif starting is not None:
+            starting.cancel()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop)
     async with aiohttp.ClientSession() as session:
-        repo = await open_repository(settings)
+        await wait_for_discord(session, discord.http.Route.BASE)
+        try:
+            repo = await open_repository(settings)
+        except (OSError, sqlite3.Error) as exc:
+            raise StartupError(
+                f"Cannot open the database {settings.database_path} as user {current_user()}: {exc}"
+            ) from None
         try:
             async with MusicBot(settings=settings, repo=repo, session=session) as bot:
-                # `docker stop` sends SIGTERM: close cleanly (deliveries finish, the listener stops).
-                loop = asyncio.get_running_loop()
-                for signum in (signal.SIGTERM, signal.SIGINT):
-                    with contextlib.suppress(NotImplementedError):
-                        loop.add_signal_handler(signum, lambda: asyncio.ensure_future(bot.close()))
+                running.append(bot)
                 await bot.start(settings.discord_token)
         finally:
             await repo.close()
 
 
-def main() -> int:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"Configuration error: {exc}", file=sys.stderr)
-        return 2
-    setup_logging(settings.log_level, [settings.discord_token, settings.producer_api_token])
+def run_bot(settings: Settings) -> int:
+    """Run until stopped; every failure an owner can cause ends in one line, not a traceback."""
+    hidden = [settings.discord_token, settings.producer_api_token, str(settings.database_url or "")]
+    setup_logging(settings.log_level, hidden, settings.log_format)
+    log.info("Starting producer-discord-bot %s (discord.py %s)", __version__, discord.__version__)
+    status = EXIT_OK
     try:
         asyncio.run(run(settings))
-    except StorageError as exc:
+    except (StartupError, StorageError) as exc:
         log.error("%s", exc)
-        return 1
+        status = EXIT_FAILED
     except discord.LoginFailure:
-        log.error("Discord rejected DISCORD_TOKEN: check the bot token in .env")
-        return 1
-    except KeyboardInterrupt:
+        log.error(
+            "Discord rejected DISCORD_TOKEN: copy the bot token again from the developer portal (Bot → Reset Token)"
+        )
+        status = EXIT_FAILED
+    except discord.PrivilegedIntentsRequired:
+        log.error(
+            "MESSAGE_CONTENT_INTENT=true but the Message Content Intent is off for this bot: enable it in the "
+            "developer portal (Bot → Privileged Gateway Intents), or set MESSAGE_CONTENT_INTENT=false"
+        )
+        status = EXIT_FAILED
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        log.error(
+            "Lost the connection to Discord while starting (%s); start the bot again", describe_network_error(exc)
+        )
+        status = EXIT_FAILED
+    except (KeyboardInterrupt, asyncio.CancelledError):
         pass
-    return 0
+    log.info("Stopped")
+    return status
 
 
 if __name__ == "__main__":

@@ -16,20 +16,24 @@ from aiohttp import web
 from discord import app_commands
 from discord.ext import commands
 
-from bot import render
+from bot import __version__, render
+from bot.alerts import AccountAlerts
 from bot.delivery import Delivery
 from bot.errors import UserError
 from bot.exports import ExportService
 from bot.favourites import Favourites
+from bot.health import GatewayWatch, check_health
 from bot.lyrics import LyricsService
+from bot.metrics import Metrics
 from bot.poller import TaskPoller
 from bot.preferences import PreferenceService
-from bot.producer.client import ProducerClient
+from bot.producer.client import ProducerClient, ProducerError
 from bot.service import Clock, SongRequest, SongService
 from bot.settings import Settings
+from bot.startup import port_problem
 from bot.storage.repository import Repository
 from bot.voice.party import Parties
-from bot.webhook import create_app
+from bot.webhook import create_app, create_metrics_app
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.prefer",
     "cogs.favourites",
     "cogs.listen",
+    "cogs.help",
 )
 """Every cog the bot loads. Add a new command area here."""
 
@@ -144,37 +149,78 @@ class MusicBot(commands.Bot):
         self.settings = settings
         self.repo = repo
         self.http_session = session
-        self.api = ProducerClient(session, settings.producer_api_base, settings.producer_api_token)
+        self.metrics = Metrics()
+        self.api = ProducerClient(
+            session, settings.producer_api_base, settings.producer_api_token, metrics=self.metrics
+        )
+        self.alerts = AccountAlerts(self)
+        self.api.account_listeners.append(self.alerts.observe)
         self.delivery = Delivery(self, repo, session)
-        self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock)
+        self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics)
         self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
         self.prefs = PreferenceService(repo, self.songs, clock=clock)
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
         self.favourites = Favourites(repo, self.delivery, clock=clock)
         self.parties = Parties(self, session, max_parties=settings.max_listening_parties)
+        self.gateway = GatewayWatch(self)
+        self._count_discord_errors()
         self._web_runner: web.AppRunner | None = None
+        self._metrics_runner: web.AppRunner | None = None
+        self._token_check: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[Any]] = set()
         self.webhook_port: int | None = None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        self._token_check = asyncio.create_task(self._check_producer_token())
         await self.songs.recover()  # before callbacks can arrive, so nothing is delivered twice
         await self._start_webhook()
         self.poller.start()
         await self._sync_commands()
 
+    async def _check_producer_token(self) -> None:
+        """At start, not at a member's first command: a refused token is logged loudly and the
+        owner gets a DM (through `self.alerts`, which watches every API answer)."""
+        try:
+            await self.api.check_token()
+        except ProducerError as exc:
+            if not exc.auth_failed:
+                log.warning("Could not check PRODUCER_API_TOKEN at start (%s %s)", exc.status, exc.code)
+            return
+        log.info("The Producer API accepts PRODUCER_API_TOKEN")
+
     async def _start_webhook(self) -> None:
-        app = create_app(self.songs, self.health)
-        self._web_runner = web.AppRunner(app, access_log=None)
-        await self._web_runner.setup()
-        site = web.TCPSite(self._web_runner, self.settings.webhook_host, self.settings.webhook_port)
-        await site.start()
-        sockets = self._web_runner.addresses
-        self.webhook_port = sockets[0][1] if sockets else self.settings.webhook_port
-        mode = "callback mode" if self.settings.callback_mode else "polling mode (no PUBLIC_URL)"
-        log.info("Webhook listener on %s:%s, %s", self.settings.webhook_host, self.webhook_port, mode)
+        settings = self.settings
+        metrics_here = settings.metrics and settings.metrics_port is None
+        app = create_app(
+            self.songs,
+            self.health,
+            metrics_source=self.metrics_text if metrics_here else None,
+            count_callback=lambda outcome: self.metrics.callbacks.labels(outcome).inc(),
+        )
+        self._web_runner, self.webhook_port = await self._listen(app, settings.webhook_port, "WEBHOOK_PORT")
+        mode = "callback mode" if settings.callback_mode else "polling mode (no PUBLIC_URL)"
+        log.info("Webhook listener on %s:%s, %s", settings.webhook_host, self.webhook_port, mode)
+        if settings.metrics and settings.metrics_port is not None:
+            metrics_app = create_metrics_app(self.metrics_text)
+            self._metrics_runner, port = await self._listen(metrics_app, settings.metrics_port, "METRICS_PORT")
+            log.info("Metrics on %s:%s/metrics", settings.webhook_host, port)
+        elif settings.metrics:
+            log.info("Metrics on the webhook listener at /metrics: do not expose it publicly")
+
+    async def _listen(self, app: web.Application, port: int, variable: str) -> tuple[web.AppRunner, int]:
+        """Serve `app` on WEBHOOK_HOST:`port`; a port that cannot be bound is one clear line."""
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.settings.webhook_host, port).start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise port_problem(exc, port, variable) from None
+        sockets = runner.addresses
+        return runner, (sockets[0][1] if sockets else port)
 
     async def _sync_commands(self) -> None:
         """Guild sync at once for development; global sync only when the command set changed.
@@ -229,6 +275,9 @@ class MusicBot(commands.Bot):
         if not interaction.response.is_done():
             acknowledged = await interaction.response.defer(thinking=True)
             status_message_id = acknowledged.message_id if acknowledged is not None else None
+            self.metrics.command_ack_latency.observe(
+                max(0.0, (discord.utils.utcnow() - interaction.created_at).total_seconds())
+            )
         if status_message_id is None:
             status_message_id = (await interaction.original_response()).id
         task = await self.songs.enqueue(request, status_message_id=status_message_id)
@@ -250,6 +299,11 @@ class MusicBot(commands.Bot):
             with contextlib.suppress(discord.HTTPException):
                 await message.reply(exc.message, allowed_mentions=discord.AllowedMentions.none())
 
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        """Every event passes here first, so /healthz knows each shard's connection at once."""
+        self.gateway.observe(event_name, *args)
+        super().dispatch(event_name, *args, **kwargs)
+
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: messages matter only to cog listeners (reply-to-extend, jam lines)."""
 
@@ -266,14 +320,44 @@ class MusicBot(commands.Bot):
             invite,
         )
 
-    async def health(self) -> dict[str, object]:
-        pending = await self.songs.pending_tasks()
-        return {
-            "status": "ok",
-            "discord": "ready" if self.is_ready() else "connecting",
+    async def health(self) -> tuple[bool, dict[str, object]]:
+        """For `/healthz`: every shard connected (or only briefly not) and the database answering."""
+        health = await check_health(self.gateway, self.songs.pending_tasks)
+        pending = health.answer if isinstance(health.answer, list) else []
+        return health.healthy, {
+            "status": "ok" if health.healthy else "unavailable",
+            "reason": health.reason,
+            "bot": "producer-discord-bot",
+            "version": __version__,
+            "shards": {str(shard): state for shard, state in health.shards.items()},
             "mode": "callback" if self.settings.callback_mode else "polling",
             "pending_tasks": len(pending),
         }
+
+    async def metrics_text(self) -> bytes:
+        """For `/metrics`: the gauges read now, then everything in Prometheus' text format."""
+        self.metrics.queue_length.set(len(await self.repo.tasks_in_states("queued")))
+        in_progress = await self.repo.tasks_in_states("reserved", "pending", "received", "delivering")
+        self.metrics.songs_in_progress.set(len(in_progress))
+        if isinstance(self, discord.AutoShardedClient):
+            self.metrics.set_gateway_latencies(list(self.latencies))
+        else:
+            self.metrics.set_gateway_latencies([(self.shard_id or 0, self.latency)])
+        return self.metrics.render()
+
+    def _count_discord_errors(self) -> None:
+        """Count failed Discord REST requests by status, at the one place they all pass."""
+        request = self.http.request
+        counter = self.metrics.discord_errors
+
+        async def counted(route: discord.http.Route, **kwargs: Any) -> Any:
+            try:
+                return await request(route, **kwargs)
+            except discord.HTTPException as exc:
+                counter.labels(str(exc.status)).inc()
+                raise
+
+        self.http.request = counted  # type: ignore[method-assign]
 
     async def close(self) -> None:
         """Stop taking work first, let requests being charged and deliveries finish, then disconnect."""
@@ -282,10 +366,14 @@ class MusicBot(commands.Bot):
         starting = [task for task in self._starting if task is not asyncio.current_task()]
         if starting:
             await asyncio.wait(starting, timeout=SHUTDOWN_GRACE)
-        if self._web_runner is not None:
-            await self._web_runner.cleanup()
-            self._web_runner = None
+        for runner in (self._web_runner, self._metrics_runner):
+            if runner is not None:
+                await runner.cleanup()
+        self._web_runner = self._metrics_runner = None
+        if self._token_check is not None:
+            self._token_check.cancel()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.favourites.drain(), SHUTDOWN_GRACE)
+        await self.alerts.close()
         await self.songs.close()
         await super().close()

@@ -38,9 +38,9 @@ class ApiRejected(UserError):
 def describe_api_error(error: ProducerError) -> str:
     """Turn an API failure into one sentence for the member, plus what happened to their credit."""
     if error.auth_failed:
-        return "The bot's API key is not valid, tell the bot owner. No credit was used."
+        return "The music service refused the bot's API key; the bot's owner has been told. No credit was used."
     if error.code == "used_up":
-        return "The bot's Producer credits are used up, tell the bot owner. No credit was used."
+        return "The bot's Producer credits are used up; the bot's owner has been told. No credit was used."
     if error.code == "too_many_requests":
         return "The music service is busy right now, try again in a minute. No credit was used."
     if error.code == "forbidden":

@@ -3,6 +3,8 @@ strangers' malformed requests to the listener from filling the log with tracebac
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import logging
 import re
 from collections.abc import Iterable
@@ -65,10 +67,33 @@ class QuietProtocolErrors(logging.Filter):
         return True
 
 
-def setup_logging(level: str, secrets: Iterable[str]) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (`LOG_FORMAT=json`), for Loki, ELK and `jq`.
+
+    Keys: `time` (UTC, ISO 8601), `level`, `logger`, `message`, and `exception` when there is one.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str, secrets: Iterable[str], log_format: str = "plain") -> None:
     """One stream handler on the root logger; discord.py and aiohttp log through it too."""
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(QuietProtocolErrors())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()

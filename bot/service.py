@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.actions import action_for, parse_song_ref
 from bot.errors import ApiRejected, InvalidInput, QueueFull, QuotaExceeded, describe_api_error
+from bot.metrics import Metrics
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.lookup import Unconfirmed, find_submissions
 from bot.producer.models import MalformedResult, TaskRecord, parse_result
@@ -95,8 +96,10 @@ class SongService:
         delivery: Delivery,
         *,
         clock: Clock,
+        metrics: Metrics | None = None,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics or Metrics()
         self._repo = repo
         self._api = api
         self._delivery = delivery
@@ -160,6 +163,7 @@ class SongService:
         )
         if isinstance(outcome, Refusal):
             raise self._refusal(outcome.reason, limits, now)
+        self._metrics.songs_requested.labels(request.action).inc()
         if status_message_id is not None:
             await self._repo.set_status_message(outcome.id, status_message_id)
         return outcome
@@ -271,6 +275,7 @@ class SongService:
         if cancelled is None:
             raise InvalidInput("This job has already finished; there is nothing to cancel.")
         log.info("Task %d cancelled by %d", task_id, user_id)
+        self._metrics.refunds.inc()
         await self._delivery.update_status(task_id)
         self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
         return cancelled
@@ -354,8 +359,6 @@ class SongService:
         try:
             submission = await self._api.submit_audio(body)
         except ProducerError as exc:
-            if exc.auth_failed:
-                log.error("The Producer API rejected the bot's token (%s). Check PRODUCER_API_TOKEN.", exc.code)
             taken = None
             if exc.ambiguous:
                 # A 5xx, a timeout or a nonsense answer: the API may have taken (and billed) it.
@@ -374,7 +377,9 @@ class SongService:
             else:
                 message = describe_api_error(exc)
                 # Only while still unsent: a callback may have beaten the error here.
-                if await self._repo.fail_waiting(task.id, message, self._clock(), ("reserved",)) is not None:
+                failed = await self._repo.fail_waiting(task.id, message, self._clock(), ("reserved",))
+                if failed is not None:
+                    self._count_failure(failed)
                     self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
                     raise ApiRejected(message) from None
                 log.warning("Task %d: submit failed (%s) but its result already arrived", task.id, exc.code)
@@ -449,6 +454,9 @@ class SongService:
             await self._repo.release_delivery(task.id)
             return
         await self._repo.mark_delivered(task.id)
+        self._metrics.songs_delivered.labels(task.action).inc()
+        if task.finished_at is not None:
+            self._metrics.delivery_latency.observe(max(0.0, self._clock() - task.finished_at))
         await self._delivery.update_status(task.id)
         self._spawn(self._after_delivery(task), name=f"after-{task.id}")
 
@@ -477,9 +485,15 @@ class SongService:
         if failed is None:
             return False
         log.info("Task %d failed: %s", task.id, message)
+        self._count_failure(failed)
         await self._delivery.notify_failure(failed)
         self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
         return True
+
+    def _count_failure(self, task: Task) -> None:
+        self._metrics.songs_failed.labels(task.action).inc()
+        if task.refunded:
+            self._metrics.refunds.inc()
 
     # -- housekeeping ------------------------------------------------------------------------
 

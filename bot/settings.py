@@ -5,7 +5,6 @@ Every name here is a public contract with server owners; `.env.example` document
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,7 +25,11 @@ MODELS: tuple[str, ...] = (
 
 
 class SettingsError(Exception):
-    """A setting is missing or malformed; the message names it in one line."""
+    """One or more settings are missing or malformed; `problems` holds one line per variable."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 class Secret(str):
@@ -54,6 +57,7 @@ class Settings:
     dev_guild_id: int | None = None
     guild_daily_quota: int = 20
     log_level: str = "INFO"
+    log_format: str = "plain"
     task_timeout: float = 20 * 60
     poll_interval: float = 5.0
     callback_grace: float = 180.0
@@ -63,6 +67,8 @@ class Settings:
     max_queued: int = 20
     action_costs: Mapping[str, int] = field(default_factory=dict)
     max_listening_parties: int = 20
+    metrics: bool = False
+    metrics_port: int | None = None
 
     @property
     def callback_mode(self) -> bool:
@@ -70,39 +76,123 @@ class Settings:
         return self.public_url is not None
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int | None = None) -> int | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("plain", "json")
+
+
+def unquote(raw: str) -> str:
+    """`"FUZZ-2.0 Pro"` → `FUZZ-2.0 Pro`: Docker's `--env-file` and systemd keep quotes that a shell
+    (and python-dotenv) would remove, so a value wrapped in one matching pair of quotes loses them."""
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1].strip()
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if value < minimum:
-        raise SettingsError(f"{name} must be at least {minimum:g}, got {value:g}")
-    return value
+class _Reader:
+    """Reads variables from one mapping and collects every problem instead of stopping at the first,
+    so an owner fixes their configuration in one go."""
 
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.problems: list[str] = []
 
-def _bool(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw in {"", "0", "false", "no", "off"}:
+    def raw(self, name: str) -> str:
+        return unquote(self._env.get(name) or "")
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    def integer(
+        self, name: str, default: int | None, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
+        raw = self.raw(name)
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            self.problem(f"{name} must be a whole number, got {raw!r}")
+            return default
+        if minimum is not None and value < minimum:
+            self.problem(f"{name} must be at least {minimum}, got {value}")
+            return default
+        if maximum is not None and value > maximum:
+            self.problem(f"{name} must be at most {maximum}, got {value}")
+            return default
+        return value
+
+    def port(self, name: str, default: int) -> int:
+        value = self.integer(name, default, minimum=0, maximum=65535)
+        return default if value is None else value
+
+    def number(self, name: str, default: float, *, minimum: float) -> float:
+        raw = self.raw(name)
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            self.problem(f"{name} must be a number, got {raw!r}")
+            return default
+        if value < minimum:
+            self.problem(f"{name} must be at least {minimum:g}, got {value:g}")
+            return default
+        return value
+
+    def flag(self, name: str) -> bool:
+        raw = self.raw(name).lower()
+        if raw in {"", "0", "false", "no", "off"}:
+            return False
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        self.problem(f"{name} must be true or false, got {raw!r}")
         return False
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+        raw = self.raw(name)
+        value = (raw.upper() if upper else raw) or default
+        if value not in choices:
+            self.problem(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
+            return default
+        return value
+
+    def required(self, name: str) -> Secret:
+        value = self.raw(name)
+        if not value:
+            self.problem(f"{name} is not set: add it to .env or the environment (see .env.example)")
+        return Secret(value)
+
+    def url(self, name: str, default: str | None) -> str | None:
+        raw = self.raw(name)
+        if not raw:
+            return default
+        if not raw.startswith(("http://", "https://")):
+            self.problem(f"{name} must start with http:// or https://, got {raw!r}")
+            return default
+        return raw.rstrip("/")
+
+    def database_url(self, name: str) -> Secret | None:
+        """`postgresql://USER[:PASSWORD]@HOST:PORT/DB` selects PostgreSQL; empty keeps SQLite."""
+        raw = self.raw(name)
+        if not raw:
+            return None
+        if not raw.startswith(("postgresql://", "postgres://")):
+            self.problem(f"{name} must start with postgresql:// (e.g. postgresql://bot:secret@db:5432/bot)")
+            return None
+        return Secret(raw)
+
+    def costs(self, name: str) -> dict[str, int]:
+        """`extend=2,stems=0,lyrics=1`: credits per action; actions not named cost 1 (lyrics 0)."""
+        costs: dict[str, int] = {}
+        for part in filter(None, (piece.strip() for piece in self.raw(name).split(","))):
+            action, _, value = part.partition("=")
+            action = action.strip()
+            if action not in PRICED or not value.strip().isdigit():
+                self.problem(f"{name} must look like 'extend=2,stems=0' with actions from {', '.join(PRICED)}")
+                return {}
+            costs[action] = int(value)
+        return costs
 
 
 ACTIONS = ("generate", "cover", "extend", "replace_section", "swap_vocals", "swap_instrumentals", "variation", "stems")
@@ -112,79 +202,41 @@ DEFAULT_COSTS: Mapping[str, int] = {"lyrics": 0}
 """Costs when `ACTION_COSTS` does not name them; anything else costs 1. Lyrics are free by default."""
 
 
-def _costs(env: Mapping[str, str], name: str) -> dict[str, int]:
-    """`extend=2,stems=0,lyrics=1`: credits per action; actions not named cost 1 (lyrics 0)."""
-    costs: dict[str, int] = {}
-    for part in filter(None, (piece.strip() for piece in env.get(name, "").split(","))):
-        action, _, value = part.partition("=")
-        action = action.strip()
-        if action not in PRICED or not value.strip().isdigit():
-            raise SettingsError(f"{name} must look like 'extend=2,stems=0' with actions from {', '.join(PRICED)}")
-        costs[action] = int(value)
-    return costs
-
-
-def _required(env: Mapping[str, str], name: str) -> Secret:
-    value = env.get(name, "").strip()
-    if not value:
-        raise SettingsError(f"{name} is not set: add it to .env (see .env.example)")
-    return Secret(value)
-
-
-def _url(env: Mapping[str, str], name: str, default: str | None) -> str | None:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.startswith(("http://", "https://")):
-        raise SettingsError(f"{name} must start with http:// or https://, got {raw!r}")
-    return raw.rstrip("/")
-
-
-def _database_url(env: Mapping[str, str], name: str) -> Secret | None:
-    """`postgresql://USER[:PASSWORD]@HOST:PORT/DB` selects PostgreSQL; empty keeps SQLite."""
-    raw = env.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.startswith(("postgresql://", "postgres://")):
-        raise SettingsError(f"{name} must start with postgresql:// (e.g. postgresql://bot:secret@db:5432/bot)")
-    return Secret(raw)
-
-
 def settings_from_mapping(env: Mapping[str, str]) -> Settings:
-    """Build settings from a plain mapping; tests call this directly."""
-    default_model = env.get("DEFAULT_MODEL", "").strip() or "FUZZ-2.0 Pro"
-    if default_model not in MODELS:
-        raise SettingsError(f"DEFAULT_MODEL must be one of {', '.join(MODELS)}; got {default_model!r}")
-    log_level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
-    if log_level not in logging.getLevelNamesMapping():
-        raise SettingsError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR; got {log_level!r}")
-    port = _int(env, "WEBHOOK_PORT", 8080, minimum=0)
-    assert port is not None
-    quota = _int(env, "GUILD_DAILY_QUOTA", 20, minimum=0)
-    assert quota is not None
-    return Settings(
-        discord_token=_required(env, "DISCORD_TOKEN"),
-        producer_api_token=_required(env, "PRODUCER_API_TOKEN"),
-        producer_api_base=_url(env, "PRODUCER_API_BASE", "https://api.acedata.cloud") or "",
-        public_url=_url(env, "PUBLIC_URL", None),
-        webhook_host=env.get("WEBHOOK_HOST", "").strip() or "0.0.0.0",  # noqa: S104
-        webhook_port=port,
-        database_path=Path(env.get("DATABASE_PATH", "").strip() or "data/bot.db"),
-        database_url=_database_url(env, "DATABASE_URL"),
-        default_model=default_model,
-        dev_guild_id=_int(env, "DEV_GUILD_ID", None, minimum=1),
-        guild_daily_quota=quota,
-        log_level=log_level,
-        task_timeout=_float(env, "TASK_TIMEOUT", 20 * 60, minimum=10),
-        poll_interval=_float(env, "POLL_INTERVAL", 5.0, minimum=1.0),
-        callback_grace=_float(env, "CALLBACK_GRACE", 180.0, minimum=0),
-        message_content_intent=_bool(env, "MESSAGE_CONTENT_INTENT"),
-        max_running=_int(env, "MAX_RUNNING_PER_GUILD", 4, minimum=1) or 4,
-        max_running_per_member=_int(env, "MAX_RUNNING_PER_MEMBER", 2, minimum=1) or 2,
-        max_queued=_int(env, "MAX_QUEUED_PER_GUILD", 20, minimum=0) or 0,
-        action_costs=_costs(env, "ACTION_COSTS"),
-        max_listening_parties=_int(env, "MAX_LISTENING_PARTIES", 20, minimum=1) or 20,
+    """Build settings from a plain mapping; tests call this directly.
+
+    Raises `SettingsError` listing every missing or invalid variable at once.
+    """
+    read = _Reader(env)
+    settings = Settings(
+        discord_token=read.required("DISCORD_TOKEN"),
+        producer_api_token=read.required("PRODUCER_API_TOKEN"),
+        producer_api_base=read.url("PRODUCER_API_BASE", "https://api.acedata.cloud") or "",
+        public_url=read.url("PUBLIC_URL", None),
+        webhook_host=read.raw("WEBHOOK_HOST") or "0.0.0.0",  # noqa: S104
+        webhook_port=read.port("WEBHOOK_PORT", 8080),
+        database_path=Path(read.raw("DATABASE_PATH") or "data/bot.db"),
+        database_url=read.database_url("DATABASE_URL"),
+        default_model=read.choice("DEFAULT_MODEL", "FUZZ-2.0 Pro", MODELS),
+        dev_guild_id=read.integer("DEV_GUILD_ID", None, minimum=1),
+        guild_daily_quota=read.integer("GUILD_DAILY_QUOTA", 20, minimum=0) or 0,
+        log_level=read.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
+        log_format=read.choice("LOG_FORMAT", "plain", LOG_FORMATS),
+        task_timeout=read.number("TASK_TIMEOUT", 20 * 60, minimum=10),
+        poll_interval=read.number("POLL_INTERVAL", 5.0, minimum=1.0),
+        callback_grace=read.number("CALLBACK_GRACE", 180.0, minimum=0),
+        message_content_intent=read.flag("MESSAGE_CONTENT_INTENT"),
+        max_running=read.integer("MAX_RUNNING_PER_GUILD", 4, minimum=1) or 4,
+        max_running_per_member=read.integer("MAX_RUNNING_PER_MEMBER", 2, minimum=1) or 2,
+        max_queued=read.integer("MAX_QUEUED_PER_GUILD", 20, minimum=0) or 0,
+        action_costs=read.costs("ACTION_COSTS"),
+        max_listening_parties=read.integer("MAX_LISTENING_PARTIES", 20, minimum=1) or 20,
+        metrics=read.flag("METRICS"),
+        metrics_port=read.integer("METRICS_PORT", None, minimum=0, maximum=65535),
     )
+    if read.problems:
+        raise SettingsError(read.problems)
+    return settings
 
 
 def load_settings(env_file: str | os.PathLike[str] = ".env") -> Settings:

@@ -32,6 +32,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from bot.metrics import CONTENT_TYPE
+
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK_BYTES = 1024 * 1024
@@ -48,10 +50,15 @@ class CallbackSink(Protocol):
         ...
 
 
-HealthProbe = Callable[[], Awaitable[dict[str, object]]]
+HealthProbe = Callable[[], Awaitable[tuple[bool, dict[str, object]]]]
+"""Healthy or not, and the JSON body to show (with the reason when not)."""
+MetricsSource = Callable[[], Awaitable[bytes]]
+"""The Prometheus text exposition, freshly collected."""
 
 SINK = web.AppKey("sink", CallbackSink)
 HEALTH = web.AppKey("health", object)
+METRICS = web.AppKey("metrics", object)
+CALLBACK_COUNTER = web.AppKey("callback_counter", object)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -101,6 +108,9 @@ async def callback(request: web.Request) -> web.Response:
         return _error(404, "unknown callback")
     sink = request.app[SINK]
     outcome = await sink.accept_callback(secret, body)
+    count: Callable[[str], None] | None = request.app.get(CALLBACK_COUNTER)  # type: ignore[assignment]
+    if count is not None:
+        count(outcome)
     if outcome == "unknown":
         return _error(404, "unknown callback")
     if outcome == "mismatch":
@@ -112,15 +122,44 @@ async def callback(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the bot is connected and its database answers; 503 with the reason otherwise."""
     probe: HealthProbe = request.app[HEALTH]  # type: ignore[assignment]
-    return web.json_response(await probe())
+    healthy, body = await probe()
+    return web.json_response(body, status=200 if healthy else 503)
 
 
-def create_app(sink: CallbackSink, health: HealthProbe) -> web.Application:
-    """Build the listener's app; the bot runs it in its own event loop."""
+async def metrics(request: web.Request) -> web.Response:
+    source: MetricsSource = request.app[METRICS]  # type: ignore[assignment]
+    return web.Response(body=await source(), headers={"Content-Type": CONTENT_TYPE})
+
+
+def create_app(
+    sink: CallbackSink,
+    health: HealthProbe,
+    *,
+    metrics_source: MetricsSource | None = None,
+    count_callback: Callable[[str], None] | None = None,
+) -> web.Application:
+    """Build the listener's app; the bot runs it in its own event loop. `/metrics` only when given."""
     app = web.Application(client_max_size=MAX_CALLBACK_BYTES, middlewares=[error_middleware])
     app[SINK] = sink
     app[HEALTH] = health
+    if count_callback is not None:
+        app[CALLBACK_COUNTER] = count_callback
     app.router.add_post("/callbacks/{secret}", callback)
     app.router.add_get("/healthz", healthz)
+    if metrics_source is not None:
+        add_metrics_route(app, metrics_source)
+    return app
+
+
+def add_metrics_route(app: web.Application, source: MetricsSource) -> None:
+    app[METRICS] = source
+    app.router.add_get("/metrics", metrics)
+
+
+def create_metrics_app(source: MetricsSource) -> web.Application:
+    """`/metrics` alone, for `METRICS_PORT`: a port that need not be reachable from the internet."""
+    app = web.Application(middlewares=[error_middleware])
+    add_metrics_route(app, source)
     return app

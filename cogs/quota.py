@@ -81,7 +81,7 @@ class Quota(commands.Cog):
         songs = self.bot.songs
         limits = await songs.limits(interaction.guild_id)
         guild_used, member_used, reset = await songs.usage(interaction.guild_id, interaction.user.id)
-        embed = discord.Embed(title="Songs today", colour=EMBED_COLOUR)
+        embed = discord.Embed(title="Songs today", colour=EMBED_COLOUR, description=self.bot.alerts.member_notice)
         embed.add_field(name="This server", value=f"{guild_used} of {limits.daily_allowance} used", inline=True)
         cap = f"{limits.member_daily_cap}" if limits.member_daily_cap is not None else "no personal cap"
         embed.add_field(name="You", value=f"{member_used} used ({cap})", inline=True)

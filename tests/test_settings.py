@@ -78,8 +78,8 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path, monkeypatch: pyte
     assert settings.guild_daily_quota == 7
 
 
-def test_python_m_bot_without_tokens_prints_one_line(tmp_path: Path) -> None:
-    """`python -m bot` with no configuration exits at once with one line naming the missing variable."""
+def test_python_m_bot_without_tokens_prints_one_line_each(tmp_path: Path) -> None:
+    """`python -m bot` with no configuration exits at once with one line per missing variable."""
     env = {key: value for key, value in os.environ.items() if key not in {"DISCORD_TOKEN", "PRODUCER_API_TOKEN"}}
     env["PYTHONPATH"] = str(ROOT)
     result = subprocess.run(
@@ -87,4 +87,38 @@ def test_python_m_bot_without_tokens_prints_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == ["Configuration error: DISCORD_TOKEN is not set: add it to .env (see .env.example)"]
+    assert lines == [
+        f"Configuration error: {name} is not set: add it to .env or the environment (see .env.example)"
+        for name in ("DISCORD_TOKEN", "PRODUCER_API_TOKEN")
+    ]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    """All the invalid values in one go, each on its own line, each naming the value."""
+    with pytest.raises(SettingsError) as caught:
+        settings_from_mapping(
+            {"PRODUCER_API_TOKEN": "p", "WEBHOOK_PORT": "70000", "LOG_LEVEL": "verbose", "METRICS": "maybe"}
+        )
+    assert caught.value.problems == [
+        "DISCORD_TOKEN is not set: add it to .env or the environment (see .env.example)",
+        "WEBHOOK_PORT must be at most 65535, got 70000",
+        "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR; got 'verbose'",
+        "METRICS must be true or false, got 'maybe'",
+    ]
+
+
+def test_quotes_from_docker_env_files_are_stripped() -> None:
+    """Docker's --env-file keeps quotes a shell would remove: one matching pair is taken off."""
+    settings = settings_from_mapping(
+        {
+            "DISCORD_TOKEN": '"d-token"',
+            "PRODUCER_API_TOKEN": "'p-token'",
+            "DEFAULT_MODEL": '"FUZZ-2.0 Raw"',
+            "WEBHOOK_PORT": "'9000'",
+            "LOG_FORMAT": '"json"',
+        }
+    )
+    assert (settings.discord_token, settings.producer_api_token) == ("d-token", "p-token")
+    assert (settings.default_model, settings.webhook_port, settings.log_format) == ("FUZZ-2.0 Raw", 9000, "json")
+    with pytest.raises(SettingsError, match="DEFAULT_MODEL"):
+        settings_from_mapping({"DISCORD_TOKEN": "d", "PRODUCER_API_TOKEN": "p", "DEFAULT_MODEL": "\"FUZZ-2.0'"})

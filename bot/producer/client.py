@@ -16,11 +16,12 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import aiohttp
 
+from bot.metrics import Metrics
 from bot.producer.models import (
     Lyrics,
     Submission,
@@ -37,6 +38,12 @@ BATCH_LIMIT = 50
 """Ids per `retrieve_batch` request; the vendor's own tooling recommends at most about 50."""
 TASKS_SPACING = 1.05
 """Seconds between two `/producer/tasks` requests ("stay under 1 req/s")."""
+PROBE_TASK_ID = "token-check"
+"""A task id no task has: looking it up costs nothing and answers 200 `{}` only to a valid token."""
+
+AccountListener = Callable[[str, "ProducerError | None"], None]
+"""Told of every answer: the path, and the error (None on success). `bot.alerts` watches for the
+account's own trouble (credits used up, key refused) through it."""
 
 
 class ProducerError(Exception):
@@ -77,6 +84,7 @@ class ProducerClient:
         max_rate_limit_retries: int = 4,
         backoff_base: float = 1.0,
         tasks_spacing: float = TASKS_SPACING,
+        metrics: Metrics | None = None,
     ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
@@ -91,6 +99,18 @@ class ProducerClient:
         self._tasks_spacing = tasks_spacing
         self._tasks_lock = asyncio.Lock()
         self._last_tasks_request = -float("inf")
+        self._metrics = metrics or Metrics()
+        self.account_listeners: list[AccountListener] = []
+
+    async def check_token(self) -> None:
+        """Prove the token with the cheapest call there is: look up a task that does not exist.
+
+        `/producer/tasks` is free (it only reads), and the gateway checks the token before anything
+        else, so a 200 means the token is accepted and `ProducerError.auth_failed` that it is not.
+        One request at start is not polling, so it does not hold up the poller's spacing (a
+        look-up right after start would otherwise wait a second behind it).
+        """
+        await self._post("/producer/tasks", {"action": "retrieve", "id": PROBE_TASK_ID}, spaced=False)
 
     async def submit_audio(self, body: dict[str, Any]) -> Submission:
         """POST /producer/audios. With `callback_url` or `async: true` the API answers at once."""
@@ -173,12 +193,12 @@ class ProducerClient:
             raise ProducerError(200, "bad_response", "videos response had no video_url", _trace(data))
         return url
 
-    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _post(self, path: str, body: dict[str, Any], *, spaced: bool = True) -> dict[str, Any]:
         """POST JSON; retry only 429, with exponential backoff and jitter."""
         attempt = 0
         while True:
             try:
-                if path == "/producer/tasks":
+                if path == "/producer/tasks" and spaced:
                     return await self._post_spaced(path, body)
                 return await self._post_once(path, body)
             except ProducerError as exc:
@@ -195,9 +215,28 @@ class ProducerClient:
             if wait > 0:
                 await asyncio.sleep(wait)
             self._last_tasks_request = time.monotonic()
+        self._metrics.polls.inc()
         return await self._post_once(path, body)
 
     async def _post_once(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One request, with its outcome counted and told to the account listeners."""
+        try:
+            payload = await self._request(path, body)
+        except ProducerError as exc:
+            self._metrics.api_errors.labels(exc.code).inc()
+            self._tell(path, exc)
+            raise
+        self._tell(path, None)
+        return payload
+
+    def _tell(self, path: str, error: ProducerError | None) -> None:
+        for listener in self.account_listeners:
+            try:
+                listener(path, error)
+            except Exception:
+                log.exception("An API account listener failed")
+
+    async def _request(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = self._base + path
         try:
             async with self._session.post(url, json=body, headers=self._headers, timeout=self._timeout) as response:

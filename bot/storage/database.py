@@ -407,6 +407,54 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+# -- migration status (read-only, for `python -m bot check`) ------------------------------------
+
+
+def pending_migrations(dialect: Dialect, applied: set[int]) -> tuple[list[int], list[int]]:
+    """(migrations this version has that are not applied, applied ones this version does not know)."""
+    known = {version for version, _, _ in migrations(dialect)}
+    return sorted(known - applied), sorted(applied - known)
+
+
+def sqlite_applied_migrations(path: Path) -> set[int] | None:
+    """The migrations recorded in the SQLite file at `path`, read-only; None if there is no file.
+
+    Reads what `SqliteDatabase._migrate` records: `schema_migrations`, or for files from before
+    that table, `PRAGMA user_version` (at most `LEGACY_SQLITE_VERSION`). Never creates or writes.
+    """
+    if not path.is_file():
+        return None
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+    try:
+        if connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone():
+            applied = {int(row[0]) for row in connection.execute("SELECT version FROM schema_migrations")}
+            if applied:
+                return applied
+        legacy = min(int(connection.execute("PRAGMA user_version").fetchone()[0]), LEGACY_SQLITE_VERSION)
+        return set(range(1, legacy + 1))
+    finally:
+        connection.close()
+
+
+async def postgres_applied_migrations(url: str) -> set[int]:
+    """The migrations recorded in the PostgreSQL database at `url`; one connection, reads only.
+
+    Raises `StorageError` (without the URL, which may hold a password) when it cannot connect.
+    """
+    try:
+        connection = await asyncpg.connect(url, timeout=15)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise StorageError(f"Cannot connect to PostgreSQL at DATABASE_URL: {_describe(exc)}") from None
+    try:
+        if not await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            return set()
+        return {int(row[0]) for row in await connection.fetch("SELECT version FROM schema_migrations")}
+    finally:
+        await connection.close()
+
+
 # -- group commit ----------------------------------------------------------------------------------
 
 In = TypeVar("In")

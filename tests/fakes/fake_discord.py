@@ -318,6 +318,7 @@ class FakeDiscord:
         self.requests: list[tuple[str, str]] = []  # (method, path below api_base, no query string)
         self.unhandled: list[tuple[str, str]] = []  # requests that hit the 404 catch-all
         self.identify_count = 0
+        self.gateway_refused = False  # while True, new gateway connections get HTTP 503 (an outage)
         self.rate_limited_count: Counter[int] = Counter()  # channel_id -> 429s from set_channel_rate_limit
         # Discord's `enforce_nonce`: a create repeating a recent nonce (same author and channel) returns the
         # first message instead of posting another. `nonce_replays` counts such answered repeats.
@@ -851,6 +852,8 @@ class FakeDiscord:
     # ------------------------------------------------------------------ gateway
 
     async def _gateway_handler(self, request: web.Request) -> web.StreamResponse:
+        if self.gateway_refused:
+            return web.Response(status=503, text="gateway unavailable")
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         session = _GatewaySession(ws)
