@@ -169,16 +169,30 @@ class MusicBot(commands.Bot):
         self._metrics_runner: web.AppRunner | None = None
         self._token_check: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[Any]] = set()
+        self._recovery: asyncio.Task[None] | None = None
         self.webhook_port: int | None = None
 
     async def setup_hook(self) -> None:
+        """Only what answering needs, so the gateway connects and `/healthz` is up at once.
+
+        Everything that talks to the Producer API (looking up unconfirmed submissions, taking in
+        results, starting queued songs) runs in the background afterwards: a slow or unreachable
+        API then delays those songs, never the bot coming online.
+        """
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self._token_check = asyncio.create_task(self._check_producer_token())
-        await self.songs.recover()  # before callbacks can arrive, so nothing is delivered twice
+        await self.songs.release_interrupted()  # before callbacks can arrive, so nothing is delivered twice
         await self._start_webhook()
         self.poller.start()
+        self._recovery = asyncio.create_task(self._recover(), name="recover")
         await self._sync_commands()
+
+    async def _recover(self) -> None:
+        try:
+            await self.songs.recover()
+        except Exception:
+            log.exception("Recovery after start failed; the poller retries what is left")
 
     async def _check_producer_token(self) -> None:
         """At start, not at a member's first command: a refused token is logged loudly and the
@@ -363,6 +377,9 @@ class MusicBot(commands.Bot):
         """Stop taking work first, let requests being charged and deliveries finish, then disconnect."""
         await self.poller.stop()
         await self.parties.close()  # each party leaves its voice channel and says so
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()  # what it did not finish, the next start does
+            await asyncio.gather(self._recovery, return_exceptions=True)
         starting = [task for task in self._starting if task is not asyncio.current_task()]
         if starting:
             await asyncio.wait(starting, timeout=SHUTDOWN_GRACE)

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
+PUMP_CONCURRENCY = 4
+"""Guild queues started at once after a restart (each submits its own songs one by one)."""
+
 
 def hash_secret(secret: str) -> str:
     """Only the hash of a callback secret is stored, so a leaked database cannot forge callbacks."""
@@ -240,29 +243,46 @@ class SongService:
         await self._delivery.update_status(task.id)
 
     async def pump(self, guild_id: int | None = None, *, raise_for: int | None = None) -> None:
-        """Move waiting tasks into free slots, submit them, and refresh the places in line."""
-        guilds = [guild_id] if guild_id is not None else await self._repo.guilds_with_queue()
-        for guild in guilds:
-            if not await self._repo.has_queued(guild):
-                continue  # nothing waits: no promotion transaction, no places in line to refresh
-            limits = await self.limits(guild)
-            promoted = await self._repo.promote_queued(guild, limits, new_secret, self._clock())
-            refused: ApiRejected | None = None
-            for task, secret in promoted:
-                try:
-                    await self.submit(task, secret)
-                except ApiRejected as exc:
-                    if task.id == raise_for:
-                        refused = exc  # the rest of the batch is still sent; the caller hears after
-                        continue
-                    failed = await self._repo.task(task.id)
-                    if failed is not None:
-                        await self._delivery.notify_failure(failed)
-            for waiting in await self._repo.queue_positions(guild):
-                if waiting != raise_for:
-                    await self._delivery.update_status(waiting)
-            if refused is not None:
-                raise refused
+        """Move waiting tasks into free slots, submit them, and refresh the places in line.
+
+        Without a guild (at start), every guild's line is pumped, `PUMP_CONCURRENCY` at a time:
+        one slow submission does not hold up the other servers, and the API is not flooded.
+        """
+        if guild_id is None:
+            gate = asyncio.Semaphore(PUMP_CONCURRENCY)
+
+            async def pump_one(guild: int) -> None:
+                async with gate:
+                    try:
+                        await self.pump(guild)
+                    except Exception:
+                        log.exception("Starting the queue of guild %d failed; it moves on with the next song", guild)
+
+            await asyncio.gather(*(pump_one(guild) for guild in await self._repo.guilds_with_queue()))
+            return
+        await self._pump_guild(guild_id, raise_for=raise_for)
+
+    async def _pump_guild(self, guild: int, *, raise_for: int | None) -> None:
+        if not await self._repo.has_queued(guild):
+            return  # nothing waits: no promotion transaction, no places in line to refresh
+        limits = await self.limits(guild)
+        promoted = await self._repo.promote_queued(guild, limits, new_secret, self._clock())
+        refused: ApiRejected | None = None
+        for task, secret in promoted:
+            try:
+                await self.submit(task, secret)
+            except ApiRejected as exc:
+                if task.id == raise_for:
+                    refused = exc  # the rest of the batch is still sent; the caller hears after
+                    continue
+                failed = await self._repo.task(task.id)
+                if failed is not None:
+                    await self._delivery.notify_failure(failed)
+        for waiting in await self._repo.queue_positions(guild):
+            if waiting != raise_for:
+                await self._delivery.update_status(waiting)
+        if refused is not None:
+            raise refused
 
     async def cancel(self, task_id: int, *, user_id: int, is_manager: bool) -> Task:
         """Cancel a waiting or running task for its requester (or a manager); credits come back."""
@@ -486,7 +506,8 @@ class SongService:
             return False
         log.info("Task %d failed: %s", task.id, message)
         self._count_failure(failed)
-        await self._delivery.notify_failure(failed)
+        # In the background: the poller expires many songs at once and must not wait on Discord.
+        self._spawn(self._delivery.notify_failure(failed), name=f"notify-{task.id}")
         self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
         return True
 
@@ -509,10 +530,18 @@ class SongService:
                 expired += await self._fail(task, message, waiting_in=("reserved", "pending"))
         return expired
 
-    async def recover(self) -> None:
-        """At start: finish what a previous run left half done."""
+    async def release_interrupted(self) -> None:
+        """At start, before callbacks can arrive: deliveries a previous run was in the middle of go
+        back in line (a database update only, so it never waits on the API or Discord)."""
         for task in await self._repo.tasks_in_states("delivering"):
             await self._repo.release_delivery(task.id)
+
+    async def recover(self) -> None:
+        """After start, in the background: finish what a previous run left half done.
+
+        Runs while the bot is already online and the listener open (see `MusicBot.setup_hook`),
+        so a slow API delays only these tasks, never the bot.
+        """
         # Left `reserved`: charged, maybe sent, but the API's answer was never recorded. Look them
         # up among the API's recent tasks (see `bot.producer.lookup`), never send them again: one
         # found is linked and carries on (its result is taken in at once if finished); one the API

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import secrets
@@ -12,7 +13,7 @@ import pytest
 
 from bot.logs import RedactSecrets
 from tests.fakes.fake_discord import FakeMessage, FakeUpload
-from tests.harness import World, embed_field, private_reply, reply_text, today
+from tests.harness import World, embed_field, generate, private_reply, reply_text, today
 
 
 async def test_jam_style_and_theme_are_shown_escaped(world: World) -> None:
@@ -231,3 +232,55 @@ async def test_leaving_dev_mode_clears_the_dev_guilds_copies(world: World) -> No
     )
     listed = [c["name"] for c in world.discord.commands].count("generate")
     assert listed == 1
+
+
+async def test_start_up_does_not_wait_for_a_slow_api(world: World) -> None:
+    """With the API not answering, the restarted bot is online and healthy at once; the queue moves later."""
+    await world.start_bot(callbacks=True, MAX_RUNNING_PER_GUILD="1")
+    world.producer.script(outcome="never")
+    first = await generate(world, "running")
+    await world.discord.wait_for(lambda: first.original and "task" in first.original.content)
+    second = await generate(world, "waiting")
+    await world.discord.wait_for(lambda: second.original and "queued" in second.original.content)
+    await world.stop_bot()
+
+    submissions = world.producer.hold("/producer/audios")
+    listings = world.producer.hold("/producer/tasks")
+    await world.start_bot(callbacks=True, MAX_RUNNING_PER_GUILD="2")  # ready although nothing answers
+    async with aiohttp.ClientSession() as session, session.get(f"{world.webhook_base}/healthz") as response:
+        assert response.status == 200 and (await response.json())["discord"] == "ready"
+    command = await generate(world, "while the API is slow")
+    await world.discord.wait_for(lambda: command.responses)  # commands are acknowledged meanwhile
+    submissions.set()
+    listings.set()
+    await world.discord.wait_for(lambda: len(world.producer.tasks) >= 2)
+    await world.discord.wait_for(lambda: "waiting" in {t.request.get("prompt") for t in world.producer.tasks.values()})
+
+
+async def test_expiring_songs_does_not_wait_for_discord(world: World) -> None:
+    """Overdue songs are failed and refunded in one sweep while Discord is slow; the notices follow."""
+    await world.start_bot(TASK_TIMEOUT="60", MAX_RUNNING_PER_MEMBER="4")
+    assert world.bot is not None
+    for n in range(3):
+        world.producer.script(outcome="never")
+        interaction = await generate(world, f"never done {n}")
+        await world.discord.wait_for(lambda i=interaction: i.original and "task" in i.original.content)
+    await world.bot.poller.stop()
+    posts = world.discord.hold("POST", r"^/channels/\\d+/messages$")
+    edits = world.discord.hold("PATCH", r"^/(channels|webhooks)/")
+    world.clock.advance(120)
+    await asyncio.wait_for(world.bot.poller.sweep(), timeout=10)  # returns although no notice could be posted
+    failed = await world.repo.tasks_in_states("failed")
+    assert len(failed) == 3 and all(task.refunded for task in failed)
+    assert await world.repo.quota_used(world.guild_id, today(world)) == 0
+    posts.set()
+    edits.set()
+    await world.discord.wait_for(
+        lambda: (
+            sum(
+                m.content.startswith(f"<@{world.member_id}>") and "no result from the music service" in m.content
+                for m in world.discord.messages[world.channel_id]
+            )
+            == 3
+        )
+    )

@@ -332,6 +332,7 @@ class FakeDiscord:
         self._attachments: dict[int, FakeAttachment] = {}
         self._command_ids: dict[tuple, int] = {}
         self._failures: list[_Failure] = []
+        self._holds: list[tuple[str, re.Pattern[str], asyncio.Event]] = []
         self._closed_dms: set[int] = set()
         self._sessions: list[_GatewaySession] = []
         self._changed_event = asyncio.Event()
@@ -503,6 +504,12 @@ class FakeDiscord:
         self._failures.append(
             _Failure(method.upper(), re.compile(path_regex), status, code, message, retry_after, times)
         )
+
+    def hold(self, method: str, path_regex: str) -> asyncio.Event:
+        """Requests matching `method` and `path_regex` wait (Discord slow to answer) until the event is set."""
+        gate = asyncio.Event()
+        self._holds.append((method.upper(), re.compile(path_regex), gate))
+        return gate
 
     def set_channel_rate_limit(self, channel_id: int, *, limit: int, window: float) -> None:
         self.channels[channel_id].rate_limit = (limit, window)
@@ -1360,6 +1367,9 @@ class FakeDiscord:
             )
             if route is not None and route[2] and request.headers.get("Authorization") != f"Bot {self.token}":
                 raise _error(401, 0, "401: Unauthorized")
+            for held_method, held_path, gate in self._holds:
+                if held_method == method and held_path.search(path):
+                    await gate.wait()
             if (failure := self._injected_failure(method, path)) is not None:
                 raise failure
             if route is None:

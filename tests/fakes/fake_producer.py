@@ -263,6 +263,7 @@ class FakeProducer:
         self._scripts: list[ProducerScript] = []
         self._failures: dict[str, list[_Failure]] = {}
         self._accept_then_fail: list[_Failure] = []
+        self._holds: dict[str, asyncio.Event] = {}
         self._media: dict[str, _Media] = {}
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._background: set[asyncio.Task[Any]] = set()
@@ -374,6 +375,11 @@ class FakeProducer:
         """
         failure = _Failure(status, code, message or code.replace("_", " "), times, delay)
         self._failures.setdefault(path, []).append(failure)
+
+    def hold(self, path: str) -> asyncio.Event:
+        """Requests to ``path`` wait (an API that is up but not answering) until the event is set."""
+        gate = self._holds[path] = asyncio.Event()
+        return gate
 
     def accept_then_fail_next(
         self, *, status: int, code: str, message: str = "", times: int = 1, delay: float = 0
@@ -545,6 +551,9 @@ class FakeProducer:
             return self._error(404, "no_api", f"no api found for {request.method} {path}")
         if request.method == "POST":
             await self._record_body(request)
+        gate = self._holds.get(path)
+        if gate is not None:
+            await gate.wait()
         failures = self._failures.get(path)
         if failures:
             failure = failures[0]
