@@ -254,6 +254,7 @@ def bot_env(fake: FakeDiscord, producer: FakeProducer, workdir: Path, **extra: s
         "DISCORD_TOKEN": fake.token,
         "PRODUCER_API_TOKEN": producer.token,
         "PRODUCER_API_BASE": producer.base_url,
+        "ALLOW_PRIVATE_MEDIA_HOSTS": "true",  # the fake API serves media from 127.0.0.1
         "DATABASE_PATH": str(workdir / "bot.db"),
         "WEBHOOK_HOST": "127.0.0.1",
         "WEBHOOK_PORT": str(port),

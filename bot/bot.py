@@ -155,7 +155,7 @@ class MusicBot(commands.Bot):
         )
         self.alerts = AccountAlerts(self)
         self.api.account_listeners.append(self.alerts.observe)
-        self.delivery = Delivery(self, repo, session)
+        self.delivery = Delivery(self, repo, session, allow_private_media=settings.allow_private_media_hosts)
         self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics)
         self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
         self.prefs = PreferenceService(repo, self.songs, clock=clock)

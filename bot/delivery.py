@@ -72,8 +72,10 @@ class Delivery:
         session: aiohttp.ClientSession,
         *,
         download_timeout: float = 120.0,
+        allow_private_media: bool = False,
     ) -> None:
         self._client = client
+        self._allow_private_media = allow_private_media
         self._repo = repo
         self._session = session
         self._download_timeout = download_timeout
@@ -257,7 +259,12 @@ class Delivery:
         limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
         filename = media.safe_filename(song.title, media.extension_from_url(url, "zip" if song.stems_url else "mp3"))
         fetched = await media.download(
-            self._session, url, filename=filename, max_bytes=limit, total_seconds=self._download_timeout
+            self._session,
+            url,
+            filename=filename,
+            max_bytes=limit,
+            total_seconds=self._download_timeout,
+            allow_private=self._allow_private_media,
         )
         channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
         extra: dict[str, Any] = {"reference": reference} if reference is not None else {}

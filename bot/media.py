@@ -2,19 +2,23 @@
 
 A file is spooled to disk past a small in-memory threshold, so a hundred concurrent deliveries of
 large songs keep memory bounded (at most `SPOOL_IN_MEMORY` plus one `CHUNK` per download). Any
-failure (not an http(s) URL, too big, too slow, wrong type, HTTP error, a broken connection) returns
+failure (not an http(s) URL, a private address, too many redirects, too big, too slow, wrong type,
+HTTP error, a broken connection) returns
 a reason instead of raising: the caller then posts a link, which is always possible.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
 import posixpath
 import re
+import socket
 import tempfile
 from dataclasses import dataclass
 from typing import IO
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
@@ -64,6 +68,47 @@ def safe_filename(title: str, extension: str) -> str:
     return f"{stem}.{extension}"
 
 
+MAX_REDIRECTS = 5
+"""Redirects followed per download; a CDN needs one or two."""
+REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def refusal(url: str, *, allow_private: bool = False) -> str | None:
+    """Why the bot will not fetch `url`, or None when it may.
+
+    Only http(s), and only hosts whose every address is public: a result URL comes from outside,
+    so it must not make the bot reach loopback, the private network or link-local addresses
+    (cloud metadata lives at 169.254.169.254). Checked on the resolved addresses, and again for
+    every redirect. `allow_private` is for tests and private set-ups whose API runs locally.
+    """
+    try:
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:
+        return "the file's address is not a web link"
+    if scheme not in {"http", "https"} or not host:
+        return "the file's address is not a web link"
+    if allow_private:
+        return None
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port or (443 if scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
+    except (OSError, UnicodeError):
+        return "the file's host could not be found"
+    addresses = {str(info[4][0]) for info in infos}
+    if not addresses or not all(_is_public(address) for address in addresses):
+        return "the file's address is not a public one"
+    return None
+
+
 async def download(
     session: aiohttp.ClientSession,
     url: str,
@@ -72,36 +117,28 @@ async def download(
     max_bytes: int,
     total_seconds: float = 120.0,
     read_seconds: float = 20.0,
+    allow_private: bool = False,
+    max_redirects: int = MAX_REDIRECTS,
 ) -> Download | Skipped:
-    """Stream `url` into a spooled temporary file, giving up past `max_bytes` or the timeouts."""
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        scheme = ""
-    if scheme not in {"http", "https"}:
-        return Skipped("the file's address is not a web link")
+    """Stream `url` into a spooled temporary file, giving up past `max_bytes` or the timeouts.
+
+    Redirects are followed here, one at a time, so each new address is checked like the first.
+    """
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - handed to the caller
-    size = 0
+    timeout = aiohttp.ClientTimeout(total=total_seconds, sock_read=read_seconds)
     try:
-        async with session.get(
-            url, timeout=aiohttp.ClientTimeout(total=total_seconds, sock_read=read_seconds), allow_redirects=True
-        ) as response:
-            if response.status != 200:
+        for _ in range(max_redirects + 1):
+            reason = await refusal(url, allow_private=allow_private)
+            if reason is not None:
                 spool.close()
-                return Skipped(f"the file server answered HTTP {response.status}")
-            content_type = (response.content_type or "").lower()
-            if content_type and not content_type.startswith(ALLOWED_TYPES):
-                spool.close()
-                return Skipped(f"the file server sent {content_type}, not audio")
-            if response.content_length is not None and response.content_length > max_bytes:
-                spool.close()
-                return Skipped("the file is larger than this server's upload limit", too_large=True)
-            async for chunk in response.content.iter_chunked(CHUNK):
-                size += len(chunk)
-                if size > max_bytes:
-                    spool.close()
-                    return Skipped("the file is larger than this server's upload limit", too_large=True)
-                spool.write(chunk)
+                return Skipped(reason)
+            async with session.get(url, timeout=timeout, allow_redirects=False) as response:
+                if response.status in REDIRECT_STATUSES and "Location" in response.headers:
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                return await _save(response, spool, filename, max_bytes)
+        spool.close()
+        return Skipped("the file server redirected too many times")
     except TimeoutError:
         spool.close()
         return Skipped("the file took too long to download")
@@ -109,5 +146,28 @@ async def download(
         # ValueError: a URL yarl cannot parse; OSError: the spool file could not be written.
         spool.close()
         return Skipped(f"the download failed ({type(exc).__name__})")
+
+
+async def _save(
+    response: aiohttp.ClientResponse, spool: IO[bytes], filename: str, max_bytes: int
+) -> Download | Skipped:
+    """Stream an answered request into `spool`; the checks that make a file worth attaching."""
+    if response.status != 200:
+        spool.close()
+        return Skipped(f"the file server answered HTTP {response.status}")
+    content_type = (response.content_type or "").lower()
+    if content_type and not content_type.startswith(ALLOWED_TYPES):
+        spool.close()
+        return Skipped(f"the file server sent {content_type}, not audio")
+    if response.content_length is not None and response.content_length > max_bytes:
+        spool.close()
+        return Skipped("the file is larger than this server's upload limit", too_large=True)
+    size = 0
+    async for chunk in response.content.iter_chunked(CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            spool.close()
+            return Skipped("the file is larger than this server's upload limit", too_large=True)
+        spool.write(chunk)
     spool.seek(0)
     return Download(file=spool, size=size, filename=filename)

@@ -111,6 +111,10 @@ class TaskPoller:
                     await self._service.accept_result(task.id, record.response)
                 elif task is not None and record.progress is not None:
                     await self._service.note_progress(task, record.progress)
+        try:
+            await self._service.confirm_unconfirmed()
+        except ProducerError as exc:
+            log.warning("Looking up unconfirmed submissions failed: %s", exc)
         await self._service.expire_overdue()
         await self._service.retry_undelivered()
 

@@ -394,6 +394,12 @@ class SongService:
                 await self._repo.mark_submitted(task.id, taken.task_id, self._clock())
                 if taken.response is not None:
                     await self.accept_result(task.id, taken.response)
+            elif exc.ambiguous:
+                # Perhaps taken (and billed) without a record we can find yet. Its secret still
+                # authenticates a late callback, and the poller keeps looking it up, so it waits
+                # for its deadline like any song; only then is it refunded.
+                log.warning("Task %d: not confirmed; waiting for its result until the deadline", task.id)
+                await self._repo.mark_submitted(task.id, None, self._clock())
             else:
                 message = describe_api_error(exc)
                 # Only while still unsent: a callback may have beaten the error here.
@@ -440,6 +446,10 @@ class SongService:
         claimed = claimed if isinstance(claimed, str) else None
         task = await self._repo.store_callback(hash_secret(secret), body, self._clock(), claimed)
         if task is not None:
+            if task.refunded:
+                log.warning(
+                    "Task %d: its result came after it was refunded; delivering it anyway (the refund stands)", task.id
+                )
             self._spawn(self._deliver_claimed(task), name=f"deliver-{task.id}")
             return "stored"
         existing = await self.task_for_secret(secret)
@@ -582,6 +592,24 @@ class SongService:
 
     async def pending_tasks(self) -> list[Task]:
         return await self._repo.tasks_in_states("pending")
+
+    async def confirm_unconfirmed(self) -> None:
+        """Look up waiting tasks whose submission was never confirmed (no API task id): one found
+        gets its id, so it is polled like the rest (and its result taken in if finished)."""
+        waiting = [task for task in await self.pending_tasks() if not task.api_task_id]
+        if not waiting:
+            return
+        hashes = await self._repo.secret_hashes(task.id for task in waiting)
+        wanted = [Unconfirmed(task.id, task.request, hashes.get(task.id), task.created_at) for task in waiting]
+        found = await find_submissions(self._api, wanted, is_taken=self._repo.has_api_task)
+        for task in waiting:
+            record = found.get(task.id)
+            if record is None:
+                continue
+            log.warning("Task %d: found among the API's tasks, as %s", task.id, record.task_id)
+            await self._repo.mark_submitted(task.id, record.task_id, task.submitted_at or self._clock())
+            if record.response is not None:
+                await self.accept_result(task.id, record.response)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
         """Run in the background, keeping a reference and logging any failure."""

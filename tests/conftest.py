@@ -98,6 +98,7 @@ def make_settings(tmp_path: Path, database_url: str | None) -> Callable[..., Set
             "DATABASE_PATH": str(tmp_path / "bot.db"),
             "WEBHOOK_HOST": "127.0.0.1",
             "WEBHOOK_PORT": "0",
+            "ALLOW_PRIVATE_MEDIA_HOSTS": "true",  # the fakes serve media from 127.0.0.1
         }
         if database_url:
             env["DATABASE_URL"] = database_url

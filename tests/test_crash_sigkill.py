@@ -45,6 +45,7 @@ class Crashable:
             "WEBHOOK_HOST": "127.0.0.1",
             "WEBHOOK_PORT": str(port),
             "POLL_INTERVAL": "1",
+            "ALLOW_PRIVATE_MEDIA_HOSTS": "true",  # the fake API serves media from 127.0.0.1
             **extra,
         }
         if callbacks:

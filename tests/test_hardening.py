@@ -6,11 +6,14 @@ import asyncio
 import io
 import logging
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
+from bot import media
 from bot.logs import RedactSecrets
 from tests.fakes.fake_discord import FakeMessage, FakeUpload
 from tests.harness import World, embed_field, generate, private_reply, reply_text, today
@@ -284,3 +287,118 @@ async def test_expiring_songs_does_not_wait_for_discord(world: World) -> None:
             == 3
         )
     )
+
+
+async def test_result_files_on_private_addresses_are_not_fetched(world: World) -> None:
+    """By default a result URL on loopback is never fetched: the song is posted with a link instead."""
+    await world.start_bot(callbacks=True, ALLOW_PRIVATE_MEDIA_HOSTS="false")
+    await generate(world, "from a private host")
+    song = await world.wait_for_song()
+    assert song.attachments == []
+    assert "not a public one" in embed_field(song, "Audio")
+    assert world.producer.media_requests == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/a.mp3",
+        "http://localhost/a.mp3",
+        "http://[::1]/a.mp3",
+        "http://10.1.2.3/a.mp3",
+        "http://192.168.0.10/a.mp3",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::ffff:127.0.0.1]/a.mp3",
+        "http://0.0.0.0/a.mp3",
+        "ftp://8.8.8.8/a.mp3",
+        "file:///etc/passwd",
+    ],
+)
+async def test_private_and_non_web_addresses_are_refused(url: str) -> None:
+    """Loopback, private, link-local and unspecified addresses (also IPv4-mapped), and non-http(s) schemes."""
+    assert await media.refusal(url) is not None
+    assert await media.refusal("http://8.8.8.8/a.mp3") is None
+
+
+@pytest.fixture
+async def redirecting_server() -> AsyncIterator[tuple[str, list[str]]]:
+    """A file server on 127.0.0.1: /loop redirects to itself, /away redirects to another loopback address."""
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        seen.append(request.path)
+        if request.path == "/away":
+            raise web.HTTPFound(f"http://127.0.0.2:{request.url.port}/a.mp3")
+        if request.path.startswith("/loop"):
+            raise web.HTTPFound(f"/loop{len(seen)}")
+        return web.Response(body=b"ID3", content_type="audio/mpeg")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_each_redirect_is_checked_and_redirects_are_capped(
+    redirecting_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redirect to a private address is refused before it is followed; a redirect loop stops after 5."""
+    base, seen = redirecting_server
+    monkeypatch.setattr(media, "_is_public", lambda address: address == "127.0.0.1")  # stands in for a CDN
+    async with aiohttp.ClientSession() as session:
+        fetched = await media.download(session, f"{base}/a.mp3", filename="a.mp3", max_bytes=1024)
+        assert isinstance(fetched, media.Download) and fetched.file.read() == b"ID3"
+        fetched.close()
+        away = await media.download(session, f"{base}/away", filename="a.mp3", max_bytes=1024)
+        assert isinstance(away, media.Skipped) and "not a public one" in away.reason
+        seen.clear()
+        looping = await media.download(session, f"{base}/loop", filename="a.mp3", max_bytes=1024)
+    assert isinstance(looping, media.Skipped) and "redirected too many times" in looping.reason
+    assert len(seen) == media.MAX_REDIRECTS + 1
+
+
+async def test_a_result_after_the_refund_is_still_delivered(world: World) -> None:
+    """An unconfirmed submission waits until its deadline and is refunded; the genuine late callback is
+    still posted, and the refund stands (refunded once)."""
+    await world.start_bot(callbacks=True, TASK_TIMEOUT="60")
+    assert world.bot is not None
+    world.producer.script(outcome="never")
+    world.producer.accept_then_fail_next(status=502, code="api_error")
+    world.producer.fail_next("/producer/tasks", status=500, code="api_error", times=1)
+    interaction = await generate(world, "worth the wait")
+    await world.discord.wait_for(lambda: world.producer.tasks and world.producer.task_requests)
+    await world.settle()
+    world.clock.advance(120)
+    await world.bot.poller.sweep()
+    await world.discord.wait_for(
+        lambda: interaction.original and "no result from the music service" in interaction.original.content
+    )
+    assert await world.repo.quota_used(world.guild_id, today(world)) == 0
+    (api_task,) = world.producer.tasks.values()
+    await world.producer.complete(api_task.task_id)
+    song = await world.wait_for_song()
+    assert song.attachments
+    await world.settle()
+    (task,) = await world.repo.tasks_in_states("delivered")
+    assert task.refunded and await world.repo.quota_used(world.guild_id, today(world)) == 0
+
+
+async def test_polling_mode_finds_an_unconfirmed_submission_later(world: World) -> None:
+    """Polling mode: the submit answer was lost and the first lookup failed; a later sweep finds the task
+    by its lookup and the song is delivered without sending the request again."""
+    await world.start_bot(POLL_INTERVAL="1")
+    world.producer.accept_then_fail_next(status=504, code="timeout")
+    world.producer.fail_next("/producer/tasks", status=500, code="api_error", times=1)
+    await generate(world, "found later")
+    await world.wait_for_song(timeout=20)
+    assert len(world.producer.audio_requests) == 1
+    await world.settle()
+    (task,) = await world.repo.tasks_in_states("delivered")
+    assert task.api_task_id == next(iter(world.producer.tasks)) and not task.refunded

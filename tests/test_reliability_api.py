@@ -145,35 +145,42 @@ async def test_submit_that_timed_out_but_was_accepted_is_found_not_resent(world:
     assert len(world.producer.audio_requests) == 1 and len(world.songs_in_channel()) == 1
 
 
-async def test_submit_5xx_not_accepted_fails_with_refund_and_is_not_resent(world: World) -> None:
-    await world.start_bot()
+async def test_submit_5xx_not_accepted_waits_then_is_refunded_at_the_deadline(world: World) -> None:
+    """5xx and nothing found: not sent again, kept waiting (it may have been billed), refunded at its deadline."""
+    await world.start_bot(TASK_TIMEOUT="60")
+    assert world.bot is not None
     world.producer.fail_next("/producer/audios", status=502, code="api_error")
     interaction = await generate(world, "really failed")
-    await world.discord.wait_for(lambda: interaction.followups and interaction.followups[-1].ephemeral)
-    assert "did not take the request" in interaction.followups[-1].content
+    await world.discord.wait_for(lambda: any("ids" not in body for _, body in world.producer.task_requests))
+    await world.settle()
+    (waiting,) = await world.repo.tasks_in_states("pending")
+    assert waiting.api_task_id is None and await world.repo.quota_used(world.guild_id, today(world)) == 1
+    world.clock.advance(120)
+    world.bot.poller.wake()
+    await world.discord.wait_for(
+        lambda: interaction.original and "no result from the music service" in interaction.original.content
+    )
     assert len(world.producer.audio_requests) == 1 and world.producer.tasks == {}
-    assert any("ids" not in body for _, body in world.producer.task_requests)  # it looked before refunding
-    assert await world.repo.quota_used(world.guild_id, today()) == 0
+    assert await world.repo.quota_used(world.guild_id, today(world)) == 0
 
 
-async def test_late_callback_after_an_unconfirmed_submit_was_refunded_is_ignored(world: World) -> None:
-    """5xx, and the lookup fails too: refunded. The API made the song after all; its callback changes nothing."""
+async def test_late_callback_after_an_unconfirmed_submit_is_delivered(world: World) -> None:
+    """5xx, and the lookup fails too: the task waits. The API made the song after all; its callback delivers it."""
     await world.start_bot(callbacks=True)
     world.producer.script(outcome="never")
     world.producer.accept_then_fail_next(status=500, code="api_error")
     world.producer.fail_next("/producer/tasks", status=500, code="api_error", times=1)
-    interaction = await generate(world, "too late")
-    await world.discord.wait_for(lambda: interaction.followups and interaction.followups[-1].ephemeral)
-    assert await world.repo.quota_used(world.guild_id, today()) == 0
-    (api_task,) = world.producer.tasks.values()
-    await world.producer.complete(api_task.task_id)  # the callback arrives after the refund
-    assert world.producer.callbacks_sent[-1][1] == 200
+    await generate(world, "too late")
+    await world.discord.wait_for(lambda: world.producer.tasks and world.producer.task_requests)
     await world.settle()
-    assert world.songs_in_channel() == []
-    assert world.producer.media_requests == []  # the late result was not even downloaded
-    (task,) = await world.repo.tasks_in_states("failed")
-    assert task.refunded and task.result is None
-    assert await world.repo.quota_used(world.guild_id, today()) == 0
+    assert await world.repo.quota_used(world.guild_id, today()) == 1
+    (api_task,) = world.producer.tasks.values()
+    await world.producer.complete(api_task.task_id)  # the callback arrives after the unclear answer
+    assert world.producer.callbacks_sent[-1][1] == 200
+    await world.wait_for_song()
+    await world.settle()
+    (task,) = await world.repo.tasks_in_states("delivered")
+    assert not task.refunded and await world.repo.quota_used(world.guild_id, today()) == 1
 
 
 def test_a_nonsense_200_answer_counts_as_unclear() -> None:
@@ -216,7 +223,11 @@ async def test_download_memory_stays_bounded(producer: FakeProducer) -> None:
         tracemalloc.start()
         try:
             fetched = await media.download(
-                session, producer.media_url("big.mp3"), filename="big.mp3", max_bytes=10 * 1024 * 1024
+                session,
+                producer.media_url("big.mp3"),
+                filename="big.mp3",
+                max_bytes=10 * 1024 * 1024,
+                allow_private=True,  # the fake serves it from 127.0.0.1
             )
             _, peak = tracemalloc.get_traced_memory()
         finally:

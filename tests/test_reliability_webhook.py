@@ -75,7 +75,9 @@ async def test_repeat_callback_for_a_finished_task_has_no_side_effects(world: Wo
     assert again.result == task.result
 
 
-async def test_callback_for_a_failed_and_refunded_task_has_no_side_effects(world: World, canary: Canary) -> None:
+async def test_late_result_for_a_refunded_task_is_delivered_once(world: World, canary: Canary) -> None:
+    """Past its deadline a task is refunded; the genuine late callback (its secret authenticates it) is
+    still delivered and the refund stands. A replay after that has no side effects."""
     await world.start_bot(callbacks=True, TASK_TIMEOUT="60", POLL_INTERVAL="1")
     api_task, real_path = await pending_song(world)
     world.clock.advance(61)
@@ -85,13 +87,16 @@ async def test_callback_for_a_failed_and_refunded_task_has_no_side_effects(world
         lambda: sum("no result" in m.content for m in world.discord.messages[world.channel_id]) == 2
     )  # the status line and the notice
     await world.settle()
+    await world.producer.complete(api_task)
+    await world.wait_for_song()
+    await world.settle()
     before = bot_messages(world)
     status, _ = await post(world, real_path, json.dumps(evil_result(canary, api_task)).encode())
     assert status == 200
     await world.settle()
     assert canary.hits == [] and bot_messages(world) == before
-    (task,) = await world.repo.tasks_in_states("failed")
-    assert task.refunded and task.result is None
+    (task,) = await world.repo.tasks_in_states("delivered")
+    assert task.refunded and task.result is not None and "canary" not in json.dumps(task.result)
 
 
 @pytest.mark.parametrize(

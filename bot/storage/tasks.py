@@ -344,6 +344,8 @@ class TaskRepository(RepositoryBase):
         Across processes the `state IN ('reserved', 'pending')` condition is re-checked on the
         newest row (PostgreSQL re-evaluates it after waiting for a concurrent writer), so the same
         callback stored by two processes at once is claimed by one of them.
+        A task failed for want of a result (its deadline passed) still takes a late one: the
+        secret proves it is genuine, and the member gets the song the API made (the refund stands).
         """
         stored: dict[str, Task] = {}
         types = ("text", "text", "double precision", "text", "text", "double precision")
@@ -355,7 +357,8 @@ class TaskRepository(RepositoryBase):
                 + ") UPDATE tasks SET result = incoming.result, state = 'delivering', "
                 "finished_at = incoming.finished_at, lease_owner = incoming.lease_owner, "
                 "lease_until = incoming.lease_until FROM incoming "
-                "WHERE tasks.secret_hash = incoming.secret_hash AND tasks.state IN ('reserved', 'pending') "
+                "WHERE tasks.secret_hash = incoming.secret_hash AND (tasks.state IN ('reserved', 'pending') "
+                "OR (tasks.state = 'failed' AND tasks.result IS NULL)) "
                 "AND (incoming.claimed IS NULL OR tasks.api_task_id IS NULL OR tasks.api_task_id = incoming.claimed) "
                 f"RETURNING {qualified(TASK_COLUMNS, 'tasks')}, tasks.secret_hash",
                 [value for item in chunk for value in item],
@@ -433,6 +436,8 @@ class TaskRepository(RepositoryBase):
     ) -> Task | None:
         marks = ", ".join("?" for _ in from_states)
         async with self._transaction() as tx:
+            before = await tx.fetchone("SELECT refunded FROM tasks WHERE id = ?", (task_id,))
+            refunded_before = bool(before[0]) if before else False
             row = await tx.fetchone(
                 "UPDATE tasks SET state = ?, error = ?, finished_at = COALESCE(finished_at, ?), "
                 "refunded = CASE WHEN ? = 1 THEN 1 ELSE refunded END "
@@ -442,7 +447,7 @@ class TaskRepository(RepositoryBase):
             if row is None:
                 return None
             task = task_from_row(row)
-            if refund and task.cost:
+            if refund and task.cost and not refunded_before:  # a late result that failed: refunded once
                 await tx.execute(
                     "UPDATE quota_usage SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END "
                     "WHERE guild_id = ? AND day = ?",
