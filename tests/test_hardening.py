@@ -402,3 +402,16 @@ async def test_polling_mode_finds_an_unconfirmed_submission_later(world: World) 
     await world.settle()
     (task,) = await world.repo.tasks_in_states("delivered")
     assert task.api_task_id == next(iter(world.producer.tasks)) and not task.refunded
+
+
+async def test_a_burst_of_thirty_fills_four_slots_and_twenty_places(world: World) -> None:
+    """30 members at once, 4 slots and a 20-place queue: 24 accepted, 6 told the queue is full, nothing charged."""
+    await world.start_bot(callbacks=True, MAX_RUNNING_PER_GUILD="4", MAX_QUEUED_PER_GUILD="20", GUILD_DAILY_QUOTA="100")
+    world.producer.auto_complete = False
+    members = [world.discord.add_user(f"member{n}") for n in range(30)]
+    commands = await asyncio.gather(*(generate(world, f"song {n}", member) for n, member in enumerate(members)))
+    texts = [await reply_text(world, command) for command in commands]
+    assert sum("queue is full" in text for text in texts) == 6
+    assert await world.repo.quota_used(world.guild_id, today(world)) == 24
+    await world.discord.wait_for(lambda: len(world.producer.tasks) == 4)
+    assert len(await world.repo.tasks_in_states("queued")) == 20

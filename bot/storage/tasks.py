@@ -114,12 +114,13 @@ class TaskRepository(RepositoryBase):
             for new, limits in batch:
                 guild_key = (new.guild_id, new.quota_day)
                 member_key = (new.guild_id, new.requester_id, new.quota_day)
-                waiting = queued.get(new.guild_id, 0)
-                must_wait = (
-                    waiting > 0
-                    or running.get(new.guild_id, 0) >= limits.max_running
-                    or mine.get((new.guild_id, new.requester_id), 0) >= limits.max_running_per_member
-                )
+                # Every task starts out `queued`, even one about to take a free slot. The line is
+                # only what will not get a slot now: queued tasks beyond the free slots.
+                ahead = queued.get(new.guild_id, 0)
+                slots = max(0, limits.max_running - running.get(new.guild_id, 0))
+                waiting = max(0, ahead - slots)
+                member_busy = mine.get((new.guild_id, new.requester_id), 0) >= limits.max_running_per_member
+                must_wait = ahead >= slots or member_busy
                 if used.get(guild_key, 0) + new.cost > limits.daily_allowance:
                     outcomes.append(Refusal("guild"))
                 elif (cap := limits.member_daily_cap) is not None and member.get(member_key, 0) + new.cost > cap:
@@ -131,7 +132,9 @@ class TaskRepository(RepositoryBase):
                     member[member_key] = member.get(member_key, 0) + new.cost
                     guild_changed[guild_key] = guild_changed.get(guild_key, 0) + new.cost
                     member_changed[member_key] = member_changed.get(member_key, 0) + new.cost
-                    queued[new.guild_id] = waiting + 1
+                    queued[new.guild_id] = ahead + 1
+                    if not must_wait:
+                        mine[(new.guild_id, new.requester_id)] = mine.get((new.guild_id, new.requester_id), 0) + 1
                     outcomes.append(None)
                     accepted.append(new)
             # Counters grow by what this batch charged (not set to what it read plus that), so a refund
