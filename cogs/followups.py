@@ -130,11 +130,14 @@ class FollowUps(commands.Cog):
     # -- the follow-ups ------------------------------------------------------------------------
 
     async def chain_target(self, song: SongRow) -> tuple[SongRow, int | None]:
-        """In a finished jam's thread, extending any of its songs extends the jam's latest song."""
-        jam = await self.bot.repo.jam_in_channel(song.channel_id)
+        """In a finished jam's thread, extending any of its songs extends the jam's latest song.
+
+        A jam that has ended (the next jam took its channel) no longer grows: its songs extend alone.
+        """
         own_task = await self.bot.repo.task(song.task_id) if song.task_id is not None else None
-        if jam is None or own_task is None or own_task.jam_id != jam.id:
-            return song, None  # not one of the jam's songs (a jam held in a channel shares it)
+        jam = await self.bot.repo.jam(own_task.jam_id) if own_task is not None and own_task.jam_id else None
+        if jam is None or jam.state == "ended":
+            return song, None  # not one of a current jam's songs (a jam held in a channel shares it)
         if jam.state == "finished" and jam.latest_song_id and jam.latest_song_id != song.id:
             latest = await self.bot.repo.song(jam.latest_song_id)
             if latest is not None:

@@ -172,8 +172,14 @@ class Jams(commands.Cog):
             at=self.bot.songs.now(),
         )
         if jam is None:
-            raise InvalidInput("This channel already has a jam. Use `/jam status` to see it.")
-        message = await place.send(embed=jam_embed(jam, []), allowed_mentions=NO_MENTIONS)
+            raise InvalidInput("This channel has a jam going on. Use `/jam status` to see it, or finish it first.")
+        try:
+            message = await place.send(embed=jam_embed(jam, []), allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            # No jam message, no jam: otherwise it would hold the channel with nothing to show for it.
+            await self.bot.repo.discard_jam(jam.id)
+            log.warning("Could not post the message of jam %d (%s); jam discarded", jam.id, exc.code)
+            raise InvalidInput("I could not post the jam message there, so no jam was started.") from None
         await self.bot.repo.set_jam_message(jam.id, message.id)
         where = f"in {place.mention}" if place.id != interaction.channel_id else "here"
         await interaction.followup.send(

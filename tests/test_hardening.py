@@ -415,3 +415,33 @@ async def test_a_burst_of_thirty_fills_four_slots_and_twenty_places(world: World
     assert await world.repo.quota_used(world.guild_id, today(world)) == 24
     await world.discord.wait_for(lambda: len(world.producer.tasks) == 4)
     assert len(await world.repo.tasks_in_states("queued")) == 20
+
+
+async def _jam_in_the_channel(world: World, theme: str) -> str:
+    start = await world.discord.invoke_slash(
+        "jam start", {"theme": theme}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    return await reply_text(world, start)
+
+
+async def test_a_channel_without_threads_hosts_one_jam_after_another(world: World) -> None:
+    """Where threads cannot be made, a finished jam's channel takes the next jam; a failed jam message
+    leaves no orphan jam holding the channel."""
+    await world.start_bot(callbacks=True)
+    world.discord.fail_next("POST", r"/threads$", status=403, code=50013, times=100)
+    world.discord.fail_next("POST", rf"^/channels/{world.channel_id}/messages$", status=403, code=50013)
+    assert "could not post the jam message" in await _jam_in_the_channel(world, "Lost")
+    assert "started a jam here" in await _jam_in_the_channel(world, "First")
+    assert "has a jam going on" in await _jam_in_the_channel(world, "Too soon")
+    await reply_text(
+        world,
+        await world.discord.invoke_slash(
+            "jam add", {"line": "One line"}, user_id=world.member_id, channel_id=world.channel_id
+        ),
+    )
+    await world.discord.invoke_slash("jam finish", {}, user_id=world.member_id, channel_id=world.channel_id)
+    await world.wait_for_song()
+    assert "started a jam here" in await _jam_in_the_channel(world, "Second")
+    status = await world.discord.invoke_slash("jam status", {}, user_id=world.member_id, channel_id=world.channel_id)
+    await world.discord.wait_for(lambda: status.responses)
+    assert "Second" in str(status.responses[0]["data"])

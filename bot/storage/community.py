@@ -96,16 +96,34 @@ class CommunityRepository(RepositoryBase):
     async def create_jam(
         self, *, guild_id: int, channel_id: int, starter_id: int, theme: str, style: str, model: str, at: float
     ) -> Jam | None:
-        """A new jam in `channel_id`; None when that channel already has one."""
-        row = await self._fetchone(
-            "INSERT INTO jams (guild_id, channel_id, starter_id, theme, style, model, created_at) "
-            f"VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO NOTHING RETURNING {JAM_COLUMNS}",
-            (guild_id, channel_id, starter_id, theme, style, model, at),
-        )
+        """A new jam in `channel_id`; None while that channel has a jam still open.
+
+        A finished jam in the channel is ended first (its songs and lines stay), so a channel
+        where threads cannot be made can host one jam after another.
+        """
+        async with self._transaction() as tx:
+            await tx.execute(
+                "UPDATE jams SET state = 'ended' WHERE channel_id = ? AND state = 'finished'", (channel_id,)
+            )
+            row = await tx.fetchone(
+                "INSERT INTO jams (guild_id, channel_id, starter_id, theme, style, model, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (channel_id) WHERE state <> 'ended' DO NOTHING "
+                f"RETURNING {JAM_COLUMNS}",
+                (guild_id, channel_id, starter_id, theme, style, model, at),
+            )
         return Jam(*row) if row else None
 
+    async def discard_jam(self, jam_id: int) -> None:
+        """Remove a jam whose message could never be posted (it has no lines or songs yet)."""
+        async with self._transaction() as tx:
+            await tx.execute("DELETE FROM jam_lines WHERE jam_id = ?", (jam_id,))
+            await tx.execute("DELETE FROM jams WHERE id = ? AND latest_song_id IS NULL", (jam_id,))
+
     async def jam_in_channel(self, channel_id: int) -> Jam | None:
-        row = await self._fetchone(f"SELECT {JAM_COLUMNS} FROM jams WHERE channel_id = ?", (channel_id,))
+        """The channel's current jam (open, or finished and carrying on as a chain); not ended ones."""
+        row = await self._fetchone(
+            f"SELECT {JAM_COLUMNS} FROM jams WHERE channel_id = ? AND state <> 'ended'", (channel_id,)
+        )
         return Jam(*row) if row else None
 
     async def jam(self, jam_id: int) -> Jam | None:
