@@ -23,6 +23,7 @@ from bot.errors import UserError
 from bot.exports import ExportService
 from bot.favourites import Favourites
 from bot.health import GatewayWatch, check_health
+from bot.housekeeping import Pruner
 from bot.lyrics import LyricsService
 from bot.metrics import Metrics
 from bot.poller import TaskPoller
@@ -158,6 +159,7 @@ class MusicBot(commands.Bot):
         self.delivery = Delivery(self, repo, session, allow_private_media=settings.allow_private_media_hosts)
         self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics)
         self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
+        self.pruner = Pruner(repo, settings.retention_days, clock=clock)
         self.prefs = PreferenceService(repo, self.songs, clock=clock)
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
@@ -185,6 +187,7 @@ class MusicBot(commands.Bot):
         await self.songs.release_interrupted()  # before callbacks can arrive, so nothing is delivered twice
         await self._start_webhook()
         self.poller.start()
+        self.pruner.start()
         self._recovery = asyncio.create_task(self._recover(), name="recover")
         await self._sync_commands()
 
@@ -377,6 +380,7 @@ class MusicBot(commands.Bot):
         """Stop taking work first, let requests being charged and deliveries finish, then disconnect."""
         await self.poller.stop()
         await self.parties.close()  # each party leaves its voice channel and says so
+        await self.pruner.stop()
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()  # what it did not finish, the next start does
             await asyncio.gather(self._recovery, return_exceptions=True)

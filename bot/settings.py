@@ -64,6 +64,9 @@ class Settings:
     message_content_intent: bool = False
     allow_private_media_hosts: bool = False
     """Fetch result files from loopback/private addresses too (a local API or proxy; the tests)."""
+    retention_days: int = 30
+    """Days after which finished tasks' request/result JSON and old daily usage rows are pruned; 0 keeps all."""
+    """Fetch result files from loopback/private addresses too (a local API or proxy; the tests)."""
     max_running: int = 4
     max_running_per_member: int = 2
     max_queued: int = 20
@@ -229,6 +232,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         callback_grace=read.number("CALLBACK_GRACE", 180.0, minimum=0),
         message_content_intent=read.flag("MESSAGE_CONTENT_INTENT"),
         allow_private_media_hosts=read.flag("ALLOW_PRIVATE_MEDIA_HOSTS"),
+        retention_days=read.integer("RETENTION_DAYS", 30, minimum=0) or 0,
         max_running=read.integer("MAX_RUNNING_PER_GUILD", 4, minimum=1) or 4,
         max_running_per_member=read.integer("MAX_RUNNING_PER_MEMBER", 2, minimum=1) or 2,
         max_queued=read.integer("MAX_QUEUED_PER_GUILD", 20, minimum=0) or 0,

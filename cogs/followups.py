@@ -233,6 +233,8 @@ class FollowUps(commands.Cog):
         task = await self.bot.repo.task(song.task_id) if song.task_id is not None else None
         if task is None:
             raise InvalidInput("This song has no request to repeat.")
+        if not task.request:  # pruned after RETENTION_DAYS
+            raise InvalidInput("This song is too old to re-roll (its request is no longer kept). Try Variation.")
         request = song_request(interaction, dict(task.request), parent_song_id=task.parent_song_id, jam_id=task.jam_id)
         await self.bot.start_song(interaction, dataclasses.replace(request, credits=task.credits))
 

@@ -445,3 +445,27 @@ async def test_a_channel_without_threads_hosts_one_jam_after_another(world: Worl
     status = await world.discord.invoke_slash("jam status", {}, user_id=world.member_id, channel_id=world.channel_id)
     await world.discord.wait_for(lambda: status.responses)
     assert "Second" in str(status.responses[0]["data"])
+
+
+async def test_retention_prunes_delivery_data_but_keeps_the_song(world: World) -> None:
+    """After RETENTION_DAYS the task's request/result and old usage rows are gone; the song, its lineage
+    and its buttons stay (Re-roll says why it cannot repeat)."""
+    await world.start_bot(callbacks=True, RETENTION_DAYS="30")
+    assert world.bot is not None
+    message, song_id = await _compose(world)
+    await world.settle()
+    day = today(world)
+    world.clock.advance(31 * 86400)
+    cleared, usage = await world.bot.pruner.run_once()
+    assert cleared == 1 and usage >= 1
+    (task,) = await world.repo.tasks_in_states("delivered")
+    assert task.request == {} and task.result is None
+    assert await world.repo.quota_used(world.guild_id, day) == 0
+    song = await world.repo.song(song_id)
+    assert song is not None and song.audio_url
+    info = await world.discord.invoke_slash(
+        "song info", {"song": song_id}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await world.discord.wait_for(lambda: info.responses)
+    reroll = await world.discord.click_button(message, f"song:reroll:{song_id}", user_id=world.member_id)
+    assert "too old to re-roll" in await private_reply(world, reroll)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.service import new_secret
 from bot.storage.repository import Refusal, Repository, Task
 from tests.test_repository import limits, new_task
 
@@ -47,3 +48,27 @@ async def test_a_discarded_jam_frees_its_channel(repo: Repository) -> None:
     await repo.discard_jam(orphan.id)
     assert await repo.jam(orphan.id) is None and await repo.jam_in_channel(51) is None
     assert await repo.create_jam(theme="next", **fields) is not None
+
+
+async def test_pruning_keeps_songs_and_work_in_progress(repo: Repository) -> None:
+    """Ended tasks past the cutoff lose their request/result JSON; running ones and recent ones keep theirs;
+    usage rows of days before the cutoff go."""
+    old = await repo.enqueue_task(new_task(1, day="2026-01-01"), limits(allowance=10))
+    recent = await repo.enqueue_task(new_task(2, day="2026-03-01"), limits(allowance=10))
+    running = await repo.enqueue_task(new_task(3, day="2026-01-01"), limits(allowance=10))
+    assert isinstance(old, Task) and isinstance(recent, Task) and isinstance(running, Task)
+    await repo.promote_queued(1, limits(allowance=10), new_secret, 900.0)
+    for task, finished in ((old, 1000.0), (recent, 5000.0)):
+        assert await repo.store_result(task.id, {"data": [{"audio_url": "https://cdn.example/a.mp3"}]}, finished)
+        assert await repo.claim_delivery(task.id) is not None
+        await repo.mark_delivered(task.id)
+    cleared, usage = await repo.prune(2000.0, "2026-02-01")
+    assert cleared == 1 and usage == 3  # the old day's guild row and its two members' rows
+    pruned = await repo.task(old.id)
+    kept = await repo.task(recent.id)
+    waiting = await repo.task(running.id)
+    assert pruned is not None and pruned.request == {} and pruned.result is None
+    assert kept is not None and kept.request and kept.result is not None
+    assert waiting is not None and waiting.request
+    assert await repo.quota_used(1, "2026-01-01") == 0 and await repo.quota_used(1, "2026-03-01") == 1
+    assert await repo.prune(2000.0, "2026-02-01") == (0, 0)

@@ -369,6 +369,24 @@ class TaskRepository(RepositoryBase):
             stored.update({row[-1]: task_from_row(row[:-1]) for row in rows})
         return [stored.pop(secret_hash, None) for secret_hash, *_ in batch]
 
+    async def prune(self, finished_before: float, day_before: str) -> tuple[int, int]:
+        """Forget what only served delivery: the request and result JSON of tasks that ended before
+        `finished_before`, and daily usage counters of days before `day_before`.
+
+        Songs, their lineage and who asked stay (`songs`, the tasks' ids, parents and requesters);
+        so do tasks still in progress. Returns (tasks cleared, usage rows deleted).
+        """
+        async with self._transaction() as tx:
+            cleared = await tx.execute(
+                "UPDATE tasks SET request = '{}', result = NULL "
+                "WHERE state IN ('delivered', 'failed', 'cancelled') AND finished_at < ? "
+                "AND (request <> '{}' OR result IS NOT NULL)",
+                (finished_before,),
+            )
+            usage = await tx.execute("DELETE FROM quota_usage WHERE day < ?", (day_before,))
+            usage += await tx.execute("DELETE FROM member_usage WHERE day < ?", (day_before,))
+        return cleared, usage
+
     async def claim_delivery(
         self, task_id: int, *, owner: str | None = None, now: float | None = None, ttl: float | None = None
     ) -> Task | None:
