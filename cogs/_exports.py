@@ -31,7 +31,12 @@ DOWNLOAD_SECONDS = 120.0
 
 async def _fetch(bot: MusicBot, url: str, filename: str, limit: int) -> media.Download | media.Skipped:
     return await media.download(
-        bot.http_session, url, filename=filename, max_bytes=limit, total_seconds=DOWNLOAD_SECONDS
+        bot.http_session,
+        url,
+        filename=filename,
+        max_bytes=limit,
+        total_seconds=DOWNLOAD_SECONDS,
+        allow_private=bot.settings.allow_private_media_hosts,
     )
 
 
