@@ -19,13 +19,14 @@ from discord.ext import commands
 from bot import __version__, render
 from bot.alerts import AccountAlerts
 from bot.delivery import Delivery
-from bot.errors import UserError
+from bot.errors import InvalidInput, UserError
 from bot.exports import ExportService
 from bot.favourites import Favourites
 from bot.health import GatewayWatch, check_health
 from bot.housekeeping import Pruner
 from bot.lyrics import LyricsService
 from bot.metrics import Metrics
+from bot.permissions import CommandAccess
 from bot.poller import TaskPoller
 from bot.preferences import PreferenceService
 from bot.producer.client import ProducerClient, ProducerError
@@ -160,6 +161,7 @@ class MusicBot(commands.Bot):
         self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics)
         self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
         self.pruner = Pruner(repo, settings.retention_days, clock=clock)
+        self.access = CommandAccess(self)
         self.prefs = PreferenceService(repo, self.songs, clock=clock)
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
@@ -271,6 +273,7 @@ class MusicBot(commands.Bot):
             log.info("Slash commands unchanged; not syncing")
             return
         synced = await self.tree.sync()
+        self.access.forget_commands()
         await self.repo.set_meta(hash_key, digest)
         log.info("Synced %d global commands (they can take up to an hour to appear everywhere)", len(synced))
 
@@ -288,6 +291,7 @@ class MusicBot(commands.Bot):
         (quota, full queue, API refusal) reach the member through `report_error`.
         """
         self._track_start()
+        self.check_can_post(interaction)
         status_message_id = None
         if not interaction.response.is_done():
             acknowledged = await interaction.response.defer(thinking=True)
@@ -300,6 +304,30 @@ class MusicBot(commands.Bot):
         task = await self.songs.enqueue(request, status_message_id=status_message_id)
         self.delivery.remember_interaction(task.id, interaction)
         await self.songs.admit(task)
+
+    @staticmethod
+    def check_can_post(interaction: discord.Interaction) -> None:
+        """Songs are posted where they were asked for: not where the member may not post themselves
+        (a read-only channel, a feed), whatever button or menu they used there."""
+        permissions = interaction.permissions
+        allowed = (
+            permissions.send_messages_in_threads
+            if isinstance(interaction.channel, discord.Thread)
+            else permissions.send_messages
+        )
+        if interaction.guild_id is not None and not allowed:
+            raise InvalidInput("You cannot send messages in this channel, so I will not post a song here.")
+
+    async def check_command_access(self, command: str, member: discord.abc.User, channel: Any) -> None:
+        """Refuse what the server's Integrations settings disable for this member here (`/command`'s
+        buttons, menus, replies and mentions follow the command)."""
+        if isinstance(member, discord.Member) and not await self.access.allowed(command, member, channel):
+            raise InvalidInput(
+                f"This server has turned `/{command}` off for you here, so its buttons and replies are off too."
+            )
+
+    async def on_raw_app_command_permissions_update(self, payload: discord.RawAppCommandPermissionsUpdateEvent) -> None:
+        self.access.forget(payload.guild.id)
 
     async def start_song_from_message(self, message: discord.Message, request: SongRequest) -> None:
         """The same path for a request made by a message (a reply to a song): the status is a reply."""

@@ -46,6 +46,20 @@ BUTTONS: dict[str, tuple[str, str]] = {
 }
 BUTTON_ACTIONS = {"swapvocals": "swap_vocals"}
 """The API action behind a button, where its custom-id name differs."""
+BUTTON_COMMANDS = {
+    "extend": "extend",
+    "cover": "cover",
+    "variation": "variation",
+    "swapvocals": "swap-vocals",
+    "stems": "stems",
+}
+"""The slash command whose server permissions (Integrations) a button or menu follows."""
+ACTION_COMMANDS = {
+    "replace_section": "replace-section",
+    "swap_vocals": "swap-vocals",
+    "swap_instrumentals": "swap-instrumentals",
+}
+"""An API action's slash command, where the names differ (a re-roll follows the command it repeats)."""
 UPLOAD_BUTTONS = ("extend", "cover")
 """The buttons a member's uploaded audio gets: only actions with an `upload_*` form."""
 ACCEPTED_REACTION = "🎶"
@@ -146,6 +160,9 @@ class FollowUps(commands.Cog):
 
     async def run(self, interaction: discord.Interaction, action: str, song: SongRow) -> None:
         """Do `action` on `song` for the member who clicked or used the menu."""
+        if action in BUTTON_COMMANDS:
+            await self.bot.check_command_access(BUTTON_COMMANDS[action], interaction.user, interaction.channel)
+            self.bot.check_can_post(interaction)
         if action != "reroll":
             action_for(BUTTON_ACTIONS.get(action, action), song.kind)  # an upload: only upload_* actions
         if action == "extend":
@@ -233,6 +250,8 @@ class FollowUps(commands.Cog):
         task = await self.bot.repo.task(song.task_id) if song.task_id is not None else None
         if task is None:
             raise InvalidInput("This song has no request to repeat.")
+        base = task.action.removeprefix("upload_")
+        await self.bot.check_command_access(ACTION_COMMANDS.get(base, base), interaction.user, interaction.channel)
         if not task.request:  # pruned after RETENTION_DAYS
             raise InvalidInput("This song is too old to re-roll (its request is no longer kept). Try Variation.")
         request = song_request(interaction, dict(task.request), parent_song_id=task.parent_song_id, jam_id=task.jam_id)
@@ -280,6 +299,7 @@ class FollowUps(commands.Cog):
         if not text:
             return
         try:
+            await self.bot.check_command_access("extend", message.author, message.channel)
             at, lyrics = parse_at_line(text)
             continue_at = check_point("at", at, song.duration) if at is not None else song.duration
             if continue_at is None:

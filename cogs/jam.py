@@ -335,6 +335,7 @@ class Jams(commands.Cog):
         if not lines:
             return
         try:
+            await self.bot.check_command_access("jam", message.author, message.channel)
             for line in lines:
                 await self._add_line(jam, message.author.id, line)
         except InvalidInput as exc:

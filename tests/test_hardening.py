@@ -469,3 +469,78 @@ async def test_retention_prunes_delivery_data_but_keeps_the_song(world: World) -
     await world.discord.wait_for(lambda: info.responses)
     reroll = await world.discord.click_button(message, f"song:reroll:{song_id}", user_id=world.member_id)
     assert "too old to re-roll" in await private_reply(world, reroll)
+
+
+SEND_MESSAGES = 1 << 11
+VIEW_CHANNEL = 1 << 10
+
+
+async def test_buttons_menus_and_replies_follow_the_servers_command_permissions(world: World) -> None:
+    """With /extend turned off for @everyone (Integrations), its button, the Extend menu and reply-to-extend
+    are refused too; /cover's button still works; nothing is charged for the refusals."""
+    await world.start_bot(callbacks=True)
+    message, song_id = await _compose(world)
+    world.discord.set_command_permissions(world.guild_id, "extend", [(world.guild_id, 1, False)])
+    used = await world.repo.quota_used(world.guild_id, today(world))
+    sent = len(world.producer.audio_requests)
+
+    click = await world.discord.click_button(message, f"song:extend:{song_id}", user_id=world.member_id)
+    assert "turned `/extend` off for you here" in await private_reply(world, click)
+    menu = await world.discord.invoke_message_command(
+        "Extend song", target=message, user_id=world.member_id, channel_id=world.channel_id
+    )
+    assert "turned `/extend` off" in await private_reply(world, menu)
+    reply = await world.discord.post_user_message(
+        world.channel_id, "More words", user_id=world.member_id, reply_to=message, mentions_bot=True
+    )
+    refusal = await world.discord.wait_for_message(
+        world.channel_id, lambda m: bool(m.message_reference) and m.message_reference.get("message_id") == str(reply.id)
+    )
+    assert "turned `/extend` off" in refusal.content and reply.reactions == []
+    assert len(world.producer.audio_requests) == sent
+    assert await world.repo.quota_used(world.guild_id, today(world)) == used
+
+    cover = await world.discord.click_button(message, f"song:cover:{song_id}", user_id=world.member_id)
+    await world.discord.wait_for(lambda: cover.modal)  # other commands' buttons are untouched
+
+
+async def test_app_wide_and_channel_overrides_cover_roles_and_jam_mentions(world: World) -> None:
+    """The whole app off for a role: its members' buttons are refused, others' work; /jam off in a channel:
+    jam lines by mention in its threads are refused."""
+    await world.start_bot(callbacks=True)
+    message, song_id = await _compose(world)
+    muted_role = world.discord.add_role(world.guild_id, "muted")
+    muted = world.discord.add_user("muted member")
+    world.discord.give_role(world.guild_id, muted, muted_role)
+    world.discord.set_command_permissions(world.guild_id, None, [(muted_role, 1, False)])
+    refused = await world.discord.click_button(message, f"song:variation:{song_id}", user_id=muted)
+    assert "turned `/variation` off" in await private_reply(world, refused)
+    allowed = await world.discord.click_button(message, f"song:variation:{song_id}", user_id=world.member_id)
+    await world.discord.wait_for(lambda: allowed.responses)
+    await world.discord.wait_for(lambda: world.producer.audio_requests[-1]["action"] == "variation")
+
+    start = await world.discord.invoke_slash(
+        "jam start", {"theme": "Quiet"}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    assert "started a jam" in await reply_text(world, start)
+    thread = next(c.id for c in world.discord.channels.values() if c.name == "Quiet")
+    world.discord.set_command_permissions(world.guild_id, "jam", [(world.channel_id, 3, False)])
+    line = await world.discord.post_user_message(thread, "A whispered line", user_id=world.member_id, mentions_bot=True)
+    answer = await world.discord.wait_for_message(
+        thread, lambda m: bool(m.message_reference) and m.message_reference.get("message_id") == str(line.id)
+    )
+    assert "turned `/jam` off" in answer.content and line.reactions == []
+    assert await world.repo.jam_lines((await world.repo.jam_in_channel(thread)).id) == []  # type: ignore[union-attr]
+
+
+async def test_no_song_is_posted_where_the_member_cannot_send_messages(world: World) -> None:
+    """A read-only channel: pressing a song button there is refused privately and charges nothing."""
+    await world.start_bot(callbacks=True)
+    message, song_id = await _compose(world)
+    world.discord.set_overwrite(world.channel_id, world.guild_id, deny=SEND_MESSAGES)
+    used = await world.repo.quota_used(world.guild_id, today(world))
+    click = await world.discord.click_button(message, f"song:stems:{song_id}", user_id=world.member_id)
+    assert "cannot send messages in this channel" in await private_reply(world, click)
+    reroll = await world.discord.click_button(message, f"song:reroll:{song_id}", user_id=world.member_id)
+    assert "cannot send messages in this channel" in await private_reply(world, reroll)
+    assert await world.repo.quota_used(world.guild_id, today(world)) == used

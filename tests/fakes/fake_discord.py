@@ -307,6 +307,10 @@ class FakeDiscord:
         self.bot_user_id = self.application_id  # modern bot users share the application's id
         self._owner_id = self._next_id()
         self._granted: dict[int, int] = {}
+        # Roles, overwrites and the Integrations page (command permissions), per guild.
+        self._roles_of_guild: dict[int, list[dict[str, Any]]] = {}
+        self._member_roles: dict[tuple[int, int], list[int]] = {}
+        self.command_permissions: dict[int, dict[int, list[dict[str, Any]]]] = {}
         self.users: dict[int, dict[str, Any]] = {self.bot_user_id: self._make_user(self.bot_user_id, "FakeBot", True)}
         self.guilds: dict[int, _Guild] = {}
         self.channels: dict[int, _Channel] = {}
@@ -441,6 +445,126 @@ class FakeDiscord:
     def grant(self, user_id: int, permissions: int) -> None:
         """Give a member extra permission bits (e.g. MANAGE_GUILD) in every guild's interactions."""
         self._granted[user_id] = self._granted.get(user_id, 0) | permissions
+
+    def add_role(self, guild_id: int, name: str, *, permissions: int = 0) -> int:
+        """A server role (Server Settings → Roles) with these permission bits."""
+        role_id = self._next_id()
+        self._roles_of_guild.setdefault(guild_id, []).append({"id": role_id, "name": name, "permissions": permissions})
+        if self._sessions:
+            role = next(r for r in self._roles(self.guilds[guild_id]) if r["id"] == str(role_id))
+            self._spawn(self._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role}))
+        return role_id
+
+    def give_role(self, guild_id: int, user_id: int, role_id: int) -> None:
+        self._member_roles.setdefault((guild_id, user_id), []).append(role_id)
+
+    def set_overwrite(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0, member: bool = False
+    ) -> None:
+        """A channel permission overwrite for a role (the guild id is @everyone) or a member."""
+        channel = self.channels[channel_id]
+        channel.overwrites[:] = [o for o in channel.overwrites if o["id"] != str(target_id)]
+        channel.overwrites.append(
+            {"id": str(target_id), "type": 1 if member else 0, "allow": str(allow), "deny": str(deny)}
+        )
+        if self._sessions and channel.guild_id is not None:
+            self._spawn(self._dispatch("CHANNEL_UPDATE", self._channel_payload(channel)))
+
+    def add_thread(self, channel_id: int, name: str, *, private: bool = False, owner_id: int | None = None) -> int:
+        """A thread under `channel_id` (type 12 when private), announced to the bot like Discord does."""
+        parent = self.channels[channel_id]
+        thread = _Channel(
+            self._next_id(), 12 if private else 11, name, parent.guild_id, parent_id=channel_id, owner_id=owner_id
+        )
+        self.channels[thread.id] = thread
+        self.messages[thread.id] = []
+        if parent.guild_id is not None:
+            self.guilds[parent.guild_id].channel_ids.append(thread.id)
+        if self._sessions:
+            self._spawn(self._dispatch("THREAD_CREATE", {**self._channel_payload(thread), "newly_created": True}))
+        return thread.id
+
+    def set_command_permissions(
+        self, guild_id: int, command_name: str | None, overrides: list[tuple[int, int, bool]]
+    ) -> None:
+        """Server Settings → Integrations: `overrides` of (id, type 1 role / 2 user / 3 channel, allowed)
+        for one command, or for the whole app when `command_name` is None. The guild id is @everyone
+        (type 1) and guild id − 1 is "all channels" (type 3)."""
+        if command_name is None:
+            target = self.application_id
+        else:
+            target = int(self._find_command(command_name, 1, guild_id)["id"])
+        entry = [{"id": str(i), "type": t, "permission": allowed} for i, t, allowed in overrides]
+        self.command_permissions.setdefault(guild_id, {})[target] = entry
+        if self._sessions:
+            payload = self._command_permissions_payload(guild_id, target)
+            self._spawn(self._dispatch("APPLICATION_COMMAND_PERMISSIONS_UPDATE", payload))
+
+    def _command_permissions_payload(self, guild_id: int, target: int) -> dict[str, Any]:
+        return {
+            "id": str(target),
+            "application_id": str(self.application_id),
+            "guild_id": str(guild_id),
+            "permissions": self.command_permissions.get(guild_id, {}).get(target, []),
+        }
+
+    def permissions_in(self, channel_id: int, user_id: int) -> int:
+        """A member's permissions in a channel as Discord computes them: @everyone, their roles, then
+        the channel's overwrites (@everyone, roles, the member); a thread takes its parent's."""
+        channel = self.channels[channel_id]
+        guild = self._guild_of(channel)
+        if guild is None:
+            return _EVERYONE_PERMS
+        if user_id == guild.owner_id:
+            return (1 << 41) - 1
+        roles = self._member_roles.get((guild.id, user_id), [])
+        perms = _EVERYONE_PERMS | self._granted.get(user_id, 0)
+        for role in self._roles_of_guild.get(guild.id, []):
+            if role["id"] in roles:
+                perms |= role["permissions"]
+        if perms & 8:  # administrator
+            return (1 << 41) - 1
+        target = self.channels[channel.parent_id] if channel.type in (11, 12) and channel.parent_id else channel
+        overwrites = {int(o["id"]): o for o in target.overwrites}
+        if (everyone := overwrites.get(guild.id)) is not None:
+            perms = (perms & ~int(everyone["deny"])) | int(everyone["allow"])
+        allow = deny = 0
+        for role_id in roles:
+            if (overwrite := overwrites.get(role_id)) is not None:
+                allow |= int(overwrite["allow"])
+                deny |= int(overwrite["deny"])
+        perms = (perms & ~deny) | allow
+        if (own := overwrites.get(user_id)) is not None and own["type"] == 1:
+            perms = (perms & ~int(own["deny"])) | int(own["allow"])
+        return perms
+
+    def command_allowed(self, command: dict[str, Any], guild_id: int, channel_id: int, user_id: int) -> bool:
+        """Whether Discord lets this member use `command` in this channel (Integrations overrides).
+
+        Command-level overrides replace the app-level ones per kind (members vs channels). Members:
+        the user's own entry, else any of their roles (allowed if one allows), else @everyone;
+        administrators pass. Channels: the channel (a thread's parent), else "all channels".
+        """
+        overrides = self.command_permissions.get(guild_id, {})
+        own = overrides.get(int(command["id"]), [])
+        app = overrides.get(self.application_id, [])
+        people = own if any(e["type"] in (1, 2) for e in own) else app
+        places = own if any(e["type"] == 3 for e in own) else app
+
+        def find(entries: list[dict[str, Any]], wanted: int, kind: int) -> bool | None:
+            return next((bool(e["permission"]) for e in entries if int(e["id"]) == wanted and e["type"] == kind), None)
+
+        by_user = True if self.permissions_in(channel_id, user_id) & 8 else find(people, user_id, 2)
+        if by_user is None:
+            roles = self._member_roles.get((guild_id, user_id), [])
+            hits = [bool(e["permission"]) for e in people if e["type"] == 1 and int(e["id"]) in roles]
+            by_user = any(hits) if hits else find(people, guild_id, 1)
+        channel = self.channels[channel_id]
+        where = channel.parent_id if channel.type in (11, 12) and channel.parent_id else channel_id
+        by_channel = find(places, where, 3)
+        if by_channel is None:
+            by_channel = find(places, guild_id - 1, 3)
+        return by_user is not False and by_channel is not False
 
     @property
     def owner_id(self) -> int:
@@ -600,7 +724,9 @@ class FakeDiscord:
     def _member_payload(self, guild: _Guild, user_id: int, *, with_user: bool = True) -> dict[str, Any]:
         is_bot = user_id == self.bot_user_id
         payload: dict[str, Any] = {
-            "roles": [str(guild.bot_role_id)] if is_bot else [],
+            "roles": [str(guild.bot_role_id)]
+            if is_bot
+            else [str(role) for role in self._member_roles.get((guild.id, user_id), [])],
             "nick": None,
             "avatar": None,
             "banner": None,
@@ -643,7 +769,17 @@ class FakeDiscord:
             "managed": True,
             "tags": {"bot_id": str(self.bot_user_id)},
         }
-        return [everyone, bot_role]
+        extra = [
+            {
+                **base,
+                "id": str(role["id"]),
+                "name": role["name"],
+                "position": 2 + n,
+                "permissions": str(role["permissions"]),
+            }
+            for n, role in enumerate(self._roles_of_guild.get(guild.id, []))
+        ]
+        return [everyone, bot_role, *extra]
 
     def _last_message_id(self, channel: _Channel) -> str | None:
         msgs = self.messages.get(channel.id)
@@ -1041,7 +1177,7 @@ class FakeDiscord:
             "authorizing_integration_owners": {"0": str(guild.id) if guild else "0"},
         }
         if guild is not None:
-            member_perms = _EVERYONE_PERMS | self._granted.get(user_id, 0)
+            member_perms = self.permissions_in(channel_id, user_id)
             channel_payload["permissions"] = str(member_perms)
             payload.update(
                 guild_id=str(guild.id),
@@ -1084,6 +1220,8 @@ class FakeDiscord:
         guild_id = self.channels[channel_id].guild_id
         root, *subs = name.split()
         command = self._find_command(root, 1, guild_id)
+        if guild_id is not None and not self.command_allowed(command, guild_id, channel_id, user_id):
+            raise PermissionError(f"/{root} is disabled for this member here (Integrations); Discord hides it")
         options, attachments = dict(options or {}), dict(attachments or {})
         resolved: dict[str, dict[str, Any]] = {}
         defs, container = command.get("options") or [], []
@@ -1155,7 +1293,10 @@ class FakeDiscord:
     async def invoke_message_command(
         self, name: str, *, target: FakeMessage, user_id: int, channel_id: int
     ) -> FakeInteraction:
-        command = self._find_command(name, 3, self.channels[channel_id].guild_id)
+        guild_id = self.channels[channel_id].guild_id
+        command = self._find_command(name, 3, guild_id)
+        if guild_id is not None and not self.command_allowed(command, guild_id, channel_id, user_id):
+            raise PermissionError(f"{name!r} is disabled for this member here (Integrations); Discord hides it")
         data: dict[str, Any] = {
             "id": command["id"],
             "name": name,
@@ -1269,6 +1410,7 @@ class FakeDiscord:
             ("PUT", rf"/applications/{sf}/commands", self._put_commands, True),
             ("GET", rf"/applications/{sf}/guilds/{sf}/commands", self._get_commands, True),
             ("PUT", rf"/applications/{sf}/guilds/{sf}/commands", self._put_commands, True),
+            ("GET", rf"/applications/{sf}/guilds/{sf}/commands/permissions", self._get_command_permissions, True),
             ("POST", rf"/interactions/{sf}/{tok}/callback", self._interaction_callback, False),
             ("POST", rf"/webhooks/{sf}/{tok}", self._webhook_execute, False),
             ("GET", rf"/webhooks/{sf}/{tok}/messages/(@original|\d+)", self._webhook_get, False),
@@ -1595,6 +1737,13 @@ class FakeDiscord:
     ) -> list[dict]:
         self._check_app(app_id)
         return self.guild_commands.get(int(guild_id), []) if guild_id else self.commands
+
+    async def _get_command_permissions(
+        self, request: web.Request, body: _Body, app_id: str, guild_id: str
+    ) -> list[dict[str, Any]]:
+        self._check_app(app_id)
+        guild = int(guild_id)
+        return [self._command_permissions_payload(guild, target) for target in self.command_permissions.get(guild, {})]
 
     def _check_app(self, app_id: str) -> None:
         if int(app_id) != self.application_id:
