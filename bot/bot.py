@@ -91,6 +91,8 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
         return
     if isinstance(original, UserError):
         text = original.message
+    elif isinstance(error, app_commands.CommandOnCooldown):
+        text = f"Not so fast: you can do that again <t:{int(time.time() + error.retry_after) + 1}:R>."
     elif isinstance(error, app_commands.CheckFailure):
         text = str(error) or "You cannot use this command here."
     elif isinstance(error, app_commands.TransformerError):

@@ -407,10 +407,18 @@ class Delivery:
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("Could not update the status of task %d (%s)", task.id, type(exc).__name__)
 
+    async def repost(
+        self, channel_id: int, guild_id: int, song: SongRow, *, content: str, stars: int = 0
+    ) -> discord.Message:
+        """Post an existing song again (`/show`, the song feed) under the same throttles as a delivery:
+        one post at a time per channel and at most MEDIA_SLOTS transfers at once."""
+        async with self._channel_locks[channel_id], self._media_slots:
+            return await self.send_song(channel_id, guild_id, song, content=content, stars=stars)
+
     async def cross_post(self, channel_id: int, task: Task, song: SongRow) -> None:
         """Also post a finished song in the guild's song feed. Best effort: a failure is only logged."""
         try:
-            message = await self.send_song(
+            message = await self.repost(
                 channel_id,
                 task.guild_id,
                 song,

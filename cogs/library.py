@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from bot.bot import MusicBot
 
 PAGE_SIZE = 10
+SHOW_COOLDOWN = 30.0
+"""Seconds between two /show by one member in one server: each re-uploads a file of up to 100 MiB."""
 LINEAGE_DEPTH = 15
 """How far up the parent chain /song info walks; a longer chain shows its nearest ancestors."""
 
@@ -190,16 +192,18 @@ class Library(commands.Cog):
 
     @app_commands.command(name="show", description="Post a song again, with its buttons.")
     @app_commands.guild_only()
+    @app_commands.checks.cooldown(1, SHOW_COOLDOWN, key=lambda interaction: (interaction.guild_id, interaction.user.id))
     @app_commands.describe(song="A song from this server: pick from the list, or paste its id or message link")
     @app_commands.autocomplete(song=song_autocomplete)
     async def show(self, interaction: discord.Interaction, song: str) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
+        self.bot.check_can_post(interaction)
         target = await self.bot.songs.find_song(interaction.guild_id, song)
         if not (target.audio_url or target.stems_url):
             await interaction.response.send_message("That song has no audio to show.", ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        message = await self.bot.delivery.send_song(
+        message = await self.bot.delivery.repost(
             interaction.channel_id,
             interaction.guild_id,
             target,

@@ -544,3 +544,23 @@ async def test_no_song_is_posted_where_the_member_cannot_send_messages(world: Wo
     reroll = await world.discord.click_button(message, f"song:reroll:{song_id}", user_id=world.member_id)
     assert "cannot send messages in this channel" in await private_reply(world, reroll)
     assert await world.repo.quota_used(world.guild_id, today(world)) == used
+
+
+async def test_show_has_a_per_member_cooldown(world: World) -> None:
+    """A second /show by the same member right away is refused privately (no upload); another member may show."""
+    await world.start_bot(callbacks=True)
+    _, song_id = await _compose(world)
+    first = await world.discord.invoke_slash(
+        "show", {"song": song_id}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    assert "Posted" in await private_reply(world, first)
+    posts = len(world.songs_in_channel())
+    again = await world.discord.invoke_slash(
+        "show", {"song": song_id}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    assert "Not so fast: you can do that again <t:" in await private_reply(world, again)
+    assert len(world.songs_in_channel()) == posts
+    other = world.discord.add_user("bob")
+    theirs = await world.discord.invoke_slash("show", {"song": song_id}, user_id=other, channel_id=world.channel_id)
+    assert "Posted" in await private_reply(world, theirs)
+    assert len(world.songs_in_channel()) == posts + 1
