@@ -33,7 +33,8 @@ from bot.producer.client import ProducerClient, ProducerError
 from bot.service import Clock, SongRequest, SongService
 from bot.settings import Settings
 from bot.startup import port_problem
-from bot.storage.repository import Repository
+from bot.storage.repository import Repository, SongRow
+from bot.visibility import Visibility
 from bot.voice.party import Parties
 from bot.webhook import create_app, create_metrics_app
 
@@ -164,6 +165,8 @@ class MusicBot(commands.Bot):
         self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
         self.pruner = Pruner(repo, settings.retention_days, clock=clock)
         self.access = CommandAccess(self)
+        self.visibility = Visibility(self)
+        self.delivery.visibility = self.visibility
         self.prefs = PreferenceService(repo, self.songs, clock=clock)
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
@@ -306,6 +309,15 @@ class MusicBot(commands.Bot):
         task = await self.songs.enqueue(request, status_message_id=status_message_id)
         self.delivery.remember_interaction(task.id, interaction)
         await self.songs.admit(task)
+
+    async def find_song(self, interaction: discord.Interaction, reference: str) -> SongRow:
+        """The song a member named, in this guild, made in a channel they can view; a clear error otherwise."""
+        assert interaction.guild_id is not None
+        song = await self.songs.find_song(interaction.guild_id, reference)
+        member = interaction.user
+        if isinstance(member, discord.Member) and not await self.visibility.member_can_view(member, song.channel_id):
+            raise InvalidInput("That song was made in a channel you cannot see.")
+        return song
 
     @staticmethod
     def check_can_post(interaction: discord.Interaction) -> None:

@@ -31,7 +31,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -40,6 +40,9 @@ from discord.utils import escape_markdown
 from bot import media, render
 from bot.producer.models import Song
 from bot.storage.repository import Repository, SongRow, Task
+
+if TYPE_CHECKING:
+    from bot.visibility import Visibility
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class Delivery:
         self._session = session
         self._download_timeout = download_timeout
         self._interactions: dict[int, tuple[discord.Interaction, float]] = {}
+        self.visibility: Visibility | None = None
+        """Which channels `@everyone` can view (the song feed takes only their songs); set by the bot."""
         self.song_view: Callable[[SongRow, int], discord.ui.View | None] | None = None
         """Builds the follow-up buttons for a song message, given its star count; set by the
         follow-ups cog when it loads."""
@@ -416,7 +421,16 @@ class Delivery:
             return await self.send_song(channel_id, guild_id, song, content=content, stars=stars)
 
     async def cross_post(self, channel_id: int, task: Task, song: SongRow) -> None:
-        """Also post a finished song in the guild's song feed. Best effort: a failure is only logged."""
+        """Also post a finished song in the guild's song feed. Best effort: a failure is only logged.
+
+        Only songs from channels `@everyone` can view: a private channel's songs stay in it.
+        """
+        guild = self._client.get_guild(task.guild_id)
+        if self.visibility is not None and (
+            guild is None or not await self.visibility.everyone_can_view(guild, task.channel_id)
+        ):
+            log.info("Task %d: made in a channel not everyone can view; not cross-posted", task.id)
+            return
         try:
             message = await self.repost(
                 channel_id,

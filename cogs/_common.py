@@ -39,7 +39,11 @@ async def song_autocomplete(interaction: discord.Interaction, current: str) -> l
     bot: MusicBot = interaction.client  # type: ignore[assignment]
     if interaction.guild_id is None:
         return []
-    songs = await bot.repo.search_songs(interaction.guild_id, text=current.strip(), limit=AUTOCOMPLETE_LIMIT)
+    member = interaction.user
+    visible = await bot.visibility.channels_for(member) if isinstance(member, discord.Member) else None
+    songs = await bot.repo.search_songs(
+        interaction.guild_id, text=current.strip(), limit=AUTOCOMPLETE_LIMIT, channel_ids=visible
+    )
     return [app_commands.Choice(name=song_choice_label(song), value=song.id) for song in songs]
 
 

@@ -60,7 +60,7 @@ class Actions(commands.Cog):
             check_audio_attachment(audio)
             return Source(audio=audio)
         assert interaction.guild_id is not None and song is not None
-        found = await self.bot.songs.find_song(interaction.guild_id, song)
+        found = await self.bot.find_song(interaction, song)
         action_for(action, found.kind)  # refused before any form opens when the song cannot take it
         return Source(song=found)
 

@@ -92,7 +92,7 @@ class SongButton(
         cog = interaction.client.get_cog("FollowUps")  # type: ignore[attr-defined]
         assert isinstance(cog, FollowUps)
         try:
-            song = await cog.bot.songs.find_song(interaction.guild_id or 0, self.song_id)
+            song = await cog.bot.find_song(interaction, self.song_id)
             await cog.run(interaction, self.action, song)
         except Exception as exc:  # buttons do not pass through the command tree's handler
             await report_error(interaction, exc)

@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.bot import report_error
 from bot.delivery import jump_url
+from bot.errors import InvalidInput
 from bot.render import EMBED_COLOUR, NO_MENTIONS, clip, display_title, format_duration
 from bot.storage.repository import SongRow
 from bot.storage.songs import LibraryOrder
@@ -56,6 +57,8 @@ class LibraryView:
     member_id: int | None = None
     sort: str | None = None
     starred_since: float | None = None
+    channel_ids: tuple[int, ...] | None = None
+    """Only songs from these channels: the ones the member who asked can view."""
 
     @property
     def top(self) -> bool:
@@ -94,6 +97,7 @@ class SongsPager(discord.ui.View):
             offset=self.page * PAGE_SIZE,
             order=listing.order,
             starred_since=listing.starred_since,
+            channel_ids=listing.channel_ids,
         )
         stars = await self.bot.repo.star_counts((song.id for song in songs), since=listing.starred_since)
         embed = discord.Embed(title=listing.heading(), colour=EMBED_COLOUR)
@@ -133,7 +137,7 @@ class Library(commands.Cog):
     @app_commands.autocomplete(song=song_autocomplete)
     async def info(self, interaction: discord.Interaction, song: str) -> None:
         assert interaction.guild_id is not None
-        target = await self.bot.songs.find_song(interaction.guild_id, song)
+        target = await self.bot.find_song(interaction, song)
         chain = [target]
         while chain[-1].parent_song_id and len(chain) < LINEAGE_DEPTH:
             parent = await self.bot.repo.song(chain[-1].parent_song_id)
@@ -174,11 +178,14 @@ class Library(commands.Cog):
         period: str = "week",
     ) -> None:
         assert interaction.guild_id is not None
+        viewer = interaction.user
+        visible = await self.bot.visibility.channels_for(viewer) if isinstance(viewer, discord.Member) else None
         listing = LibraryView(
             text=(text or "").strip(),
             member_id=member.id if member else None,
             sort=sort,
             starred_since=self.bot.favourites.top_since(all_time=period == "all") if sort == "top" else None,
+            channel_ids=tuple(visible) if visible is not None else None,
         )
         total = await self.bot.repo.count_songs(
             interaction.guild_id,
@@ -186,6 +193,7 @@ class Library(commands.Cog):
             requester_id=listing.member_id,
             order=listing.order,
             starred_since=listing.starred_since,
+            channel_ids=listing.channel_ids,
         )
         pager = SongsPager(self.bot, interaction.guild_id, listing=listing, total=total)
         await interaction.response.send_message(embed=await pager.render(), view=pager, ephemeral=True)
@@ -198,10 +206,18 @@ class Library(commands.Cog):
     async def show(self, interaction: discord.Interaction, song: str) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
         self.bot.check_can_post(interaction)
-        target = await self.bot.songs.find_song(interaction.guild_id, song)
+        target = await self.bot.find_song(interaction, song)
         if not (target.audio_url or target.stems_url):
             await interaction.response.send_message("That song has no audio to show.", ephemeral=True)
             return
+        guild = interaction.guild
+        if target.channel_id != interaction.channel_id and (
+            guild is None or not await self.bot.visibility.everyone_can_view(guild, target.channel_id)
+        ):
+            raise InvalidInput(
+                "That song was made in a channel not everyone can see, so it can only be shown there: "
+                f"<#{target.channel_id}>."
+            )
         await interaction.response.defer(ephemeral=True, thinking=True)
         message = await self.bot.delivery.repost(
             interaction.channel_id,

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bot import media
 from bot.logs import RedactSecrets
-from tests.fakes.fake_discord import FakeMessage, FakeUpload
+from tests.fakes.fake_discord import FakeDiscord, FakeMessage, FakeUpload
 from tests.harness import World, embed_field, generate, private_reply, reply_text, today
 
 
@@ -564,3 +564,54 @@ async def test_show_has_a_per_member_cooldown(world: World) -> None:
     theirs = await world.discord.invoke_slash("show", {"song": song_id}, user_id=other, channel_id=world.channel_id)
     assert "Posted" in await private_reply(world, theirs)
     assert len(world.songs_in_channel()) == posts + 1
+
+
+async def _choices(world: World, user_id: int) -> list[str]:
+    typed = await world.discord.invoke_autocomplete(
+        "show", {"song": ""}, "song", user_id=user_id, channel_id=world.channel_id
+    )
+    await world.discord.wait_for(lambda: typed.responses)
+    return [choice["name"].split(" ·")[0] for choice in typed.responses[0]["data"]["choices"]]
+
+
+async def test_songs_from_a_private_channel_stay_with_those_who_can_see_it(world: World) -> None:
+    """A song made in a channel hidden from @everyone (open to a role): members without the role are not
+    offered it, cannot show or build on it, /songs does not count it, and the song feed does not take it."""
+    await world.start_bot(callbacks=True)
+    secret = world.discord.add_channel(world.guild_id, "backstage")
+    insiders = world.discord.add_role(world.guild_id, "insiders")
+    insider = world.discord.add_user("insider")
+    world.discord.give_role(world.guild_id, insider, insiders)
+    world.discord.set_overwrite(secret, world.guild_id, deny=VIEW_CHANNEL)
+    world.discord.set_overwrite(secret, insiders, allow=VIEW_CHANNEL)
+    feed = world.discord.add_channel(world.guild_id, "song-feed")
+    manager = world.discord.add_user("manager")
+    world.discord.grant(manager, FakeDiscord.MANAGE_GUILD)
+    await reply_text(
+        world,
+        await world.discord.invoke_slash("settings", {"song_feed": feed}, user_id=manager, channel_id=world.channel_id),
+    )
+
+    await generate(world, "public song", title="Open")
+    await world.wait_for_song()
+    await world.wait_for_song(feed)
+    await generate(world, "secret song", insider, secret, title="Hidden")
+    hidden_message = await world.wait_for_song(secret)
+    hidden_id = embed_field(hidden_message, "Song id").strip("`")
+    await world.settle()
+    assert len(world.songs_in_channel(feed)) == 1  # only the public song was cross-posted
+
+    assert await _choices(world, world.member_id) == ["Open"]
+    assert await _choices(world, insider) == ["Hidden", "Open"]
+    for command, options in [("show", {}), ("variation", {}), ("stems", {})]:
+        refused = await world.discord.invoke_slash(
+            command, {"song": hidden_id, **options}, user_id=world.member_id, channel_id=world.channel_id
+        )
+        assert "made in a channel you cannot see" in await private_reply(world, refused), command
+    browse = await world.discord.invoke_slash("songs", {}, user_id=world.member_id, channel_id=world.channel_id)
+    await world.discord.wait_for(lambda: browse.responses)
+    assert "1 songs" in browse.responses[0]["data"]["embeds"][0]["footer"]["text"]
+    elsewhere = await world.discord.invoke_slash(
+        "show", {"song": hidden_id}, user_id=insider, channel_id=world.channel_id
+    )
+    assert "can only be shown there" in await private_reply(world, elsewhere)

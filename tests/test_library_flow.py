@@ -99,9 +99,9 @@ async def test_autocomplete_lists_this_guilds_songs_newest_first(world: World) -
     await world.start_bot(callbacks=True)
     await make_song(world, title="Older")
     _, newer = await make_song(world, title="Newer")
-    interaction = SimpleNamespace(client=world.bot, guild_id=world.guild_id)
+    interaction = SimpleNamespace(client=world.bot, guild_id=world.guild_id, user=None)
     choices = await song_autocomplete(interaction, "")  # type: ignore[arg-type]
     assert [choice.name for choice in choices] == [f"Newer · 2:15 · {newer['id'][:8]}", choices[1].name]
     assert choices[0].value == newer["id"] and choices[1].name.startswith("Older · 2:15 · ")
     assert [c.name.split(" ·")[0] for c in await song_autocomplete(interaction, "old")] == ["Older"]  # type: ignore[arg-type]
-    assert await song_autocomplete(SimpleNamespace(client=world.bot, guild_id=12345), "") == []  # type: ignore[arg-type]
+    assert await song_autocomplete(SimpleNamespace(client=world.bot, guild_id=12345, user=None), "") == []  # type: ignore[arg-type]

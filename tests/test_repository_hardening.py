@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.service import new_secret
-from bot.storage.repository import Refusal, Repository, Task
+from bot.storage.repository import Refusal, Repository, SongRow, Task
 from tests.test_repository import limits, new_task
 
 
@@ -72,3 +72,36 @@ async def test_pruning_keeps_songs_and_work_in_progress(repo: Repository) -> Non
     assert waiting is not None and waiting.request
     assert await repo.quota_used(1, "2026-01-01") == 0 and await repo.quota_used(1, "2026-03-01") == 1
     assert await repo.prune(2000.0, "2026-02-01") == (0, 0)
+
+
+async def test_the_library_narrows_to_visible_channels(repo: Repository) -> None:
+    """Searching and counting with `channel_ids` returns only songs made in those channels."""
+    for n, channel in enumerate((70, 71, 71)):
+        await repo.add_song(
+            SongRow(
+                id=f"song-{n}",
+                task_id=None,
+                kind="song",
+                guild_id=1,
+                channel_id=channel,
+                requester_id=7,
+                title=f"Song {n}",
+                prompt="",
+                lyric="",
+                duration=60.0,
+                audio_url="https://cdn.example/a.mp3",
+                image_url=None,
+                stems_url=None,
+                model=None,
+                seed=None,
+                parent_song_id=None,
+                action="generate",
+                message_id=None,
+                created_at=float(n),
+            )
+        )
+    assert sorted(await repo.song_channels(1)) == [70, 71]
+    assert [s.id for s in await repo.search_songs(1, channel_ids=[70])] == ["song-0"]
+    assert await repo.count_songs(1, channel_ids=[71]) == 2
+    assert await repo.count_songs(1, channel_ids=[]) == 0
+    assert await repo.count_songs(1) == 3

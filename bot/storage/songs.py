@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from bot.storage.base import RepositoryBase
@@ -107,15 +108,23 @@ class SongRepository(RepositoryBase):
         offset: int = 0,
         order: LibraryOrder = "auto",
         starred_since: float | None = None,
+        channel_ids: Sequence[int] | None = None,
     ) -> list[SongRow]:
         """This guild's songs and uploads, by words or id prefix and by member.
 
         `order`: "newest"; "relevance" (best word matches first, an id-prefix match before them);
         "top" (only starred songs, most stars first, counting stars given since `starred_since`
-        when set); "auto" is relevance when there is text, newest otherwise.
+        when set); "auto" is relevance when there is text, newest otherwise. With `channel_ids`,
+        only songs made in those channels (the ones the member can see).
         """
         sql, params = self._library_query(
-            f"SELECT {qualified(SONG_COLUMNS, 'songs')}", guild_id, text, requester_id, order, starred_since
+            f"SELECT {qualified(SONG_COLUMNS, 'songs')}",
+            guild_id,
+            text,
+            requester_id,
+            order,
+            starred_since,
+            channel_ids=channel_ids,
         )
         rows = await self._fetchall(f"{sql} LIMIT ? OFFSET ?", (*params, limit, offset))
         return [song_from_row(row) for row in rows]
@@ -128,10 +137,18 @@ class SongRepository(RepositoryBase):
         requester_id: int | None = None,
         order: LibraryOrder = "auto",
         starred_since: float | None = None,
+        channel_ids: Sequence[int] | None = None,
     ) -> int:
         """How many songs `search_songs` would list with the same filters (for page counts)."""
         sql, params = self._library_query(
-            "SELECT COUNT(*)", guild_id, text, requester_id, order, starred_since, ordered=False
+            "SELECT COUNT(*)",
+            guild_id,
+            text,
+            requester_id,
+            order,
+            starred_since,
+            ordered=False,
+            channel_ids=channel_ids,
         )
         row = await self._fetchone(sql, params)
         return int(row[0]) if row else 0
@@ -146,6 +163,7 @@ class SongRepository(RepositoryBase):
         starred_since: float | None,
         *,
         ordered: bool = True,
+        channel_ids: Sequence[int] | None = None,
     ) -> tuple[str, list[Any]]:
         """FROM … WHERE … ORDER BY for the library, with its parameters in the order they appear.
 
@@ -193,6 +211,9 @@ class SongRepository(RepositoryBase):
         if requester_id is not None:
             where.append("songs.requester_id = ?")
             params.append(requester_id)
+        if channel_ids is not None:  # only songs from channels the member can view
+            where.append(f"songs.channel_id IN ({', '.join('?' for _ in channel_ids)})" if channel_ids else "1 = 0")
+            params += list(channel_ids)
         sql = f"{select} FROM songs {' '.join(joins)} WHERE {' AND '.join(where)}"
         if not ordered:
             return sql, params
@@ -208,6 +229,11 @@ class SongRepository(RepositoryBase):
         else:
             sql += f" ORDER BY {newest}"
         return sql, params
+
+    async def song_channels(self, guild_id: int) -> list[int]:
+        """Every channel (or thread) of this guild that songs were made in."""
+        rows = await self._fetchall("SELECT DISTINCT channel_id FROM songs WHERE guild_id = ?", (guild_id,))
+        return [int(row[0]) for row in rows]
 
     async def children(self, song_id: str) -> list[SongRow]:
         rows = await self._fetchall(

@@ -1290,6 +1290,24 @@ class FakeDiscord:
             resolved.setdefault("roles", {})[str(value)] = role
         return str(value)
 
+    async def invoke_autocomplete(
+        self, name: str, options: dict[str, Any], focused: str, *, user_id: int, channel_id: int
+    ) -> FakeInteraction:
+        """A member types in option `focused` of `/name` (top-level options only); the bot answers type 8."""
+        guild_id = self.channels[channel_id].guild_id
+        command = self._find_command(name, 1, guild_id)
+        types = {opt["name"]: opt["type"] for opt in command.get("options") or []}
+        data: dict[str, Any] = {
+            "id": command["id"],
+            "name": name,
+            "type": 1,
+            "options": [
+                {"name": key, "type": types[key], "value": value, **({"focused": True} if key == focused else {})}
+                for key, value in options.items()
+            ],
+        }
+        return await self._dispatch_interaction(4, data, user_id=user_id, channel_id=channel_id)
+
     async def invoke_message_command(
         self, name: str, *, target: FakeMessage, user_id: int, channel_id: int
     ) -> FakeInteraction:
