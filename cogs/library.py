@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 10
 SHOW_COOLDOWN = 30.0
 """Seconds between two /show by one member in one server: each re-uploads a file of up to 100 MiB."""
+HIDDEN_SONG = "🔒 a song from a channel you cannot see"
 LINEAGE_DEPTH = 15
 """How far up the parent chain /song info walks; a longer chain shows its nearest ancestors."""
 
@@ -144,11 +145,17 @@ class Library(commands.Cog):
             if parent is None or parent.guild_id != interaction.guild_id:
                 break
             chain.append(parent)
-        children = await self.bot.repo.children(target.id)
+        member = interaction.user
+        visible = set(await self.bot.visibility.channels_for(member)) if isinstance(member, discord.Member) else None
+
+        def line(item: SongRow) -> str:
+            return song_line(item) if visible is None or item.channel_id in visible else HIDDEN_SONG
+
+        children = [child for child in await self.bot.repo.children(target.id) if line(child) != HIDDEN_SONG]
         embed = discord.Embed(title=clip(f"Lineage of {display_title(target)}", 256), colour=EMBED_COLOUR)
         ordered = list(reversed(chain))  # the root first, this song last
         lines = [
-            ("↳ " if index else "") + song_line(item) + (" ← this song" if item is target else "")
+            ("↳ " if index else "") + line(item) + (" ← this song" if item is target else "")
             for index, item in enumerate(ordered)
         ]
         embed.description = clip("\n".join(lines), 4096)

@@ -615,3 +615,17 @@ async def test_songs_from_a_private_channel_stay_with_those_who_can_see_it(world
         "show", {"song": hidden_id}, user_id=insider, channel_id=world.channel_id
     )
     assert "can only be shown there" in await private_reply(world, elsewhere)
+
+    open_id = embed_field(world.songs_in_channel()[0], "Song id").strip("`")
+    cover = await world.discord.invoke_slash(
+        "cover", {"song": open_id}, user_id=insider, channel_id=secret
+    )  # an insider builds on the public song, in the private channel
+    await world.discord.wait_for(lambda: cover.modal)
+    await world.discord.submit_modal(cover, {"input:lyrics": "Backstage words"})
+    await world.discord.wait_for(lambda: len(world.songs_in_channel(secret)) == 2)
+    info = await world.discord.invoke_slash(
+        "song info", {"song": open_id}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await world.discord.wait_for(lambda: info.responses)
+    made_from = info.responses[0]["data"]["embeds"][0]["fields"][0]
+    assert made_from["name"] == "Made from this (0)"  # the private cover is not listed to outsiders
