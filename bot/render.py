@@ -200,6 +200,11 @@ def status_text(
         return f"✅ **{label}** is ready: {jump_url}"
     if task.state in {"received", "delivering", "delivered"}:
         return f"📦 **{label}** is finished; posting it…"
+    if task.state == "pending" and not task.api_task_id:
+        return (
+            f"⏳ **{label}**: the music service has not confirmed it yet. It is posted here if it arrives; "
+            "if nothing comes by its deadline, your credit is refunded."
+        )
     if task.api_task_id and progress is not None:
         return (
             f"🎶 Generating **{label}**… `{progress_bar(progress.percent)}` {progress.percent}% · "

@@ -107,13 +107,15 @@ async def test_over_limit_file_is_linked_not_uploaded(world: World) -> None:
         (429, "too_many_requests", "", "busy right now, try again in a minute"),
         (403, "forbidden", "Prompt contained an artist name", "content filter rejected this request: Prompt contained"),
         (400, "bad_request", "model is invalid.", "refused the request: model is invalid."),
-        (500, "api_error", "fetch failed", "had an error and did not take the request"),
     ],
 )
 async def test_api_errors_reach_the_member_and_cost_nothing(
     world: World, status: int, code: str, api_message: str, member_sees: str
 ) -> None:
-    """Each API error → its plain message, privately, and the guild's quota is unchanged."""
+    """Each API refusal → its plain message, privately, and the guild's quota is unchanged.
+
+    (A 5xx is not a refusal: the request may have been taken, so the song waits for its deadline;
+    see tests/test_reliability_api.py.)"""
     await world.start_bot()
     world.bot.api._backoff = 0.01  # type: ignore[union-attr]  # keep the 429 retries quick
     world.producer.fail_next("/producer/audios", status=status, code=code, message=api_message, times=5)

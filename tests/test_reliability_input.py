@@ -168,7 +168,8 @@ async def test_no_token_or_callback_secret_leaks_on_any_error_path(
 ) -> None:
     """Drive every error path once, capturing all logs at DEBUG, then look for secrets everywhere."""
     caplog.set_level(logging.DEBUG)
-    await world.start_bot(callbacks=True, POLL_INTERVAL="1")
+    # Two songs below stay waiting (unconfirmed); room for the rest to run meanwhile.
+    await world.start_bot(callbacks=True, POLL_INTERVAL="1", MAX_RUNNING_PER_MEMBER="4")
     bot = world.bot
     assert bot is not None
     bot.api._backoff = 0.01
@@ -197,14 +198,23 @@ async def test_no_token_or_callback_secret_leaks_on_any_error_path(
         world.producer.fail_next("/producer/audios", status=status, code=code, times=times)
         await settled(await generate(f"api {code}"))
         paths += 1
+
+    async def unconfirmed(interaction: FakeInteraction) -> None:
+        """A 5xx or no answer: the song waits, unconfirmed, for its deadline (it may have been taken)."""
+        await world.discord.wait_for(
+            lambda: interaction.original is not None and "not confirmed it yet" in interaction.original.content,
+            timeout=15,
+        )
+        await world.settle()
+
     world.producer.fail_next("/producer/audios", status=500, code="api_error")
     world.producer.fail_next("/producer/tasks", status=500, code="api_error")
-    await settled(await generate("api 500"))
+    await unconfirmed(await generate("api 500"))
     world.producer.accept_then_fail_next(status=502, code="api_error")
     await settled(await generate("api 502 taken"))
     real_base = bot.api._base
     bot.api._base = f"http://127.0.0.1:{free_port()}"
-    await settled(await generate("api unreachable"))
+    await unconfirmed(await generate("api unreachable"))
     bot.api._base = real_base
     paths += 3
     # A failed task, an error as a plain string, a file that cannot be fetched.
