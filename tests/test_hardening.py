@@ -17,6 +17,7 @@ from bot import media
 from bot.logs import RedactSecrets
 from tests.fakes.fake_discord import FakeDiscord, FakeMessage, FakeUpload
 from tests.harness import World, embed_field, generate, private_reply, reply_text, today
+from tests.postgres import both_backends
 
 
 async def test_jam_style_and_theme_are_shown_escaped(world: World) -> None:
@@ -364,6 +365,7 @@ async def test_each_redirect_is_checked_and_redirects_are_capped(
     assert len(seen) == media.MAX_REDIRECTS + 1
 
 
+@both_backends
 async def test_a_result_after_the_refund_is_still_delivered(world: World) -> None:
     """An unconfirmed submission waits until its deadline and is refunded; the genuine late callback is
     still posted, and the refund stands (refunded once)."""
@@ -404,6 +406,7 @@ async def test_polling_mode_finds_an_unconfirmed_submission_later(world: World) 
     assert task.api_task_id == next(iter(world.producer.tasks)) and not task.refunded
 
 
+@both_backends
 async def test_a_burst_of_thirty_fills_four_slots_and_twenty_places(world: World) -> None:
     """30 members at once, 4 slots and a 20-place queue: 24 accepted, 6 told the queue is full, nothing charged."""
     await world.start_bot(callbacks=True, MAX_RUNNING_PER_GUILD="4", MAX_QUEUED_PER_GUILD="20", GUILD_DAILY_QUOTA="100")
@@ -424,6 +427,7 @@ async def _jam_in_the_channel(world: World, theme: str) -> str:
     return await reply_text(world, start)
 
 
+@both_backends
 async def test_a_channel_without_threads_hosts_one_jam_after_another(world: World) -> None:
     """Where threads cannot be made, a finished jam's channel takes the next jam; a failed jam message
     leaves no orphan jam holding the channel."""
@@ -447,6 +451,7 @@ async def test_a_channel_without_threads_hosts_one_jam_after_another(world: Worl
     assert "Second" in str(status.responses[0]["data"])
 
 
+@both_backends
 async def test_retention_prunes_delivery_data_but_keeps_the_song(world: World) -> None:
     """After RETENTION_DAYS the task's request/result and old usage rows are gone; the song, its lineage
     and its buttons stay (Re-roll says why it cannot repeat)."""
@@ -574,6 +579,7 @@ async def _choices(world: World, user_id: int) -> list[str]:
     return [choice["name"].split(" ·")[0] for choice in typed.responses[0]["data"]["choices"]]
 
 
+@both_backends
 async def test_songs_from_a_private_channel_stay_with_those_who_can_see_it(world: World) -> None:
     """A song made in a channel hidden from @everyone (open to a role): members without the role are not
     offered it, cannot show or build on it, /songs does not count it, and the song feed does not take it."""
