@@ -376,12 +376,13 @@ async def test_a_migration_that_lands_late_is_still_applied(tmp_path: Path, monk
     """Migration numbers are reserved ahead: a database that already has 0006 still gets a 0005 that
     arrives afterwards (each version is recorded, not only the highest)."""
     path = tmp_path / "bot.db"
-    await (await Repository.open(path)).close()
     real = migrations("sqlite")
-    late = (5, "0005_late", "CREATE TABLE late_arrival (x INTEGER) STRICT;")
-    monkeypatch.setattr(database_module, "migrations", lambda dialect: sorted([*real, late]))
+    before = [migration for migration in real if migration[0] != 5]  # 0005 (hardening) lands after 0006
+    monkeypatch.setattr(database_module, "migrations", lambda dialect: before)
+    await (await Repository.open(path)).close()
+    monkeypatch.setattr(database_module, "migrations", lambda dialect: real)
     await (await Repository.open(path)).close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'late_arrival'").fetchone()
+        assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'jams_current_in_channel'").fetchone()
         assert conn.execute("SELECT COUNT(*) FROM schema_migrations WHERE version = 5").fetchone()[0] == 1
     conn.close()
