@@ -26,6 +26,7 @@ from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
 from bot.startup import StartupError, current_user, database_problem, describe_network_error, wait_for_discord
 from bot.storage import StorageError, open_repository
+from bot.storage.database import database_secrets
 
 log = logging.getLogger("bot")
 
@@ -123,7 +124,7 @@ async def run(settings: Settings) -> None:
 
 def run_bot(settings: Settings) -> int:
     """Run until stopped; every failure an owner can cause ends in one line, not a traceback."""
-    hidden = [settings.discord_token, settings.producer_api_token, str(settings.database_url or "")]
+    hidden = [settings.discord_token, settings.producer_api_token, *database_secrets(settings.database_url)]
     setup_logging(settings.log_level, hidden, settings.log_format)
     log.info("Starting producer-discord-bot %s (discord.py %s)", __version__, discord.__version__)
     status = EXIT_OK

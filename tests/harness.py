@@ -93,15 +93,21 @@ class World:
         return self.bot
 
     async def stop_bot(self) -> None:
-        if self.bot is not None:
-            await self.bot.close()
-        if self._runner is not None:
-            await self._runner
-        if self._repo is not None:
-            await self._repo.close()
-        if self._session is not None:
-            await self._session.close()
-        self.bot = self._runner = self._repo = self._session = None
+        """Stop the bot, then close the database and the session even if stopping failed: a
+        database left open keeps its worker thread alive and the test process from exiting."""
+        try:
+            if self.bot is not None:
+                await self.bot.close()
+            if self._runner is not None:
+                await self._runner
+        finally:
+            try:
+                if self._repo is not None:
+                    await self._repo.close()
+            finally:
+                if self._session is not None:
+                    await self._session.close()
+                self.bot = self._runner = self._repo = self._session = None
 
     async def restart_bot(self) -> MusicBot:
         """Stop and start again on the same database and settings."""

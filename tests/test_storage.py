@@ -19,7 +19,7 @@ from bot.settings import SettingsError, settings_from_mapping
 from bot.storage import Repository, SongRow, Task
 from bot.storage import database as database_module
 from bot.storage.community import SETTINGS_TTL_POSTGRES
-from bot.storage.database import migrations, to_numbered
+from bot.storage.database import database_secrets, migrations, to_numbered
 from tests.harness import free_port
 from tests.postgres import BACKENDS, PostgresServer
 from tests.test_repository import DAY, enqueue, limits, new_task
@@ -386,3 +386,10 @@ async def test_a_migration_that_lands_late_is_still_applied(tmp_path: Path, monk
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'jams_current_in_channel'").fetchone()
         assert conn.execute("SELECT COUNT(*) FROM schema_migrations WHERE version = 5").fetchone()[0] == 1
     conn.close()
+
+
+def test_the_database_password_is_kept_out_of_logs() -> None:
+    url = "postgresql://bot:hunter22@db:5432/bot"
+    assert database_secrets(url) == [url, "hunter22"]
+    assert database_secrets("postgresql://bot@db/bot") == ["postgresql://bot@db/bot"]
+    assert database_secrets(None) == []

@@ -20,6 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import aiosqlite
 import asyncpg
@@ -399,6 +400,18 @@ class PostgresDatabase(Database):
 
     async def write(self, sql: str, params: Iterable[Any] = ()) -> int:
         return _rowcount(await self._pool.execute(to_numbered(sql), *params))
+
+
+def database_secrets(url: str | None) -> list[str]:
+    """What of DATABASE_URL must never appear in a log line: its password (when long enough to be
+    told apart from ordinary words) and the URL itself."""
+    if not url:
+        return []
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return [url, *([password] if password and len(password) >= 4 else [])]
 
 
 def _describe(exc: BaseException) -> str:
