@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def run(settings: Settings) -> None:
-    """Open the HTTP session and the database, run the bot until it stops, close in reverse order."""
+    """Open the database, wait for Discord, run the bot until it stops, close in reverse order."""
     problem = None if settings.database_url else database_problem(settings.database_path, create=True)
     if problem:
         raise StartupError(problem)
@@ -106,20 +106,21 @@ async def run(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop)
-    async with aiohttp.ClientSession() as session:
-        await wait_for_discord(session, discord.http.Route.BASE)
-        try:
-            repo = await open_repository(settings)
-        except (OSError, sqlite3.Error) as exc:
-            raise StartupError(
-                f"Cannot open the database {settings.database_path} as user {current_user()}: {exc}"
-            ) from None
-        try:
+    # The database first: a mistake there is the owner's to fix now, while waiting for Discord is not.
+    try:
+        repo = await open_repository(settings)
+    except (OSError, sqlite3.Error) as exc:
+        raise StartupError(
+            f"Cannot open the database {settings.database_path} as user {current_user()}: {exc}"
+        ) from None
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_for_discord(session, discord.http.Route.BASE)
             async with MusicBot(settings=settings, repo=repo, session=session) as bot:
                 running.append(bot)
                 await bot.start(settings.discord_token)
-        finally:
-            await repo.close()
+    finally:
+        await repo.close()
 
 
 def run_bot(settings: Settings) -> int:
