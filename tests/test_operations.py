@@ -143,12 +143,12 @@ async def test_metrics_count_a_song_through_its_life(world: World) -> None:
     assert ("musicbot_gateway_latency_seconds", (("shard", "0"),)) in samples(text)
 
     # A refused request: failed, refunded, and the API's error code counted.
-    world.producer.fail_next("/producer/audios", status=500, code="api_error", message="fetch failed")
-    assert "did not take the request" in await private_reply(world, await generate(world, "unlucky"))
+    world.producer.fail_next("/producer/audios", status=400, code="bad_request", message="model is invalid.")
+    assert "refused the request: model is invalid." in await private_reply(world, await generate(world, "unlucky"))
     text = (await get(url))[1]
     assert value(text, "musicbot_songs_failed_total", action="generate") == 1
     assert value(text, "musicbot_refunds_total") == 1
-    assert value(text, "musicbot_api_errors_total", code="api_error") == 1
+    assert value(text, "musicbot_api_errors_total", code="bad_request") == 1
     assert value(text, "musicbot_songs_requested_total", action="generate") == 2
 
     # Discord errors by status, counted where every REST request passes.
