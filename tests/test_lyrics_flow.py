@@ -116,9 +116,10 @@ async def test_lyrics_prompt_over_the_limit_is_refused_privately(world: World) -
 
 
 async def start_jam(world: World, theme: str) -> int:
-    await world.discord.invoke_slash(
+    started = await world.discord.invoke_slash(
         "jam start", {"theme": theme}, user_id=world.member_id, channel_id=world.channel_id
     )
+    await reply_text(world, started)  # the jam is recorded before the starter is told (the thread comes first)
     await world.discord.wait_for(lambda: any(c.name == theme for c in world.discord.channels.values()))
     return next(c.id for c in world.discord.channels.values() if c.name == theme)
 
