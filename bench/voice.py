@@ -36,6 +36,20 @@ GUILDS = 20
 SECONDS = 20.0
 QUICK_SECONDS = 8.0
 GAP_TARGET = 0.100
+PRIORITY = -10
+"""Nice value for the bot and the fakes where allowed (root): on a shared machine, other work then
+yields to them, which is what 2 dedicated cores would give; the note says whether it applied."""
+
+
+def _raise_priority(pid: int = 0) -> bool:
+    """Renice a process (0: this one) before it starts its threads and children, which inherit it."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, pid, PRIORITY)
+    except (OSError, PermissionError):
+        return False
+    return True
+
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -152,7 +166,8 @@ async def _play_round(fake, world: list[tuple[int, int, int, int, str]], child: 
     )
 
 
-async def measure(seconds: float, guilds: int = GUILDS) -> tuple[Round, Round]:
+async def measure(seconds: float, guilds: int = GUILDS) -> tuple[Round, Round, bool]:
+    boosted = _raise_priority()  # before the fakes start their receiver thread
     fake, producer, ids = await start_fakes()
     producer.auto_complete = True
     try:
@@ -166,6 +181,7 @@ async def measure(seconds: float, guilds: int = GUILDS) -> tuple[Round, Round]:
         with tempfile.TemporaryDirectory(prefix="bench-voice-") as tmp:
             env = bot_env(fake, producer, Path(tmp), BENCH_VOICE_CA=str(voice_tls_files()[0]))
             child = await Child.spawn(["-m", "bench.child", "bot"], env, cwd=Path(tmp))
+            boosted = _raise_priority(child.proc.pid) and boosted
             try:
                 await child.wait_for(BOT_READY, within=60)
                 audio = sine_mp3(seconds)
@@ -189,12 +205,14 @@ async def measure(seconds: float, guilds: int = GUILDS) -> tuple[Round, Round]:
                 await child.stop()
     finally:
         await stop_fakes(fake, producer)
-    return alone, together
+    if boosted:
+        os.setpriority(os.PRIO_PROCESS, 0, 0)
+    return alone, together, boosted
 
 
 async def run(quick: bool) -> Section:
     seconds = QUICK_SECONDS if quick else SECONDS
-    alone, together = await measure(seconds)
+    alone, together, boosted = await measure(seconds)
     n = together.guilds
     section = Section("Listening parties")
     section.rows = [
@@ -238,6 +256,11 @@ async def run(quick: bool) -> Section:
         f"receiver. Window {together.wall:.1f} s from the /play commands to every party stopped and ffmpeg reaped "
         f"(alone: {alone.wall:.1f} s), CPU {together.cpu:.1f} s in total (alone {alone.cpu:.1f} s); peak PSS of "
         f"bot + ffmpeg {mb(together.peak_pss)} over an idle bot of {mb(together.idle_pss)}. Frames per song: "
-        f"{sorted(together.frames)} (expected {together.expected})."
+        f"{sorted(together.frames)} (expected {together.expected}). "
+        + (
+            f"The bot and the fakes ran at nice {PRIORITY}, so the shared machine's other work yielded to them."
+            if boosted
+            else "The bot and the fakes ran at normal priority among the machine's other work."
+        )
     )
     return section

@@ -302,18 +302,24 @@ async def test_pause_and_resume(world: World, lounge: int) -> None:
     )
     await private_reply(world, play)
     [message] = await world.discord.wait_for(lambda: party_messages(world))
-    await world.discord.wait_for(lambda: world.discord.voice.tracks(world.guild_id))
+    await world.discord.wait_for(lambda: world.discord.voice.streams_in(world.guild_id))
+    stream = world.discord.voice.streams_in(world.guild_id)[0]
+    await world.discord.wait_for(lambda: stream.audio_frames() >= 25)  # half a second heard
     pause = await world.discord.click_button(message, "party:pause", user_id=world.member_id)
     assert "Paused **Patient**" in await private_reply(world, pause)
     await world.discord.wait_for(lambda: "Paused" in now_playing(message))
     labels = [c["label"] for row in message.components for c in row["components"]]
     assert "Resume" in labels
-    heard = world.discord.voice.streams_in(world.guild_id)[0].audio_frames()
+    heard = stream.audio_frames()
     resume = await world.discord.click_button(message, "party:pause", user_id=world.member_id)
     assert "Resumed **Patient**" in await private_reply(world, resume)
     await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) == lounge)
     lengths = await world.discord.voice.wait_for_tracks(world.guild_id, 2)  # before and after the pause
-    assert heard < 150 and about(sum(lengths), 3), (heard, lengths)
+    assert heard < 150 and about(sum(lengths), 3), (
+        heard,
+        lengths,
+        [i for i, f in enumerate(stream.frames) if f.silence],
+    )
 
 
 async def test_parties_per_process_are_bounded(world: World, lounge: int) -> None:

@@ -13,8 +13,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import queue
 import shutil
 import subprocess
+import tempfile
+import threading
+import time
 
 import aiohttp
 import discord
@@ -32,7 +36,15 @@ BEFORE_OPTIONS = (
     "-nostdin -reconnect 1 -reconnect_streamed 1 -reconnect_delay_max 5 -rw_timeout 20000000 "
     "-protocol_whitelist http,https,tls,tcp"
 )
-OPTIONS = "-vn -loglevel error"
+# Ogg pages of 200 ms instead of ffmpeg's 1 s, so audio is ready in small steps (the first one sooner).
+OPTIONS = "-vn -loglevel error -page_duration 200000"
+READ_AHEAD_PACKETS = 250
+"""Opus packets (5 s) read ahead of the player, so a moment when ffmpeg gets no CPU is not heard."""
+PRIME_PACKETS = 25
+"""Packets (0.5 s) ready before playback starts: ffmpeg's start-up (probing, first page) is not a gap."""
+PRIME_TIMEOUT = 15.0
+_END = b""
+_HEADERS = (b"OpusHead", b"OpusTags")
 
 
 @functools.cache
@@ -49,48 +61,91 @@ def ffmpeg_executable() -> str:
         return found
 
 
-class _FfmpegLog:
-    """Where ffmpeg's error output goes: the bot's log, one line at a time, not the terminal."""
-
-    def __init__(self, song_id: str) -> None:
-        self.song_id = song_id
-
-    def write(self, data: bytes) -> int:
-        for line in data.decode(errors="replace").splitlines():
-            if line.strip():
-                log.warning("ffmpeg (song %s): %s", self.song_id, line.strip()[:300])
-        return len(data)
-
-
 class PartyAudio(discord.FFmpegOpusAudio):
-    """A song streamed through ffmpeg; counts the frames handed to the player (what was heard)."""
+    """A song streamed through ffmpeg, read ahead on its own thread; counts the frames handed to the player.
+
+    discord.py's player thread would otherwise read ffmpeg's pipe itself, page by page, and wait
+    whenever ffmpeg is behind (at start-up above all, when many parties start at once). A reader
+    thread keeps up to `READ_AHEAD_PACKETS` ready instead, and leaves out the Ogg header packets
+    (OpusHead, OpusTags), which are not audio and which discord.py would send as if they were.
+    """
 
     def __init__(self, url: str, song_id: str) -> None:
+        errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in cleanup(), when ffmpeg has exited
         super().__init__(
             url,
             executable=ffmpeg_executable(),
             bitrate=BITRATE_KBPS,
             before_options=BEFORE_OPTIONS,
             options=OPTIONS,
-            stderr=_FfmpegLog(song_id),  # type: ignore[arg-type]  # discord.py pipes to any object with write()
+            stderr=errors,  # a real file: discord.py's stderr pipe thread spins once ffmpeg has exited
         )
+        self._errors = errors
+        self.song_id = song_id
         self.frames = 0
+        self._ended = False
+        self._ahead: queue.Queue[bytes] = queue.Queue(maxsize=READ_AHEAD_PACKETS)
+        self._stop_reading = threading.Event()
+        self._reader_done = threading.Event()
+        self._reader = threading.Thread(target=self._read_ahead, name=f"party-audio-{song_id[:8]}", daemon=True)
+        self._reader.start()
+
+    def _read_ahead(self) -> None:
+        try:
+            for packet in self._packet_iter:
+                if packet.startswith(_HEADERS):
+                    continue
+                while not self._stop_reading.is_set():
+                    try:
+                        self._ahead.put(packet, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop_reading.is_set():
+                    return
+        except Exception as exc:  # a broken stream ends the song like its end would
+            log.info("Audio stream ended early (%s)", type(exc).__name__)
+        finally:
+            self._reader_done.set()  # read() ends the song once the buffer is drained
+
+    def prime(self) -> None:
+        """Wait (in a worker thread) until half a second is ready, the song ended, or ffmpeg gave up."""
+        deadline = time.monotonic() + PRIME_TIMEOUT
+        while self._ahead.qsize() < PRIME_PACKETS and not self._reader_done.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def read(self) -> bytes:
-        data = super().read()
+        if self._ended:
+            return _END
+        deadline = time.monotonic() + PRIME_TIMEOUT  # ffmpeg silent that long: the stream is dead
+        while True:
+            try:
+                data = self._ahead.get(timeout=0.05)
+                break
+            except queue.Empty:
+                if self._reader_done.is_set() or time.monotonic() > deadline:
+                    data = _END
+                    break
         if data:
             self.frames += 1
+        else:
+            self._ended = True
         return data
 
     def cleanup(self) -> None:
         """Kill ffmpeg (discord.py) and close its pipes, which discord.py leaves to the garbage collector."""
         process = self._process
+        self._stop_reading.set()
         super().cleanup()
-        if isinstance(process, subprocess.Popen):
-            for pipe in (process.stdout, process.stderr):
-                if pipe is not None:
-                    with contextlib.suppress(OSError, ValueError):
-                        pipe.close()
+        if isinstance(process, subprocess.Popen) and process.stdout is not None:
+            with contextlib.suppress(OSError, ValueError):
+                process.stdout.close()
+        with contextlib.suppress(OSError, ValueError):
+            self._errors.seek(0)
+            for line in self._errors.read(4000).decode(errors="replace").splitlines()[:5]:
+                if line.strip():
+                    log.warning("ffmpeg (song %s): %s", self.song_id, line.strip()[:300])
+            self._errors.close()
 
     @property
     def elapsed(self) -> float:
@@ -117,5 +172,7 @@ async def audio_available(session: aiohttp.ClientSession, url: str | None) -> bo
 
 
 def open_audio(url: str, song_id: str) -> PartyAudio:
-    """Start ffmpeg for `url` (blocking: spawns a process; call it in a worker thread)."""
-    return PartyAudio(url, song_id)
+    """Start ffmpeg for `url` and wait for its first half second (blocking: call it in a worker thread)."""
+    audio = PartyAudio(url, song_id)
+    audio.prime()
+    return audio
