@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,8 @@ their progress. They join the sweep's batched request, so this adds at most one 
 
 
 POLLER_LEASE = "poller"
+REQUEST_SLOT = "producer-tasks-request"
+"""Taken for MIN_REQUEST_SPACING before each /producer/tasks request in a cluster."""
 
 
 class TaskPoller:
@@ -172,7 +175,16 @@ class TaskPoller:
             log.warning("Looking up unconfirmed submissions failed: %s", exc)
 
     async def _space_requests(self) -> None:
+        """Wait for this request's turn: MIN_REQUEST_SPACING after the previous one, cluster-wide.
+
+        The poller lease makes one process the poller, but the role can move (a holder too slow to
+        renew it); so in a cluster each request also takes a slot in the database that lasts the
+        spacing, under a name used once, as identify slots do. Alone, memory is enough."""
         wait = self._last_request + MIN_REQUEST_SPACING - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        if self._service.leases.shared:
+            once = f"{self._service.leases.owner}:{secrets.token_hex(4)}"
+            while not await self._repo.try_lease(REQUEST_SLOT, once, MIN_REQUEST_SPACING, time.time()):  # noqa: ASYNC110 - another process holds it
+                await asyncio.sleep(0.1)
         self._last_request = time.monotonic()
