@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from bench import ack, delivery, memory, progress, quota, startup, voice, webhook
+from bench import ack, cluster, delivery, memory, progress, quota, startup, voice, webhook
 from bench.common import REPO, Row, Section
 
 BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
     "startup": startup.run,
     "progress": progress.run,
     "voice": voice.run,
+    "cluster": cluster.run,
 }
 RESULTS = REPO / "bench" / "results.md"
 HEADER = ["metric", "value", "baseline", "ratio", "target", "met"]

@@ -2,7 +2,8 @@
 
     python -m bench.child bot                  # the real entry point (`python -m bot`), on the fakes
     python -m bench.child bare                 # a discord.py bot whose /generate only defers
-    python -m bench.child webhook bot|bare N DIR
+    python -m bench.child webhook bot|bare|listen N DIR   # BENCH_DATABASE_URL: on PostgreSQL
+    python -m bench.child charges bot|bare DATABASE_URL N
 
 discord.py is pointed at the fake Discord through BENCH_DISCORD_API and BENCH_DISCORD_GATEWAY (the
 same two patches tests.harness applies in-process); everything else is the bot's own code.
@@ -92,6 +93,11 @@ def main(argv: list[str]) -> int:
         from bench.webhook import serve
 
         asyncio.run(serve(argv[1], int(argv[2]), argv[3]))
+        return 0
+    if mode == "charges":
+        from bench.cluster import charge_child
+
+        asyncio.run(charge_child(argv[1], argv[2], int(argv[3])))
         return 0
     print(__doc__, file=sys.stderr)
     return 2

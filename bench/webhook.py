@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -73,22 +74,26 @@ async def serve(mode: str, count: int, directory: str) -> None:
     folder = Path(directory)
     loop = asyncio.get_running_loop()
     repo = service = session = None
-    if mode == "bot":
-        settings = settings_from_mapping(
-            {
-                "DISCORD_TOKEN": "unused",
-                "PRODUCER_API_TOKEN": "unused",
-                "PUBLIC_URL": "http://127.0.0.1:9",
-                "DATABASE_PATH": str(folder / "bot.db"),
-                "GUILD_DAILY_QUOTA": str(count + 1),
-                "MAX_RUNNING_PER_GUILD": str(count + 1),
-                "MAX_QUEUED_PER_GUILD": str(count + 1),
-            }
-        )
+    if mode in {"bot", "listen"}:
+        env = {
+            "DISCORD_TOKEN": "unused",
+            "PRODUCER_API_TOKEN": "unused",
+            "PUBLIC_URL": "http://127.0.0.1:9",
+            "DATABASE_PATH": str(folder / "bot.db"),
+            "GUILD_DAILY_QUOTA": str(count + 1),
+            "MAX_RUNNING_PER_GUILD": str(count + 1),
+            "MAX_QUEUED_PER_GUILD": str(count + 1),
+        }
+        if os.environ.get("BENCH_DATABASE_URL"):  # PostgreSQL, possibly shared with another listener
+            env["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
+        settings = settings_from_mapping(env)
         repo = await open_repository(settings)
         session = aiohttp.ClientSession()
         api = ProducerClient(session, "http://127.0.0.1:9", "unused")
         service = SongService(settings, repo, api, NoopDelivery(), clock=time.time)  # type: ignore[arg-type]
+        app = create_app(service, _health)
+    if mode == "bot":
+        assert service is not None and repo is not None
         started = time.monotonic()
         requests = [
             SongRequest(
@@ -106,8 +111,7 @@ async def serve(mode: str, count: int, directory: str) -> None:
             tickets.append([secret, f"api-{task.id}"])
         (folder / "secrets.json").write_text(json.dumps(tickets))
         print(f"PREPARED {len(tickets)} in {time.monotonic() - started:.2f}s", flush=True)
-        app = create_app(service, _health)
-    else:
+    elif mode == "bare":
         app = web.Application()
         app.router.add_post("/callbacks/{secret}", _bare_callback)
     runner = web.AppRunner(app, access_log=None)

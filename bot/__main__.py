@@ -85,8 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     return run_bot(settings)
 
 
+def use_rest_proxy(base: str) -> None:
+    """Send every Discord REST call (bot token and interaction webhooks alike) through `base`.
+
+    A shared REST proxy (nirn-proxy, twilight-http-proxy) keeps all processes of a cluster under
+    the token's one global limit of 50 requests per second; it serves Discord's own paths.
+    """
+    discord.http.Route.BASE = f"{base}/api/v{discord.http.INTERNAL_API_VERSION}"
+
+
 async def run(settings: Settings) -> None:
     """Open the database, wait for Discord, run the bot until it stops, close in reverse order."""
+    if settings.discord_rest_proxy:
+        use_rest_proxy(settings.discord_rest_proxy)
     problem = None if settings.database_url else database_problem(settings.database_path, create=True)
     if problem:
         raise StartupError(problem)

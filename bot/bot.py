@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -18,6 +19,7 @@ from discord.ext import commands
 
 from bot import __version__, render
 from bot.alerts import AccountAlerts
+from bot.cluster import IdentifyGate, LocalSlots, instance_id
 from bot.delivery import Delivery
 from bot.errors import InvalidInput, UserError
 from bot.exports import ExportService
@@ -30,7 +32,7 @@ from bot.permissions import CommandAccess
 from bot.poller import TaskPoller
 from bot.preferences import PreferenceService
 from bot.producer.client import ProducerClient, ProducerError
-from bot.service import Clock, SongRequest, SongService
+from bot.service import Clock, Leases, SongRequest, SongService
 from bot.settings import Settings
 from bot.startup import port_problem
 from bot.storage.repository import Repository, SongRow
@@ -127,8 +129,14 @@ def _where(interaction: discord.Interaction) -> str:
     return f"/{command.qualified_name}" if command else f"interaction {interaction.type.name}"
 
 
-class MusicBot(commands.Bot):
-    """Everything runs in this one process: gateway client, webhook listener and poller."""
+class MusicBot(commands.AutoShardedBot):
+    """One process of the bot: gateway shards, webhook listener and poller.
+
+    With neither SHARD_COUNT nor SHARD_IDS this is today's single process on one gateway
+    connection (shard 0 of 1). Several processes share one database and one PUBLIC_URL; each runs
+    the shards SHARD_IDS names, and any of them can take any callback and post any song (posting
+    is REST with the bot token, which needs no gateway shard).
+    """
 
     def __init__(
         self,
@@ -149,9 +157,16 @@ class MusicBot(commands.Bot):
             tree_cls=MusicTree,
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            shard_count=settings.shard_count or 1,
+            shard_ids=list(settings.shard_ids) if settings.shard_ids is not None else None,
             **options,
         )
         self.settings = settings
+        self.instance_id = instance_id()
+        """Names this process in the database's leases (host, pid and a random part)."""
+        self.identify_gate = IdentifyGate(self._identify_slot, self._max_concurrency)
+        # SHARD_IDS means the other shards run in other processes on the same database.
+        self.leases = Leases(owner=self.instance_id, ttl=settings.lease_seconds, shared=settings.shard_ids is not None)
         self.repo = repo
         self.http_session = session
         self.metrics = Metrics()
@@ -161,8 +176,11 @@ class MusicBot(commands.Bot):
         self.alerts = AccountAlerts(self)
         self.api.account_listeners.append(self.alerts.observe)
         self.delivery = Delivery(self, repo, session, allow_private_media=settings.allow_private_media_hosts)
-        self.songs = SongService(settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics)
-        self.poller = TaskPoller(settings, self.api, self.songs, clock=clock)
+        self.delivery.shared = self.leases.shared
+        self.songs = SongService(
+            settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics, leases=self.leases
+        )
+        self.poller = TaskPoller(settings, self.api, self.songs, repo, clock=clock)
         self.pruner = Pruner(repo, settings.retention_days, clock=clock)
         self.access = CommandAccess(self)
         self.visibility = Visibility(self)
@@ -174,12 +192,29 @@ class MusicBot(commands.Bot):
         self.parties = Parties(self, session, max_parties=settings.max_listening_parties)
         self.gateway = GatewayWatch(self)
         self._count_discord_errors()
+        self._local_slots = LocalSlots()
         self._web_runner: web.AppRunner | None = None
         self._metrics_runner: web.AppRunner | None = None
         self._token_check: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[Any]] = set()
         self._recovery: asyncio.Task[None] | None = None
         self.webhook_port: int | None = None
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Wait for a cluster-wide IDENTIFY slot instead of discord.py's per-process 5 s sleep."""
+        await self.identify_gate.wait(shard_id or 0)
+
+    async def _max_concurrency(self) -> int:
+        limits = await self.fetch_session_start_limits()
+        return limits.max_concurrency
+
+    async def _identify_slot(self, name: str, seconds: float) -> bool:
+        """In a cluster the slot is a lease in the shared database, taken under a name used once,
+        so not even this process's own next shard can renew it early; alone, memory will do."""
+        if not self.leases.shared:
+            return await self._local_slots.take(name, seconds)
+        once = f"{self.instance_id}:{secrets.token_hex(4)}"
+        return await self.repo.try_lease(name, once, seconds, time.time())
 
     async def setup_hook(self) -> None:
         """Only what answering needs, so the gateway connects and `/healthz` is up at once.

@@ -91,6 +91,8 @@ class Delivery:
         self.status_view: Callable[[Task], discord.ui.View | None] | None = None
         """Builds the Cancel button for a status line; set by the quota cog when it loads."""
         self._status_locks: dict[int, asyncio.Lock] = {}
+        self.shared = False
+        """Other processes move tasks on too (a cluster): check the status line once more after editing it."""
         self._shown_status: dict[int, str] = {}
         self._progress: dict[int, render.Progress] = {}
         self._progress_shown_at: dict[int, float] = {}
@@ -102,11 +104,6 @@ class Delivery:
         self._channel_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)  # one per channel
 
     # -- retries -----------------------------------------------------------------------------
-
-    def delivery_due(self, task_id: int) -> bool:
-        """Whether a task whose delivery failed has waited out its backoff (always, if it never failed)."""
-        entry = self._retries.get(task_id)
-        return entry is None or time.monotonic() >= entry[1]
 
     def retry_delay(self, task_id: int) -> float:
         """Seconds until the next attempt of a task whose delivery failed (0 if none is planned)."""
@@ -356,37 +353,48 @@ class Delivery:
         await self.update_status(task_id)
 
     async def update_status(self, task_id: int) -> None:
-        """Rewrite the requester's status line from the task's current state. Never raises."""
+        """Rewrite the requester's status line from the task's current state. Never raises.
+
+        In a cluster another process may move the task on (and edit the line) while this edit is
+        on its way, and the older text could land last; so the state is read again after each edit
+        and the line rewritten until what it shows is current."""
         lock = self._status_locks.setdefault(task_id, asyncio.Lock())
         async with lock:
-            task = await self._repo.task(task_id)
-            if task is None or task.status_message_id is None:
-                return
-            link = dm_link = None
-            songs = await self._repo.songs_for_task(task_id)
-            for song in songs:
-                if song.message_id is None:
-                    continue
-                if song.channel_id == task.channel_id:
-                    link = jump_url(task.guild_id, song.channel_id, song.message_id)
+            for _ in range(3 if self.shared else 1):
+                if not await self._update_status_once(task_id):
                     break
-                dm_link = dm_link or jump_url(None, song.channel_id, song.message_id)
-            position = (
-                (await self._repo.queue_positions(task.guild_id)).get(task.id) if task.state == "queued" else None
-            )
-            progress = self._progress.get(task_id) if task.state == "pending" else None
-            text = render.status_text(task, jump_url=link, position=position, progress=progress)
-            if task.state == "delivered" and link is None and songs:
-                text = render.status_delivered_elsewhere(task, songs, dm_url=dm_link)
-            if self._shown_status.get(task_id) != text:  # the line moves often; edit only on change
-                await self._edit_status(task, text)
-                self._shown_status[task_id] = text
-            if task.state in {"delivered", "failed", "cancelled"}:
-                self._shown_status.pop(task_id, None)
-                self._progress.pop(task_id, None)
-                self._progress_shown_at.pop(task_id, None)
-                self._status_locks.pop(task_id, None)
-                self._interactions.pop(task_id, None)
+
+    async def _update_status_once(self, task_id: int) -> bool:
+        """One read and, if the text changed, one edit; True when an edit was made."""
+        task = await self._repo.task(task_id)
+        if task is None or task.status_message_id is None:
+            return False
+        link = dm_link = None
+        songs = await self._repo.songs_for_task(task_id)
+        for song in songs:
+            if song.message_id is None:
+                continue
+            if song.channel_id == task.channel_id:
+                link = jump_url(task.guild_id, song.channel_id, song.message_id)
+                break
+            dm_link = dm_link or jump_url(None, song.channel_id, song.message_id)
+        position = (await self._repo.queue_positions(task.guild_id)).get(task.id) if task.state == "queued" else None
+        progress = self._progress.get(task_id) if task.state == "pending" else None
+        text = render.status_text(task, jump_url=link, position=position, progress=progress)
+        if task.state == "delivered" and link is None and songs:
+            text = render.status_delivered_elsewhere(task, songs, dm_url=dm_link)
+        edited = self._shown_status.get(task_id) != text  # the line moves often; edit only on change
+        if edited:
+            await self._edit_status(task, text)
+            self._shown_status[task_id] = text
+        if task.state in {"delivered", "failed", "cancelled"}:
+            self._shown_status.pop(task_id, None)
+            self._progress.pop(task_id, None)
+            self._progress_shown_at.pop(task_id, None)
+            self._status_locks.pop(task_id, None)
+            self._interactions.pop(task_id, None)
+            return False
+        return edited
 
     async def _edit_status(self, task: Task, text: str) -> None:
         remembered = self._interactions.get(task.id)

@@ -6,6 +6,12 @@ the API, so a task that has waited `callback_grace` seconds without one is polle
 PROGRESS_READ_INTERVAL the songs someone is watching join that same batched request, for progress.
 Each sweep also fails overdue tasks (with a refund) and retries deliveries that were interrupted.
 The first sweep after start checks every pending task at once.
+
+The API's limit is per token, so in a cluster (SHARD_IDS set) only one process polls: the holder
+of the `poller` lease, renewed every sweep; when it dies another process takes the lease once it
+runs out. A process alone on its database is always the poller. Every process, poller or not,
+also runs the service's housekeeping each sweep (failover, overdue tasks, delivery retries, the
+queue) and renews its task leases on a heartbeat of its own.
 """
 
 from __future__ import annotations
@@ -13,11 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
+from typing import TYPE_CHECKING
 
 from bot.producer.client import BATCH_LIMIT, ProducerClient, ProducerError
 from bot.service import Clock, SongService
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.storage import Repository
 
 log = logging.getLogger(__name__)
 
@@ -32,38 +43,70 @@ PROGRESS_READ_INTERVAL = 10.0
 their progress. They join the sweep's batched request, so this adds at most one request per round."""
 
 
+POLLER_LEASE = "poller"
+REQUEST_SLOT = "producer-tasks-request"
+"""Taken for MIN_REQUEST_SPACING before each /producer/tasks request in a cluster."""
+
+
 class TaskPoller:
-    def __init__(self, settings: Settings, api: ProducerClient, service: SongService, *, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, api: ProducerClient, service: SongService, repo: Repository, *, clock: Clock
+    ) -> None:
         self._settings = settings
         self._api = api
         self._service = service
+        self._repo = repo
         self._clock = clock
         self._last_request = -float("inf")
         self._last_progress_round = -float("inf")
-        self._runner: asyncio.Task[None] | None = None
+        self._runners: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self._polled = False
+        self.is_poller = False
+        """Whether this process held the poller lease at its last sweep."""
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long the poller lease lasts: a few sweeps, so one slow sweep does not lose it."""
+        return max(3 * self._settings.poll_interval, self._service.leases.ttl / 2)
 
     def start(self) -> None:
-        if self._runner is None:
-            self._runner = asyncio.create_task(self._run(), name="task-poller")
+        if not self._runners:
+            self._runners = [
+                asyncio.create_task(self._run(), name="task-poller"),
+                asyncio.create_task(self._beat(), name="lease-heartbeat"),
+            ]
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
+        for runner in self._runners:
+            runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-            self._runner = None
+                await runner
+        self._runners = []
+        if self.is_poller and self._service.leases.shared:  # hand the role over now, not when the lease runs out
+            with contextlib.suppress(Exception):
+                await self._repo.release_lease(POLLER_LEASE, self._service.leases.owner)
+            self.is_poller = False
+
+    async def _beat(self) -> None:
+        """Renew this process's task leases three times per lease lifetime."""
+        while True:
+            await asyncio.sleep(self._service.leases.ttl / 3)
+            try:
+                await self._service.heartbeat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Renewing task leases failed; trying again at the next beat")
 
     def wake(self) -> None:
         """Run a sweep now instead of waiting out the interval."""
         self._wake.set()
 
     async def _run(self) -> None:
-        first = True
         while True:
             try:
-                await self.sweep(everything=first)
-                first = False
+                await self.sweep()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -81,7 +124,22 @@ class TaskPoller:
         return waited >= FIRST_POLL_DELAY
 
     async def sweep(self, *, everything: bool = False) -> None:
-        """Poll due tasks, take in finished ones, show progress, expire overdue ones, retry deliveries."""
+        """Poll due tasks if this process is the poller (all pending ones on its first poll, or with
+        `everything`); then the housekeeping every process does."""
+        leases = self._service.leases
+        # Alone on the database this process is the poller, whatever an earlier life of it held.
+        self.is_poller = not leases.shared or await self._repo.try_lease(
+            POLLER_LEASE, leases.owner, self.lease_seconds, self._clock()
+        )
+        if self.is_poller:
+            await self.poll(everything=everything or not self._polled)
+            self._polled = True
+        else:
+            self._polled = False  # should the role come back, its first poll checks everything
+        await self._service.housekeeping(poller=self.is_poller)
+
+    async def poll(self, *, everything: bool = False) -> None:
+        """Ask about due pending tasks (all of them with `everything`), take in finished ones, show progress."""
         now = self._clock()
         progress_round = self._settings.callback_mode and now - self._last_progress_round >= PROGRESS_READ_INTERVAL
         pending = [
@@ -115,11 +173,18 @@ class TaskPoller:
             await self._service.confirm_unconfirmed()
         except ProducerError as exc:
             log.warning("Looking up unconfirmed submissions failed: %s", exc)
-        await self._service.expire_overdue()
-        await self._service.retry_undelivered()
 
     async def _space_requests(self) -> None:
+        """Wait for this request's turn: MIN_REQUEST_SPACING after the previous one, cluster-wide.
+
+        The poller lease makes one process the poller, but the role can move (a holder too slow to
+        renew it); so in a cluster each request also takes a slot in the database that lasts the
+        spacing, under a name used once, as identify slots do. Alone, memory is enough."""
         wait = self._last_request + MIN_REQUEST_SPACING - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
+        if self._service.leases.shared:
+            once = f"{self._service.leases.owner}:{secrets.token_hex(4)}"
+            while not await self._repo.try_lease(REQUEST_SLOT, once, MIN_REQUEST_SPACING, time.time()):  # noqa: ASYNC110 - another process holds it
+                await asyncio.sleep(0.1)
         self._last_request = time.monotonic()

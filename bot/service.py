@@ -6,11 +6,18 @@ can finish (see `recover`).
 
     reserved ──submit──▶ pending ──result──▶ received ──claim──▶ delivering ──▶ delivered
         └──────────── API error / failed task / deadline ─────────────▶ failed (+ refund)
+
+Several processes may share the database (a cluster), so work a process is in the middle of
+(submitting a `reserved` task, delivering a `delivering` one) carries a lease: the process's name
+and an expiry it renews while alive (`heartbeat`). When a process dies its leases run out, and the
+`housekeeping` every process runs takes the work over, so nothing waits for a dead process and
+nothing is done twice (every takeover is one conditional UPDATE only one process can win).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -82,6 +89,19 @@ class Charge:
     cost: int
 
 
+@dataclass(frozen=True, slots=True)
+class Leases:
+    """How this process claims work in the shared database."""
+
+    owner: str
+    """This process's name in `lease_owner` columns (see `bot.cluster.instance_id`)."""
+    ttl: float = 30.0
+    """Seconds a claim lasts without renewal: how long a dead process's work waits for another."""
+    shared: bool = False
+    """Other live processes use this database (SHARD_IDS is set). When False, every lease in the
+    database was this process's own in an earlier life, so start-up takes all of them back at once."""
+
+
 def new_secret() -> tuple[str, str]:
     """A callback secret (256 random bits) and the hash stored in its place."""
     secret = secrets.token_urlsafe(32)
@@ -100,9 +120,11 @@ class SongService:
         *,
         clock: Clock,
         metrics: Metrics | None = None,
+        leases: Leases | None = None,
     ) -> None:
         self._settings = settings
         self._metrics = metrics or Metrics()
+        self.leases = leases or Leases(owner=f"process-{id(self):x}")
         self._repo = repo
         self._api = api
         self._delivery = delivery
@@ -242,8 +264,9 @@ class SongService:
         await self.pump(task.guild_id, raise_for=task.id)
         await self._delivery.update_status(task.id)
 
-    async def pump(self, guild_id: int | None = None, *, raise_for: int | None = None) -> None:
-        """Move waiting tasks into free slots, submit them, and refresh the places in line.
+    async def pump(self, guild_id: int | None = None, *, raise_for: int | None = None, refresh: bool = True) -> None:
+        """Move waiting tasks into free slots, submit them, and refresh the places in line (with
+        `refresh=False`, only when a task left the line: the periodic sweep's form).
 
         Without a guild (at start), every guild's line is pumped, `PUMP_CONCURRENCY` at a time:
         one slow submission does not hold up the other servers, and the API is not flooded.
@@ -254,19 +277,21 @@ class SongService:
             async def pump_one(guild: int) -> None:
                 async with gate:
                     try:
-                        await self.pump(guild)
+                        await self.pump(guild, refresh=refresh)
                     except Exception:
                         log.exception("Starting the queue of guild %d failed; it moves on with the next song", guild)
 
             await asyncio.gather(*(pump_one(guild) for guild in await self._repo.guilds_with_queue()))
             return
-        await self._pump_guild(guild_id, raise_for=raise_for)
+        await self._pump_guild(guild_id, raise_for=raise_for, refresh=refresh)
 
-    async def _pump_guild(self, guild: int, *, raise_for: int | None) -> None:
+    async def _pump_guild(self, guild: int, *, raise_for: int | None, refresh: bool = True) -> None:
         if not await self._repo.has_queued(guild):
             return  # nothing waits: no promotion transaction, no places in line to refresh
         limits = await self.limits(guild)
-        promoted = await self._repo.promote_queued(guild, limits, new_secret, self._clock())
+        promoted = await self._repo.promote_queued(
+            guild, limits, new_secret, self._clock(), owner=self.leases.owner, ttl=self.leases.ttl
+        )
         refused: ApiRejected | None = None
         for task, secret in promoted:
             try:
@@ -278,6 +303,8 @@ class SongService:
                 failed = await self._repo.task(task.id)
                 if failed is not None:
                     await self._delivery.notify_failure(failed)
+        if not refresh and not promoted:
+            return
         for waiting in await self._repo.queue_positions(guild):
             if waiting != raise_for:
                 await self._delivery.update_status(waiting)
@@ -411,6 +438,8 @@ class SongService:
                 log.warning("Task %d: submit failed (%s) but its result already arrived", task.id, exc.code)
         else:
             await self._repo.mark_submitted(task.id, submission.task_id, self._clock())
+            # Submitted: a pending task needs no owner (callbacks reach any process; one polls).
+            await self._repo.release_task_lease(task.id, self.leases.owner)
             log.info("Task %d submitted as %s (%s)", task.id, submission.task_id, task.action)
             if submission.response is not None:
                 await self.accept_result(task.id, submission.response)
@@ -444,7 +473,9 @@ class SongService:
         """A callback: `stored`, `duplicate`, `unknown` (no such secret) or `mismatch` (another task id)."""
         claimed = body.get("task_id")
         claimed = claimed if isinstance(claimed, str) else None
-        task = await self._repo.store_callback(hash_secret(secret), body, self._clock(), claimed)
+        task = await self._repo.store_callback(
+            hash_secret(secret), body, self._clock(), claimed, owner=self.leases.owner, ttl=self.leases.ttl
+        )
         if task is not None:
             if task.refunded:
                 log.warning(
@@ -461,7 +492,7 @@ class SongService:
 
     async def deliver(self, task_id: int) -> None:
         """Post a received task's songs, or fail it with a refund when it produced nothing."""
-        task = await self._repo.claim_delivery(task_id)
+        task = await self._repo.claim_delivery(task_id, owner=self.leases.owner, now=self._clock(), ttl=self.leases.ttl)
         if task is None:
             return  # someone else is delivering it, or it is done
         await self._deliver_claimed(task)
@@ -477,11 +508,18 @@ class SongService:
             return
         try:
             await self._delivery.post_songs(task, result.deliverable)
+        except asyncio.CancelledError:
+            # Stopping: hand it back at once rather than when the lease runs out. A song already
+            # posted is found in the channel by whoever delivers it next, so it is not posted twice.
+            with contextlib.suppress(Exception):
+                await self._repo.release_delivery(task.id)
+            raise
         except Exception:
             # Transient (Discord 5xx, network): permanent refusals are handled inside post_songs.
+            # The next attempt's time is stored with the task, so whichever process retries waits it out.
             delay = self._delivery.retry_delay(task.id)
             log.exception("Delivery of task %d failed; it will be retried in %.0f s", task.id, delay)
-            await self._repo.release_delivery(task.id)
+            await self._repo.release_delivery(task.id, retry_at=self._clock() + delay)
             return
         await self._repo.mark_delivered(task.id)
         self._metrics.songs_delivered.labels(task.action).inc()
@@ -542,7 +580,13 @@ class SongService:
 
     async def release_interrupted(self) -> None:
         """At start, before callbacks can arrive: deliveries a previous run was in the middle of go
-        back in line (a database update only, so it never waits on the API or Discord)."""
+        back in line (a database update only, so it never waits on the API or Discord).
+
+        Only alone on the database: then everything half done was this process's own before it
+        stopped. In a cluster, work another process holds is left to its lease: `housekeeping` takes
+        it over when the lease runs out, whichever process's life it was."""
+        if self.leases.shared:
+            return
         for task in await self._repo.tasks_in_states("delivering"):
             await self._repo.release_delivery(task.id)
 
@@ -550,14 +594,50 @@ class SongService:
         """After start, in the background: finish what a previous run left half done.
 
         Runs while the bot is already online and the listener open (see `MusicBot.setup_hook`),
-        so a slow API delays only these tasks, never the bot.
+        so a slow API delays only these tasks, never the bot. In a cluster unconfirmed submissions
+        are left to their leases (see `release_interrupted`).
         """
-        # Left `reserved`: charged, maybe sent, but the API's answer was never recorded. Look them
-        # up among the API's recent tasks (see `bot.producer.lookup`), never send them again: one
-        # found is linked and carries on (its result is taken in at once if finished); one the API
-        # does not have is failed with a refund, as is every one when the lookup itself fails. A
-        # callback for a task failed here comes too late: it is acknowledged and ignored.
-        reserved = await self._repo.tasks_in_states("reserved")
+        if not self.leases.shared:
+            await self.resolve_unconfirmed(await self._repo.tasks_in_states("reserved"))
+        await self.retry_undelivered()
+        await self.pump()  # the line survives restarts: start whatever now fits
+
+    async def housekeeping(self, *, poller: bool) -> None:
+        """What every process does each sweep, so the cluster needs no process in particular.
+
+        Deliveries whose process died (lease run out) are taken over and finished; overdue tasks
+        fail with a refund; failed deliveries are retried once their backoff is over; and guilds'
+        lines move into slots freed anywhere. Only the poller (one process at a time) takes over
+        unconfirmed submissions, since finding them asks `/producer/tasks`, whose limit is per token.
+        Every step is a conditional update, so processes sweeping at once never do a thing twice.
+        """
+        now = self._clock()
+        for task in await self._repo.claim_expired_tasks(self.leases.owner, self.leases.ttl, now, ("delivering",)):
+            log.warning("Task %d: its delivery's process stopped renewing it; delivering it here", task.id)
+            self._spawn(self._deliver_claimed(task), name=f"deliver-{task.id}")
+        if poller:
+            orphans = await self._repo.claim_expired_tasks(self.leases.owner, self.leases.ttl, now, ("reserved",))
+            if orphans:
+                log.warning("Taking over %d submission(s) whose process stopped", len(orphans))
+                await self.resolve_unconfirmed(orphans)
+        await self.expire_overdue()
+        await self.retry_undelivered()
+        await self.pump(refresh=False)
+
+    async def heartbeat(self) -> int:
+        """Renew this process's leases; how many it holds."""
+        return await self._repo.renew_task_leases(self.leases.owner, self.leases.ttl, self._clock())
+
+    async def resolve_unconfirmed(self, reserved: list[Task]) -> None:
+        """Charged, maybe sent, but the API's answer was never recorded (the process stopped).
+
+        Look them up among the API's recent tasks (see `bot.producer.lookup`), never send them
+        again: one found is linked and carries on (its result is taken in at once if finished); one
+        the API does not have is failed with a refund, as is every one when the lookup itself
+        fails. A callback for a task failed here comes too late: it is acknowledged and ignored.
+        """
+        if not reserved:
+            return
         hashes = await self._repo.secret_hashes(task.id for task in reserved)
         wanted = [Unconfirmed(task.id, task.request, hashes.get(task.id), task.created_at) for task in reserved]
         found: dict[int, TaskRecord] | None
@@ -580,15 +660,13 @@ class SongService:
             await self._repo.mark_submitted(task.id, record.task_id, self._clock())
             if record.response is not None:
                 await self.accept_result(task.id, record.response)
+            await self._repo.release_task_lease(task.id, self.leases.owner)
             await self._delivery.update_status(task.id)
-        await self.retry_undelivered()
-        await self.pump()  # the line survives restarts: start whatever now fits
 
     async def retry_undelivered(self) -> None:
         """Deliver received tasks again, each once its backoff after a failed attempt is over."""
-        for task in await self._repo.tasks_in_states("received"):
-            if self._delivery.delivery_due(task.id):
-                self._spawn(self.deliver(task.id), name=f"deliver-{task.id}")
+        for task in await self._repo.deliveries_due(self._clock()):
+            self._spawn(self.deliver(task.id), name=f"deliver-{task.id}")
 
     async def pending_tasks(self) -> list[Task]:
         return await self._repo.tasks_in_states("pending")

@@ -74,6 +74,10 @@ class Settings:
     max_listening_parties: int = 20
     metrics: bool = False
     metrics_port: int | None = None
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
+    discord_rest_proxy: str | None = None
+    lease_seconds: float = 30.0
 
     @property
     def callback_mode(self) -> bool:
@@ -187,6 +191,38 @@ class _Reader:
             return None
         return Secret(raw)
 
+    def shards(self) -> tuple[int | None, tuple[int, ...] | None]:
+        """`SHARD_COUNT=4` with `SHARD_IDS=0,2` or `0-3` (or both forms mixed: `0-1,3`).
+
+        SHARD_IDS alone cannot work (discord.py needs the total to route guilds to shards), so it is
+        refused, as is an id outside 0..SHARD_COUNT-1 or a repeated one.
+        """
+        count = self.integer("SHARD_COUNT", None, minimum=1)
+        raw = self.raw("SHARD_IDS")
+        if not raw:
+            return count, None
+        if count is None:
+            self.problem("SHARD_IDS needs SHARD_COUNT (the total number of shards across every process)")
+            return None, None
+        ids: list[int] = []
+        for part in (piece.strip() for piece in raw.split(",")):
+            first, dash, last = part.partition("-")
+            if not first.strip().isdigit() or (dash and not last.strip().isdigit()):
+                self.problem(f"SHARD_IDS must look like '0,2' or '0-3', got {raw!r}")
+                return count, None
+            low, high = int(first), int(last) if dash else int(first)
+            if low > high:
+                self.problem(f"SHARD_IDS range {part!r} runs backwards")
+                return count, None
+            ids.extend(range(low, high + 1))
+        if max(ids) >= count:
+            self.problem(f"SHARD_IDS must be below SHARD_COUNT={count} (shards are numbered from 0), got {raw!r}")
+            return count, None
+        if len(set(ids)) != len(ids):
+            self.problem(f"SHARD_IDS names a shard twice: {raw!r}")
+            return count, None
+        return count, tuple(ids)
+
     def costs(self, name: str) -> dict[str, int]:
         """`extend=2,stems=0,lyrics=1`: credits per action; actions not named cost 1 (lyrics 0)."""
         costs: dict[str, int] = {}
@@ -213,6 +249,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     Raises `SettingsError` listing every missing or invalid variable at once.
     """
     read = _Reader(env)
+    shard_count, shard_ids = read.shards()
     settings = Settings(
         discord_token=read.required("DISCORD_TOKEN"),
         producer_api_token=read.required("PRODUCER_API_TOKEN"),
@@ -240,6 +277,10 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         max_listening_parties=read.integer("MAX_LISTENING_PARTIES", 20, minimum=1) or 20,
         metrics=read.flag("METRICS"),
         metrics_port=read.integer("METRICS_PORT", None, minimum=0, maximum=65535),
+        shard_count=shard_count,
+        shard_ids=shard_ids,
+        discord_rest_proxy=read.url("DISCORD_REST_PROXY", None),
+        lease_seconds=read.number("LEASE_SECONDS", 30.0, minimum=2),
     )
     if read.problems:
         raise SettingsError(read.problems)

@@ -412,13 +412,25 @@ class TaskRepository(RepositoryBase):
             )
         return task_from_row(row) if row else None
 
-    async def release_delivery(self, task_id: int) -> None:
-        """Put a task whose delivery was interrupted back in line for another attempt (its lease dropped)."""
+    async def release_delivery(self, task_id: int, *, retry_at: float | None = None) -> None:
+        """Put a task whose delivery was interrupted back in line for another attempt (its lease dropped).
+
+        `retry_at` (a failed attempt's backoff) is kept in `lease_until` with no owner, so whichever
+        process retries it waits until then (see `deliveries_due`)."""
         await self._write(
-            "UPDATE tasks SET state = 'received', lease_owner = NULL, lease_until = NULL "
+            "UPDATE tasks SET state = 'received', lease_owner = NULL, lease_until = ? "
             "WHERE id = ? AND state = 'delivering'",
-            (task_id,),
+            (retry_at, task_id),
         )
+
+    async def deliveries_due(self, now: float) -> list[Task]:
+        """Received tasks nobody is delivering whose backoff, if any, is over."""
+        rows = await self._fetchall(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE state = 'received' "
+            "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id",
+            (now,),
+        )
+        return [task_from_row(row) for row in rows]
 
     async def mark_delivered(self, task_id: int) -> None:
         await self._write("UPDATE tasks SET state = 'delivered' WHERE id = ?", (task_id,))

@@ -41,6 +41,8 @@ DISCORD_EPOCH_MS = 1420070400000
 API_PREFIX = "/api/v10"
 MIB = 1024 * 1024
 UPLOAD_LIMITS = {0: 10 * MIB, 1: 10 * MIB, 2: 50 * MIB, 3: 100 * MIB}
+MAX_GUILDS_PER_SHARD = 2500
+"""Discord closes a session with 4011 (sharding required) past this many guilds."""
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
 _EVERYONE_PERMS = sum(
@@ -323,6 +325,10 @@ class FakeDiscord:
         self.unhandled: list[tuple[str, str]] = []  # requests that hit the 404 catch-all
         self.identify_count = 0
         self.gateway_refused = False  # while True, new gateway connections get HTTP 503 (an outage)
+        self.identifies: list[Identify] = []  # every IDENTIFY, in order, with its shard and time
+        # What GET /gateway/bot answers: the recommended shard count and the identify concurrency.
+        self.recommended_shards = 1
+        self.max_concurrency = 1
         self.rate_limited_count: Counter[int] = Counter()  # channel_id -> 429s from set_channel_rate_limit
         # Discord's `enforce_nonce`: a create repeating a recent nonce (same author and channel) returns the
         # first message instead of posting another. `nonce_replays` counts such answered repeats.
@@ -393,6 +399,20 @@ class FakeDiscord:
         self._last_id = max(candidate, self._last_id + 1)
         return self._last_id
 
+    def _next_id_on_shard(self, shard_id: int, shard_count: int) -> int:
+        """The next snowflake whose guild would live on `shard_id`: (id >> 22) % count == shard_id.
+
+        Only the timestamp part decides the shard, so this moves a few milliseconds ahead."""
+        candidate = self._next_id()
+        while (candidate >> 22) % shard_count != shard_id:
+            candidate = ((candidate >> 22) + 1) << 22
+        self._last_id = candidate
+        return candidate
+
+    def shard_of(self, guild_id: int | None, shard_count: int) -> int:
+        """Where Discord sends a guild's events; DMs (no guild) go to shard 0."""
+        return 0 if guild_id is None else (guild_id >> 22) % shard_count
+
     @staticmethod
     def _make_user(user_id: int, name: str, bot: bool = False) -> dict[str, Any]:
         return {
@@ -411,8 +431,12 @@ class FakeDiscord:
             "collectibles": None,
         }
 
-    def add_guild(self, name: str = "Test Guild", *, premium_tier: int = 0) -> int:
-        guild = _Guild(self._next_id(), name, premium_tier, owner_id=self._next_id(), bot_role_id=self._next_id())
+    def add_guild(
+        self, name: str = "Test Guild", *, premium_tier: int = 0, shard: tuple[int, int] | None = None
+    ) -> int:
+        """A guild the bot is in; with `shard=(id, count)` its id puts it on that shard of `count`."""
+        guild_id = self._next_id() if shard is None else self._next_id_on_shard(*shard)
+        guild = _Guild(guild_id, name, premium_tier, owner_id=self._next_id(), bot_role_id=self._next_id())
         self.guilds[guild.id] = guild
         if self._sessions:  # the bot "joins" a guild while connected
             self._spawn(self._dispatch("GUILD_CREATE", self._guild_payload(guild, full=True)))
@@ -687,6 +711,10 @@ class FakeDiscord:
 
     async def wait_until_ready(self, timeout: float = 10) -> None:
         await self.wait_for(lambda: any(s.ready for s in self._sessions), timeout)
+
+    def ready_shards(self) -> set[int | None]:
+        """Shard ids with a live, identified session (None for an unsharded one)."""
+        return {s.shard[0] if s.shard else None for s in self._sessions if s.ready}
 
     def dump(self) -> str:
         """Human-readable state for timeout messages."""
@@ -1045,10 +1073,21 @@ class FakeDiscord:
                 )
 
     async def _identify(self, session: _GatewaySession, data: dict[str, Any]) -> None:
+        shard = data.get("shard")
+        if shard is not None:
+            shard_id, shard_count = int(shard[0]), int(shard[1])
+            if not 0 <= shard_id < shard_count:
+                await session.ws.close(code=4010, message=b"Invalid shard.")
+                return
+            session.shard = (shard_id, shard_count)
+        if sum(1 for g in self.guilds if session.owns(g)) > MAX_GUILDS_PER_SHARD:
+            await session.ws.close(code=4011, message=b"Sharding required.")
+            return
         self.identify_count += 1
         session.identified = True
         session.intents = int(data.get("intents", 0))
         session.session_id = secrets.token_hex(16)
+        self.identifies.append(Identify(time.time(), session.shard, session.session_id))
         user = {**self.users[self.bot_user_id], "verified": True, "mfa_enabled": False, "email": None}
         await session.dispatch(
             "READY",
@@ -1062,7 +1101,8 @@ class FakeDiscord:
                 "relationships": [],
                 "private_channels": [],
                 "presences": [],
-                "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds],
+                "guilds": [{"id": str(g), "unavailable": True} for g in self.guilds if session.owns(g)],
+                **({"shard": list(session.shard)} if session.shard else {}),
                 "guild_join_requests": [],
                 "geo_ordered_rtc_regions": ["us-east"],
                 "auth": {},
@@ -1071,17 +1111,20 @@ class FakeDiscord:
             },
         )
         for guild in self.guilds.values():
-            await session.dispatch("GUILD_CREATE", self._guild_payload(guild, full=True))
+            if session.owns(guild.id):
+                await session.dispatch("GUILD_CREATE", self._guild_payload(guild, full=True))
         session.ready = True
         self._changed()
 
     async def _dispatch(
         self, event: str, data: dict[str, Any], *, message: FakeMessage | None = None, redact: bool = False
     ) -> int:
-        """Sends a DISPATCH to every identified session (respecting intents for message events)."""
+        """Sends a DISPATCH to every identified session that owns the event's guild (DMs: shard 0),
+        respecting intents for message events."""
+        guild_id = _event_guild(event, data)
         sent = 0
         for session in list(self._sessions):
-            if not session.ready:
+            if not session.ready or not session.owns(guild_id):
                 continue
             payload = data
             if message is not None:
@@ -1705,8 +1748,13 @@ class FakeDiscord:
     async def _get_gateway_bot(self, request: web.Request, body: _Body) -> dict[str, Any]:
         return {
             "url": self.gateway_url,
-            "shards": 1,
-            "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
+            "shards": self.recommended_shards,
+            "session_start_limit": {
+                "total": 1000,
+                "remaining": 1000 - len(self.identifies),
+                "reset_after": 86_400_000,
+                "max_concurrency": self.max_concurrency,
+            },
         }
 
     async def _get_me(self, request: web.Request, body: _Body) -> dict[str, Any]:
@@ -2105,6 +2153,21 @@ class FakeDiscord:
         return self._member_payload(guild, int(uid))
 
 
+@dataclass(frozen=True)
+class Identify:
+    """One IDENTIFY the fake accepted: when (wall clock), for which shard, which session."""
+
+    at: float
+    shard: tuple[int, int] | None
+    session_id: str
+
+
+def _event_guild(event: str, data: dict[str, Any]) -> int | None:
+    """The guild an event belongs to (its own id for GUILD_* events); None for DMs."""
+    raw = data.get("id") if event.startswith("GUILD_") and "guild_id" not in data else data.get("guild_id")
+    return int(raw) if raw is not None else None
+
+
 class _GatewaySession:
     """One websocket connection from a bot; numbers DISPATCH frames with its own sequence."""
 
@@ -2115,7 +2178,15 @@ class _GatewaySession:
         self.ready = False
         self.intents = 0
         self.session_id = ""
+        self.shard: tuple[int, int] | None = None  # [shard_id, shard_count] from IDENTIFY
         self._lock = asyncio.Lock()
+
+    def owns(self, guild_id: int | None) -> bool:
+        """Whether Discord would send this guild's events here: an unsharded session gets all."""
+        if self.shard is None:
+            return True
+        shard_id, shard_count = self.shard
+        return (0 if guild_id is None else (guild_id >> 22) % shard_count) == shard_id
 
     async def send(self, op: int, data: Any, event: str | None = None) -> None:
         async with self._lock:
@@ -2129,4 +2200,13 @@ class _GatewaySession:
         await self.send(0, data, event)
 
 
-__all__ = ["UPLOAD_LIMITS", "FakeAttachment", "FakeDiscord", "FakeInteraction", "FakeMessage", "FakeUpload"]
+__all__ = [
+    "MAX_GUILDS_PER_SHARD",
+    "UPLOAD_LIMITS",
+    "FakeAttachment",
+    "FakeDiscord",
+    "FakeInteraction",
+    "FakeMessage",
+    "FakeUpload",
+    "Identify",
+]
