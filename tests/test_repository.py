@@ -6,6 +6,8 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from bot.service import new_secret
 from bot.storage.repository import Limits, NewTask, Refusal, Repository, Task
 
@@ -134,3 +136,27 @@ async def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone()[0] >= 3
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+async def test_refunds_racing_charges_from_another_process_stay_exact(
+    repo: Repository, request: pytest.FixtureRequest
+) -> None:
+    """Charges read the counters and write them back; a refund committed in between (by another
+    process: a second connection pool on PostgreSQL) must not be overwritten by that write."""
+    postgres = repo.dialect == "postgres"
+    other = await Repository.connect(request.getfixturevalue("postgres_url")) if postgres else repo
+    try:
+        lim = limits(allowance=1000, queued=1000)
+        first = [await enqueue(repo, new_task(n), lim) for n in range(40)]
+        results = await asyncio.gather(
+            *(other.fail_task(task.id, "gone", 1500.0) for task in first),
+            *(repo.enqueue_task(new_task(1000 + n), lim) for n in range(40)),
+        )
+        charged = [task for task in results[40:] if isinstance(task, Task)]
+        assert len(charged) == 40
+        # 40 refunded, 40 new: exactly the new ones are counted, for the guild and for each member.
+        assert await repo.quota_used(1, DAY) == 40
+        assert sum([await repo.member_used(1, 100 + n, DAY) for n in range(40)]) == 0
+    finally:
+        if other is not repo:
+            await other.close()

@@ -469,8 +469,13 @@ class TaskRepository(RepositoryBase):
     ) -> Task | None:
         marks = ", ".join("?" for _ in from_states)
         async with self._transaction() as tx:
-            before = await tx.fetchone("SELECT refunded FROM tasks WHERE id = ?", (task_id,))
-            refunded_before = bool(before[0]) if before else False
+            before = await tx.fetchone("SELECT refunded, guild_id FROM tasks WHERE id = ?", (task_id,))
+            if before is None:
+                return None
+            refunded_before = bool(before[0])
+            # A refund changes the counters a charge reads and rewrites: without the guild's lock, a
+            # charge in another process could write back a count that predates this refund.
+            await self._lock_guilds(tx, [int(before[1])])
             row = await tx.fetchone(
                 "UPDATE tasks SET state = ?, error = ?, finished_at = COALESCE(finished_at, ?), "
                 "refunded = CASE WHEN ? = 1 THEN 1 ELSE refunded END "
