@@ -51,6 +51,7 @@ class Setup:
             "DATABASE_URL": self.database_url,
             "POLL_INTERVAL": "1",
             "LEASE_SECONDS": LEASE,
+            "ALLOW_PRIVATE_MEDIA_HOSTS": "true",  # the fake API serves media from 127.0.0.1
             **env,
         }
         return Cluster(
