@@ -295,7 +295,7 @@ async def test_jam_play_without_a_song_says_so(world: World) -> None:
 async def test_pause_and_resume(world: World, lounge: int) -> None:
     """The requester pauses (the listener hears silence, the button reads Resume) and resumes; the song plays whole."""
     await world.start_bot(callbacks=True)
-    song = await make_song(world, "Patient", 3)
+    song = await make_song(world, "Patient", 8)  # long enough that the pause lands mid-song on a slow machine
     await world.discord.voice.join(world.member_id, lounge)
     play = await world.discord.invoke_slash(
         "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
@@ -315,7 +315,7 @@ async def test_pause_and_resume(world: World, lounge: int) -> None:
     assert "Resumed **Patient**" in await private_reply(world, resume)
     await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) == lounge)
     lengths = await world.discord.voice.wait_for_tracks(world.guild_id, 2)  # before and after the pause
-    assert heard < 150 and about(sum(lengths), 3), (
+    assert heard < 400 and about(sum(lengths), 8), (
         heard,
         lengths,
         [i for i, f in enumerate(stream.frames) if f.silence],
