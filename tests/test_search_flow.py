@@ -40,7 +40,7 @@ async def test_autocomplete_finds_an_untitled_song_by_its_prompt_and_a_song_by_i
     await world.start_bot(callbacks=True)
     songs = await library(world)
     assert world.producer.songs[songs["christmas"]]["title"] == "Untitled"  # what the API called it
-    interaction = SimpleNamespace(client=world.bot, guild_id=world.guild_id)
+    interaction = SimpleNamespace(client=world.bot, guild_id=world.guild_id, user=None)
 
     choices = await song_autocomplete(interaction, "Christ")  # type: ignore[arg-type]
     assert [choice.value for choice in choices] == [songs["christmas"], songs["harbour"]]  # prompt outranks lyrics
