@@ -20,6 +20,11 @@ from tests.harness import World, embed_field, generate, private_reply, reply_tex
 from tests.postgres import both_backends
 
 
+def _looked_up(world: World) -> bool:
+    """The bot has listed the API's recent tasks (the look-up after an unclear submit answer)."""
+    return any(body.get("action") == "retrieve_batch" and "ids" not in body for _, body in world.producer.task_requests)
+
+
 async def test_jam_style_and_theme_are_shown_escaped(world: World) -> None:
     """Markdown a member wrote in a jam's theme and style shows as typed, not as formatting."""
     await world.start_bot(callbacks=True)
@@ -375,7 +380,7 @@ async def test_a_result_after_the_refund_is_still_delivered(world: World) -> Non
     world.producer.accept_then_fail_next(status=502, code="api_error")
     world.producer.fail_next("/producer/tasks", status=500, code="api_error", times=1)
     interaction = await generate(world, "worth the wait")
-    await world.discord.wait_for(lambda: world.producer.tasks and world.producer.task_requests)
+    await world.discord.wait_for(lambda: world.producer.tasks and _looked_up(world))
     await world.settle()
     world.clock.advance(120)
     await world.bot.poller.sweep()

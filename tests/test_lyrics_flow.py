@@ -121,7 +121,9 @@ async def start_jam(world: World, theme: str) -> int:
     )
     await reply_text(world, started)  # the jam is recorded before the starter is told (the thread comes first)
     await world.discord.wait_for(lambda: any(c.name == theme for c in world.discord.channels.values()))
-    return next(c.id for c in world.discord.channels.values() if c.name == theme)
+    thread = next(c.id for c in world.discord.channels.values() if c.name == theme)
+    await world.discord.wait_for_message(thread, lambda m: bool(m.embeds))  # the jam exists once its message does
+    return thread
 
 
 @both_backends

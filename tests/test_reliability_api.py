@@ -18,6 +18,11 @@ from tests.fakes.fake_producer import FakeProducer
 from tests.harness import World, embed_field, generate, today
 
 
+def _looked_up(world: World) -> bool:
+    """The bot has listed the API's recent tasks (the look-up after an unclear submit answer)."""
+    return any(body.get("action") == "retrieve_batch" and "ids" not in body for _, body in world.producer.task_requests)
+
+
 async def failure_notice(world: World, interaction: Any) -> str:
     notice = await world.discord.wait_for_message(
         world.channel_id, lambda m: "refunded" in m.content and m.id != interaction.original.id
@@ -151,10 +156,7 @@ async def test_submit_5xx_not_accepted_waits_then_is_refunded_at_the_deadline(wo
     assert world.bot is not None
     world.producer.fail_next("/producer/audios", status=502, code="api_error")
     interaction = await generate(world, "really failed")
-    # The look-up among recent tasks (a page without ids), not the token check at start.
-    await world.discord.wait_for(
-        lambda: any("ids" not in body and "id" not in body for _, body in world.producer.task_requests)
-    )
+    await world.discord.wait_for(lambda: _looked_up(world))
     await world.settle()
     (waiting,) = await world.repo.tasks_in_states("pending")
     assert waiting.api_task_id is None and await world.repo.quota_used(world.guild_id, today(world)) == 1
@@ -174,7 +176,7 @@ async def test_late_callback_after_an_unconfirmed_submit_is_delivered(world: Wor
     world.producer.accept_then_fail_next(status=500, code="api_error")
     world.producer.fail_next("/producer/tasks", status=500, code="api_error", times=1)
     await generate(world, "too late")
-    await world.discord.wait_for(lambda: world.producer.tasks and world.producer.task_requests)
+    await world.discord.wait_for(lambda: world.producer.tasks and _looked_up(world))
     await world.settle()
     assert await world.repo.quota_used(world.guild_id, today()) == 1
     (api_task,) = world.producer.tasks.values()
