@@ -41,25 +41,21 @@ class ExportService:
 
     async def wav(self, song: SongRow) -> SongCopy:
         """The song's WAV: remembered, or asked of the API once and remembered."""
-        known = await self._repo.song_copy(song.id, "wav")
-        if known is not None and known.url:
-            return known
-        try:
-            wav = await self._api.wav(song.id)
-        except ProducerError as exc:
-            raise ApiRejected(_export_error("WAV", exc)) from None
-        return await self._repo.save_song_copy(song.id, "wav", wav.file_url, self._clock())
+        return await self._copy(song, "wav", "WAV")
 
     async def video(self, song: SongRow) -> SongCopy:
         """The song's video: remembered (with the message showing it, once posted), or asked once."""
-        known = await self._repo.song_copy(song.id, "video")
+        return await self._copy(song, "video", "video")
+
+    async def _copy(self, song: SongRow, kind: str, what: str) -> SongCopy:
+        known = await self._repo.song_copy(song.id, kind)
         if known is not None and known.url:
             return known
         try:
-            url = await self._api.video(song.id)
+            url = (await self._api.wav(song.id)).file_url if kind == "wav" else await self._api.video(song.id)
         except ProducerError as exc:
-            raise ApiRejected(_export_error("video", exc)) from None
-        return await self._repo.save_song_copy(song.id, "video", url, self._clock())
+            raise ApiRejected(_export_error(what, exc)) from None
+        return await self._repo.save_song_copy(song.id, kind, url, self._clock())
 
     async def video_posted(self, song_id: str, channel_id: int, message_id: int) -> None:
         await self._repo.set_song_copy_message(song_id, "video", channel_id, message_id)
