@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 import discord
 
@@ -21,6 +23,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CREDITS, KEY = "credits", "key"
+OWNER_DM_LEASE = 6 * 3600.0
+"""Seconds one process's owner DM stands for the whole cluster. Every process sees the same API
+error, so the DM is claimed through the database (a lease named after the problem): the first
+process sends it, the others stay quiet. The holder gives the lease back when its episode ends;
+should it die first, the lease runs out after this long."""
 
 MEMBER_TEXT = {
     CREDITS: "Songs are paused: the bot's Producer credits are used up. The bot's owner has been told; "
@@ -68,11 +75,9 @@ class AccountAlerts:
     def observe(self, path: str, error: ProducerError | None) -> None:
         """An `AccountListener` for `ProducerClient`."""
         if error is None:
-            self._active.pop(KEY, None)
-            self._told.discard(KEY)
+            self._end(KEY)
             if path == "/producer/audios":  # only a song accepted proves there are credits again
-                self._active.pop(CREDITS, None)
-                self._told.discard(CREDITS)
+                self._end(CREDITS)
             return
         problem = account_problem(error)
         if problem is None:
@@ -89,12 +94,32 @@ class AccountAlerts:
             )
         else:
             log.error("The Producer API account's credits are used up (used_up): songs fail until it is topped up")
-        job = asyncio.get_running_loop().create_task(self._tell_owner(OWNER_TEXT[problem].format(code=error.code)))
+        self._spawn(self._tell_owner(problem, OWNER_TEXT[problem].format(code=error.code)))
+
+    def _end(self, problem: str) -> None:
+        """The episode is over here: re-arm, and give the cluster-wide DM claim back if this process held it."""
+        self._active.pop(problem, None)
+        if problem in self._told:
+            self._told.discard(problem)
+            self._spawn(self._release(f"owner-dm:{problem}"))
+
+    async def _release(self, claim: str) -> None:
+        try:
+            await self._bot.repo.release_lease(claim, self._bot.instance_id)
+        except Exception as exc:  # the lease then runs out by itself
+            log.warning("Could not release %s (%s)", claim, type(exc).__name__)
+
+    def _spawn(self, work: Coroutine[Any, Any, object]) -> None:
+        job = asyncio.get_running_loop().create_task(work)
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
 
-    async def _tell_owner(self, text: str) -> None:
+    async def _tell_owner(self, problem: str, text: str) -> None:
         try:
+            claim = f"owner-dm:{problem}"
+            if not await self._bot.repo.try_lease(claim, self._bot.instance_id, OWNER_DM_LEASE, time.time()):
+                log.info("Another process of this bot has told the owner already")
+                return
             await self._bot.wait_until_ready()
             info = await self._bot.application_info()
             owner = info.team.owner if info.team and info.team.owner else info.owner

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -259,6 +260,21 @@ async def test_used_up_credits_dm_the_owner_once_and_quota_says_so(world: World)
     world.producer.fail_next("/producer/audios", status=403, code="used_up", times=1)
     await private_reply(world, await generate(world, "used up again"))
     await world.discord.wait_for(lambda: len(owner_dms(world)) == 2)
+
+
+async def test_the_owner_dm_is_sent_once_for_the_whole_cluster(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """Every process sees the same used-up answer; the one that claimed the DM in the database sends it."""
+    caplog.set_level(logging.INFO)
+    bot = await world.start_bot()
+    assert await bot.repo.try_lease("owner-dm:credits", "another-process", 3600, time.time())
+    world.producer.fail_next("/producer/audios", status=403, code="used_up", message="balance used up", times=1)
+    reply = await private_reply(world, await generate(world, "song"))
+    assert "credits are used up; the bot's owner has been told" in reply
+    told = "Another process of this bot has told the owner already"
+    await world.discord.wait_for(lambda: any(r.getMessage() == told for r in caplog.records) or owner_dms(world))
+    await world.settle()
+    assert owner_dms(world) == []  # the other process told the owner
+    assert "Songs are paused: the bot's Producer credits are used up" in (await quota_notice(world) or "")
 
 
 async def test_a_refused_producer_token_is_reported_loudly_at_start(
