@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 
 import discord
@@ -295,7 +296,7 @@ async def test_jam_play_without_a_song_says_so(world: World) -> None:
 
 async def test_pause_and_resume(world: World, lounge: int) -> None:
     """The requester pauses (the listener hears silence, the button reads Resume) and resumes; the song plays whole."""
-    await world.start_bot(callbacks=True)
+    bot = await world.start_bot(callbacks=True)
     song = await make_song(world, "Patient", 8)  # long enough that the pause lands mid-song on a slow machine
     await world.discord.voice.join(world.member_id, lounge)
     play = await world.discord.invoke_slash(
@@ -314,6 +315,10 @@ async def test_pause_and_resume(world: World, lounge: int) -> None:
     # The listener hears the pause: the player sends silence, then nothing until Resume.
     await world.discord.wait_for(lambda: stream.frames[-1].silence)
     heard = stream.audio_frames()
+    party = bot.parties.get(world.guild_id)
+    assert party is not None and party.audio is not None
+    ffmpeg = party.audio._process.pid  # works ahead of the player, so it runs at a lower CPU priority
+    assert os.getpriority(os.PRIO_PROCESS, ffmpeg) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     await asyncio.sleep(0.5)
     assert stream.audio_frames() == heard < 400
     resume = await world.discord.click_button(message, "party:pause", user_id=world.member_id)
