@@ -13,7 +13,7 @@ import pytest
 from bot.bot import INVITE_PERMISSIONS
 from tests.fakes.fake_voice import CONNECT, MOVE_MEMBERS
 from tests.harness import World, embed_field, private_reply
-from tests.voice_helpers import about, give_audio, make_song, now_playing, party_messages, party_text
+from tests.voice_helpers import about, give_audio, make_song, now_playing, party_messages, party_text, sine_mp3
 
 
 @pytest.fixture
@@ -325,6 +325,23 @@ async def test_pause_and_resume(world: World, lounge: int) -> None:
     assert "Resumed **Patient**" in await private_reply(world, resume)
     lengths = await world.discord.voice.wait_for_tracks(world.guild_id, 2)  # before and after the pause
     assert lengths[0] == heard and about(sum(lengths), 8), lengths
+
+
+async def test_a_song_is_heard_whole_when_its_host_drops_the_connection(world: World, lounge: int) -> None:
+    """Hosts close connections that stall (a party paused for minutes stops reading): ffmpeg resumes where it was."""
+    await world.start_bot(callbacks=True)
+    song = await make_song(world, "Resilient", 4)
+    audio = sine_mp3(4, 700)
+    world.producer.set_media(f"{song}.mp3", audio, drop_after=len(audio) // 3)  # three connections for the song
+    await world.discord.voice.join(world.member_id, lounge)
+    play = await world.discord.invoke_slash(
+        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await private_reply(world, play)
+    [length] = await world.discord.voice.wait_for_tracks(world.guild_id, 1)
+    assert about(length, 4), length
+    resumed = [r for p, r in zip(world.producer.media_requests, world.producer.media_ranges, strict=True) if song in p]
+    assert any(r and not r.startswith("bytes=0-") for r in resumed), resumed  # picked up mid-file, not restarted
 
 
 async def test_parties_per_process_are_bounded(world: World, lounge: int) -> None:

@@ -149,6 +149,7 @@ class _Media:
     data: bytes | None = None
     drip_delay: float = 0
     status: int = 200
+    drop_after: int = 0  # bytes sent per connection before the fake drops it (0: never)
 
     def body(self, name: str) -> bytes:
         """Return the bytes to serve, generating them lazily so huge sizes stay cheap until used."""
@@ -157,6 +158,17 @@ class _Media:
         if name.endswith(".zip"):
             return _stems_zip(name)
         return deterministic_bytes(name, self.size)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """First and last byte of a ``Range: bytes=N-`` or ``bytes=N-M`` request, if it is one this fake serves."""
+    if not header or not header.startswith("bytes="):
+        return None
+    first, _, last = header[len("bytes=") :].split(",")[0].strip().partition("-")
+    if not first.isdigit() or int(first) >= size:
+        return None
+    end = min(int(last), size - 1) if last.isdigit() else size - 1
+    return (int(first), end) if end >= int(first) else None
 
 
 @dataclass
@@ -247,6 +259,7 @@ class FakeProducer:
         self.callbacks_sent: list[tuple[str, int, JSON]] = []
         self.upload_fetches: list[tuple[str, int, int]] = []
         self.media_requests: list[str] = []
+        self.media_ranges: list[str | None] = []  # each media request's Range header
         self.background_errors: list[BaseException] = []
         # The docs disagree on the lyrics answer: the guide shows `data.lyrics`, the spec and the
         # vendor MCP `data.text` (with `data.status: "complete"`). Tests pick one per fake.
@@ -471,13 +484,16 @@ class FakeProducer:
         *,
         drip_delay: float = 0,
         status: int = 200,
+        drop_after: int = 0,
     ) -> None:
         """Serve ``data`` at /media/``name``, replacing any generated file of that name.
 
         ``drip_delay`` sends the body in 1 KiB chunks with that sleep between them (a slow
-        CDN); a non-200 ``status`` sends ``data`` as the error body.
+        CDN); a non-200 ``status`` sends ``data`` as the error body. ``drop_after`` closes each
+        connection after that many bytes of the body, as a host does with a reader that stalled
+        (a listening party paused for minutes); a ``Range`` request resumes where it stopped.
         """
-        self._media[name] = _Media(content_type, len(data), data, drip_delay, status)
+        self._media[name] = _Media(content_type, len(data), data, drip_delay, status, drop_after)
 
     def media_bytes(self, name: str) -> bytes | None:
         """The exact bytes /media/``name`` would serve, or ``None`` if it would 404."""
@@ -924,20 +940,28 @@ class FakeProducer:
         return web.json_response(body)
 
     async def _handle_media(self, request: web.Request) -> web.StreamResponse:
-        """Serve a file with Content-Type and Content-Length, optionally dripping slowly."""
+        """Serve a file with Content-Type and Content-Length (ranges too, as CDNs do), optionally dripping slowly."""
         name = request.match_info["name"]
         self.media_requests.append(request.path)
+        self.media_ranges.append(request.headers.get("Range"))
         self._notify()
         media = self._media.get(name)
         if media is None:
             return web.Response(status=404, text="Not Found")
         data = media.body(name)
-        response = web.StreamResponse(status=media.status)
+        wanted = _byte_range(request.headers.get("Range"), len(data)) if media.status == 200 else None
+        response = web.StreamResponse(status=media.status if wanted is None else 206)
         response.content_type = media.content_type
+        response.headers["Accept-Ranges"] = "bytes"
+        if wanted is not None:
+            response.headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{len(data)}"
+            data = data[wanted[0] : wanted[1] + 1]
         response.content_length = len(data)
         await response.prepare(request)
         if request.method == "HEAD":
             return response
+        if media.drop_after:
+            data = data[: media.drop_after]
         chunk = 1024 if media.drip_delay else 64 * 1024
         # A client that gives up mid-download is a normal test scenario, not a fake error.
         with contextlib.suppress(ConnectionResetError):
@@ -945,5 +969,8 @@ class FakeProducer:
                 await response.write(data[start : start + chunk])
                 if media.drip_delay:
                     await asyncio.sleep(media.drip_delay)
+            if media.drop_after and request.transport is not None:
+                request.transport.close()  # mid-body: the client sees the stream end early
+                return response
             await response.write_eof()
         return response
