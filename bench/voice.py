@@ -258,9 +258,11 @@ async def run(quick: bool) -> Section:
         f"bot + ffmpeg {mb(together.peak_pss)} over an idle bot of {mb(together.idle_pss)}. Frames per song: "
         f"{sorted(together.frames)} (expected {together.expected}). "
         + (
-            f"The bot and the fakes ran at nice {PRIORITY}, so the shared machine's other work yielded to them."
+            f"The bot and the fakes ran at nice {PRIORITY}, so the shared machine's other work yielded to them; "
+            "ffmpeg ran 10 nice levels below the bot, as it always does."
             if boosted
-            else "The bot and the fakes ran at normal priority among the machine's other work."
+            else "The bot and the fakes ran at normal priority among the machine's other work; ffmpeg ran 10 nice "
+            "levels below the bot, as it always does."
         )
     )
     return section

@@ -45,7 +45,8 @@ PRIME_PACKETS = 25
 """Packets (0.5 s) ready before playback starts: ffmpeg's start-up (probing, first page) is not a gap."""
 PRIME_TIMEOUT = 15.0
 FFMPEG_NICE_INCREMENT = 10
-"""How much lower than the bot ffmpeg runs (nice levels): at +10 it gets about a tenth of a core's share."""
+"""How much lower than the bot ffmpeg runs, in nice levels: at +10, competing for a core, it gets about a ninth
+of a bot thread's share (CFS weights 110 against 1024)."""
 _END = b""
 _HEADERS = (b"OpusHead", b"OpusTags")
 
