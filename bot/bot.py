@@ -17,7 +17,7 @@ from aiohttp import web
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__, render
+from bot import __version__, media, render
 from bot.alerts import AccountAlerts
 from bot.cluster import IdentifyGate, LocalSlots, instance_id
 from bot.delivery import Delivery
@@ -175,7 +175,9 @@ class MusicBot(commands.AutoShardedBot):
         )
         self.alerts = AccountAlerts(self)
         self.api.account_listeners.append(self.alerts.observe)
-        self.delivery = Delivery(self, repo, session, allow_private_media=settings.allow_private_media_hosts)
+        self.media_session = media.media_session(allow_private=settings.allow_private_media_hosts)
+        """Downloads of result files (attachments, WAV, video): connects to public addresses only."""
+        self.delivery = Delivery(self, repo, self.media_session, allow_private_media=settings.allow_private_media_hosts)
         self.delivery.shared = self.leases.shared
         self.songs = SongService(
             settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics, leases=self.leases
@@ -189,7 +191,12 @@ class MusicBot(commands.AutoShardedBot):
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
         self.favourites = Favourites(repo, self.delivery, clock=clock)
-        self.parties = Parties(self, session, max_parties=settings.max_listening_parties)
+        self.parties = Parties(
+            self,
+            self.media_session,
+            max_parties=settings.max_listening_parties,
+            allow_private_media=settings.allow_private_media_hosts,
+        )
         self.gateway = GatewayWatch(self)
         self._count_discord_errors()
         self._local_slots = LocalSlots()
@@ -475,3 +482,4 @@ class MusicBot(commands.AutoShardedBot):
         await self.alerts.close()
         await self.songs.close()
         await super().close()
+        await self.media_session.close()

@@ -21,6 +21,8 @@ from typing import IO
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +82,45 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+class PublicResolver(AbstractResolver):
+    """Resolves as aiohttp does, then keeps only public addresses: the connection uses what was checked.
+
+    `refusal` checks a host's addresses before a request, but the connection resolves the name
+    again, and a hostile DNS server can answer a public address the first time and 127.0.0.1 the
+    second (DNS rebinding). With this resolver in the media session's connector, the address the
+    socket connects to is the one that passed the check. (Addresses written in the URL itself skip
+    resolvers; `refusal` covers those, with no DNS in between.)
+    """
+
+    def __init__(self) -> None:
+        self._inner = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        public = [info for info in await self._inner.resolve(host, port, family) if _is_public(info["host"])]
+        if not public:
+            raise OSError(f"{host} has no public address")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def media_session(*, allow_private: bool = False) -> aiohttp.ClientSession:
+    """The session media downloads use: it only ever connects to public addresses (unless allowed)."""
+    connector = aiohttp.TCPConnector(resolver=None if allow_private else PublicResolver())
+    return aiohttp.ClientSession(connector=connector)
+
+
 async def refusal(url: str, *, allow_private: bool = False) -> str | None:
     """Why the bot will not fetch `url`, or None when it may.
 
     Only http(s), and only hosts whose every address is public: a result URL comes from outside,
     so it must not make the bot reach loopback, the private network or link-local addresses
     (cloud metadata lives at 169.254.169.254). Checked on the resolved addresses, and again for
-    every redirect. `allow_private` is for tests and private set-ups whose API runs locally.
+    every redirect. `allow_private` is for tests and private set-ups whose API runs locally. The
+    check gives a clear reason; `PublicResolver` makes it hold at connection time too.
     """
     try:
         parts = urlsplit(url)
@@ -142,10 +176,51 @@ async def download(
     except TimeoutError:
         spool.close()
         return Skipped("the file took too long to download")
+    except aiohttp.ClientConnectorDNSError:  # no public address this time (PublicResolver), or DNS failed
+        spool.close()
+        return Skipped("the file's host could not be reached at a public address")
     except (aiohttp.ClientError, ValueError, OSError) as exc:
         # ValueError: a URL yarl cannot parse; OSError: the spool file could not be written.
         spool.close()
         return Skipped(f"the download failed ({type(exc).__name__})")
+
+
+async def final_address(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    allow_private: bool = False,
+    timeout_seconds: float = 10.0,
+    max_redirects: int = MAX_REDIRECTS,
+) -> str | Skipped:
+    """Where `url` answers after its redirects, each checked like the first; the file is not read.
+
+    For a player that fetches the file itself (ffmpeg, in listening parties): a one-byte ranged GET
+    per hop, and the player is handed the final address, so it needs to follow no redirect the bot
+    has not checked.
+    """
+    timeout = aiohttp.ClientTimeout(total=timeout_seconds)
+    try:
+        for _ in range(max_redirects + 1):
+            reason = await refusal(url, allow_private=allow_private)
+            if reason is not None:
+                return Skipped(reason)
+            async with session.get(
+                url, headers={"Range": "bytes=0-0"}, timeout=timeout, allow_redirects=False
+            ) as response:
+                if response.status in REDIRECT_STATUSES and "Location" in response.headers:
+                    url = urljoin(url, response.headers["Location"])
+                    continue
+                if response.status >= 400:
+                    return Skipped(f"the file server answered HTTP {response.status}")
+                return url
+        return Skipped("the file server redirected too many times")
+    except aiohttp.ClientConnectorDNSError:
+        return Skipped("the file's host could not be reached at a public address")
+    except TimeoutError:
+        return Skipped("the file server did not answer in time")
+    except (aiohttp.ClientError, ValueError) as exc:
+        return Skipped(f"the file server could not be reached ({type(exc).__name__})")
 
 
 async def _save(

@@ -31,7 +31,7 @@ DOWNLOAD_SECONDS = 120.0
 
 async def _fetch(bot: MusicBot, url: str, filename: str, limit: int) -> media.Download | media.Skipped:
     return await media.download(
-        bot.http_session,
+        bot.media_session,
         url,
         filename=filename,
         max_bytes=limit,

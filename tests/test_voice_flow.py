@@ -220,6 +220,22 @@ async def test_play_button_and_unavailable_audio(world: World, lounge: int) -> N
     await world.discord.wait_for(lambda: "Skipped **Vanished**: its audio is unavailable" in party_text(message))
 
 
+async def test_audio_on_a_private_address_is_not_played(world: World, lounge: int) -> None:
+    """The party follows the download rules: by default a song whose audio lives on a private address
+    (here the fake API on 127.0.0.1) is skipped with a note, and nothing fetches it."""
+    await world.start_bot(callbacks=True, ALLOW_PRIVATE_MEDIA_HOSTS="false")
+    song = await make_song(world, "Internal", 1)
+    await world.discord.voice.join(world.member_id, lounge)
+    play = await world.discord.invoke_slash(
+        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await private_reply(world, play)
+    [message] = await world.discord.wait_for(lambda: party_messages(world))
+    await world.discord.wait_for(lambda: "Skipped **Internal**: its audio is unavailable" in party_text(message))
+    assert not any(song in path for path in world.producer.media_requests)
+    assert world.discord.voice.tracks(world.guild_id) == []
+
+
 async def test_guilds_play_independently(world: World, lounge: int) -> None:
     """Two servers play at once; stopping one leaves the other's song playing to the end."""
     await world.start_bot(callbacks=True)

@@ -24,7 +24,7 @@ import time
 import aiohttp
 import discord
 
-from bot.render import safe_url
+from bot import media
 
 log = logging.getLogger(__name__)
 
@@ -174,22 +174,20 @@ class PartyAudio(discord.FFmpegOpusAudio):
         return self.frames * FRAME_SECONDS
 
 
-async def audio_available(session: aiohttp.ClientSession, url: str | None) -> bool:
-    """Whether the song's audio answers at all: a one-byte ranged GET, body never read.
+async def playable_address(session: aiohttp.ClientSession, url: str | None, *, allow_private: bool) -> str | None:
+    """The address ffmpeg should read the song from, or None when the audio cannot be had.
 
-    ffmpeg would fail on a dead URL too, but silently and after its own timeouts; asking first lets
-    the party skip the song at once with a note.
+    The same rules as downloads (`bot.media`): http(s) only, public addresses only, each redirect
+    checked. ffmpeg would fail on a dead URL too, but silently and after its own timeouts; asking
+    first lets the party skip the song at once with a note.
     """
-    usable = safe_url(url)
-    if usable is None:
-        return False
-    try:
-        timeout = aiohttp.ClientTimeout(total=PROBE_TIMEOUT)
-        async with session.get(usable, headers={"Range": "bytes=0-0"}, timeout=timeout) as response:
-            return response.status < 400
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        log.info("Audio of a song is unreachable (%s)", type(exc).__name__)
-        return False
+    if not url:
+        return None
+    found = await media.final_address(session, url, allow_private=allow_private, timeout_seconds=PROBE_TIMEOUT)
+    if isinstance(found, media.Skipped):
+        log.info("Audio of a song cannot be played: %s", found.reason)
+        return None
+    return found
 
 
 def open_audio(url: str, song_id: str) -> PartyAudio:

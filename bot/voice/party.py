@@ -28,7 +28,7 @@ import discord
 from bot.errors import InvalidInput, UserError
 from bot.render import EMBED_COLOUR, NO_MENTIONS, clip, format_duration
 from bot.storage import SongRow
-from bot.voice.audio import PartyAudio, audio_available, open_audio
+from bot.voice.audio import PartyAudio, open_audio, playable_address
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,11 @@ class Parties:
         *,
         max_parties: int,
         idle_timeout: float = IDLE_TIMEOUT,
+        allow_private_media: bool = False,
     ) -> None:
         self.client = client
-        self.session = session
+        self.session = session  # the media session: public addresses only
+        self.allow_private_media = allow_private_media
         self.max_parties = max_parties
         self.idle_timeout = idle_timeout  # tests shorten it
         self.view_factory: ViewFactory | None = None
@@ -237,10 +239,10 @@ class Parties:
     async def _play(self, party: Party, track: Track) -> None:
         song = track.song
         party.current, party.votes, party.paused, party.skipping = track, set(), False, False
-        available = bool(song.audio_url) and await audio_available(self.session, song.audio_url)
+        address = await playable_address(self.session, song.audio_url, allow_private=self.allow_private_media)
         if party.ended is not None:
             return
-        if not available or song.audio_url is None:
+        if address is None:
             party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio is unavailable.")
             party.current = None
             self.refresh(party)
@@ -256,7 +258,7 @@ class Parties:
                 loop.call_soon_threadsafe(done.set)
 
         try:
-            audio = await asyncio.to_thread(open_audio, song.audio_url, song.id)
+            audio = await asyncio.to_thread(open_audio, address, song.id)
         except (discord.ClientException, OSError, RuntimeError) as exc:
             log.error("Could not start ffmpeg for song %s (%s)", song.id, exc)
             party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio could not be played.")
