@@ -19,7 +19,8 @@ What Discord faults do:
   the song stays in the library, and the requester is told so (privately while the command's
   token lives, and in the status line) with the `/show` command that finds it. Never silent.
 * 429 is waited out by discord.py; 5xx, network errors and timeouts raise, so the task goes back
-  in line and is tried again with exponential backoff (`retry_base` doubling up to `retry_cap`).
+  in line and is tried again with exponential backoff (`retry_base` doubling up to `retry_cap`, per
+  failure counted with the task in the database, so the backoff holds across processes).
 """
 
 from __future__ import annotations
@@ -99,21 +100,28 @@ class Delivery:
         self.retry_base = 5.0
         """Seconds before the first retry of a delivery that failed on a transient fault."""
         self.retry_cap = 600.0
-        self._retries: dict[int, tuple[int, float]] = {}  # task id -> (failures so far, next attempt)
         self._media_slots = asyncio.Semaphore(MEDIA_SLOTS)
         self._channel_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)  # one per channel
 
     # -- retries -----------------------------------------------------------------------------
 
-    def retry_delay(self, task_id: int) -> float:
-        """Seconds until the next attempt of a task whose delivery failed (0 if none is planned)."""
-        entry = self._retries.get(task_id)
-        return max(0.0, entry[1] - time.monotonic()) if entry else 0.0
+    def retry_delay(self, task: Task) -> float:
+        """Seconds before the next attempt of a task whose delivery just failed.
 
-    def _note_failure(self, task_id: int) -> None:
-        failures = self._retries.get(task_id, (0, 0.0))[0] + 1
-        delay = min(self.retry_base * 2 ** (failures - 1), self.retry_cap)
-        self._retries[task_id] = (failures, time.monotonic() + delay)
+        Doubles with each failure the task has on record (`Task.delivery_failures`, kept in the
+        database), so the backoff keeps growing whichever process makes the next attempt.
+        """
+        return min(self.retry_base * 2**task.delivery_failures, self.retry_cap)
+
+    @staticmethod
+    def describe_fault(exc: BaseException) -> str | None:
+        """One line for a fault expected now and then (Discord 5xx, the network, a timeout), or
+        None for anything else: a bug, whose traceback the log should keep."""
+        if isinstance(exc, discord.HTTPException):
+            return f"Discord answered HTTP {exc.status}"
+        if isinstance(exc, aiohttp.ClientError | TimeoutError | ConnectionError):
+            return f"network: {type(exc).__name__}"
+        return None
 
     def remember_interaction(self, task_id: int, interaction: discord.Interaction) -> None:
         """Keep the command's interaction so the status line can be edited through its token."""
@@ -128,14 +136,10 @@ class Delivery:
     async def post_songs(self, task: Task, songs: Sequence[Song]) -> None:
         """Record and post each song once; a song that already has a message is skipped.
 
-        Raises on a transient fault (after noting it for the backoff); the caller retries later.
+        Raises on a transient fault; the caller puts the task back in line with a backoff
+        (`retry_delay`).
         """
-        try:
-            await self._post_songs(task, songs)
-        except Exception:
-            self._note_failure(task.id)
-            raise
-        self._retries.pop(task.id, None)
+        await self._post_songs(task, songs)
 
     async def _post_songs(self, task: Task, songs: Sequence[Song]) -> None:
         for index, song in enumerate(songs):

@@ -514,11 +514,15 @@ class SongService:
             with contextlib.suppress(Exception):
                 await self._repo.release_delivery(task.id)
             raise
-        except Exception:
+        except Exception as exc:
             # Transient (Discord 5xx, network): permanent refusals are handled inside post_songs.
             # The next attempt's time is stored with the task, so whichever process retries waits it out.
-            delay = self._delivery.retry_delay(task.id)
-            log.exception("Delivery of task %d failed; it will be retried in %.0f s", task.id, delay)
+            delay = self._delivery.retry_delay(task)
+            fault = self._delivery.describe_fault(exc)
+            if fault is not None:  # expected now and then: one line, no traceback
+                log.warning("Delivery of task %d failed (%s); it will be retried in %g s", task.id, fault, delay)
+            else:
+                log.exception("Delivery of task %d failed; it will be retried in %g s", task.id, delay)
             await self._repo.release_delivery(task.id, retry_at=self._clock() + delay)
             return
         await self._repo.mark_delivered(task.id)

@@ -110,7 +110,11 @@ async def test_discord_5xx_is_retried_with_backoff_and_posts_once(
     await world.settle()
     assert len(world.songs_in_channel()) == 1
     assert posts_to(world, world.channel_id) == 3
-    assert sum("will be retried" in record.getMessage() for record in caplog.records) == 2
+    retries = [r for r in caplog.records if "will be retried" in r.getMessage()]
+    assert [r.getMessage().rsplit(" in ", 1)[1] for r in retries] == ["0.2 s", "0.4 s"]  # the backoff doubles
+    assert all("HTTP 503" in r.getMessage() and r.exc_info is None for r in retries)  # one line, no traceback
+    [task] = await world.bot.repo.tasks_in_states("delivered")
+    assert task.delivery_failures == 2  # kept with the task: another process would continue the backoff
     await world.discord.wait_for(lambda: interaction.original.content.startswith("✅"))
 
 

@@ -199,6 +199,26 @@ async def test_an_unleased_delivery_is_not_taken_over(repo: Repository) -> None:
     assert again is not None and again.lease_owner == "B"
 
 
+async def test_a_failed_delivery_is_counted_with_the_task_for_the_next_process(writers: list[Repository]) -> None:
+    """Process A fails to deliver twice; process B, taking the retry, sees both failures, so its
+    backoff continues from them (`Delivery.retry_delay`) instead of starting again."""
+    a, b, _ = writers
+    task = await enqueue(a, new_task(1), limits())
+    await a.promote_queued(1, limits(), new_secret, 1000.0)
+    assert await a.store_result(task.id, {"success": True}, 1001.0)
+    for attempt in (1, 2):
+        claimed = await a.claim_delivery(task.id, owner="A", now=1001.0 + attempt, ttl=30)
+        assert claimed is not None and claimed.delivery_failures == attempt - 1
+        await a.release_delivery(task.id, retry_at=1010.0 * attempt)
+    assert await b.deliveries_due(2019.0) == []  # the backoff holds for every process
+    [due] = await b.deliveries_due(2020.0)
+    assert due.delivery_failures == 2
+    retried = await b.claim_delivery(task.id, owner="B", now=2020.0, ttl=30)
+    assert retried is not None and retried.delivery_failures == 2
+    await b.release_delivery(task.id)  # handed back (stopping): not a failure
+    assert (await a.task(task.id)).delivery_failures == 2  # type: ignore[union-attr]
+
+
 # -- library, jams, settings ---------------------------------------------------------------------
 
 

@@ -50,6 +50,8 @@ class Task:
     """The cluster process working on this task (submitting, polling or delivering), if leased."""
     lease_until: float | None = None
     """When that lease runs out unless renewed; after it another process may take the task over."""
+    delivery_failures: int = 0
+    """Delivery attempts that failed on a transient fault; the next retry's backoff grows with it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +171,7 @@ class SongRow:
 TASK_COLUMNS = (
     "id, api_task_id, guild_id, channel_id, requester_id, status_message_id, action, request, "
     "parent_song_id, state, quota_day, cost, refunded, result, error, created_at, submitted_at, "
-    "finished_at, deadline_at, jam_id, credits, lease_owner, lease_until"
+    "finished_at, deadline_at, jam_id, credits, lease_owner, lease_until, delivery_failures"
 )
 SONG_COLUMNS = (
     "id, task_id, kind, guild_id, channel_id, requester_id, title, prompt, lyric, duration, audio_url, "

@@ -415,12 +415,14 @@ class TaskRepository(RepositoryBase):
     async def release_delivery(self, task_id: int, *, retry_at: float | None = None) -> None:
         """Put a task whose delivery was interrupted back in line for another attempt (its lease dropped).
 
-        `retry_at` (a failed attempt's backoff) is kept in `lease_until` with no owner, so whichever
-        process retries it waits until then (see `deliveries_due`)."""
+        `retry_at` marks a failed attempt: it is kept in `lease_until` with no owner, so whichever
+        process retries waits until then (see `deliveries_due`), and the failure is counted with
+        the task, so that process's backoff continues from it. Without it (stopping, a lost lease)
+        the task is simply handed back."""
         await self._write(
-            "UPDATE tasks SET state = 'received', lease_owner = NULL, lease_until = ? "
-            "WHERE id = ? AND state = 'delivering'",
-            (retry_at, task_id),
+            "UPDATE tasks SET state = 'received', lease_owner = NULL, lease_until = ?, "
+            "delivery_failures = delivery_failures + ? WHERE id = ? AND state = 'delivering'",
+            (retry_at, 0 if retry_at is None else 1, task_id),
         )
 
     async def deliveries_due(self, now: float) -> list[Task]:
