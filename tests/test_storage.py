@@ -206,10 +206,10 @@ async def test_a_failed_delivery_is_counted_with_the_task_for_the_next_process(w
     task = await enqueue(a, new_task(1), limits())
     await a.promote_queued(1, limits(), new_secret, 1000.0)
     assert await a.store_result(task.id, {"success": True}, 1001.0)
-    for attempt in (1, 2):
-        claimed = await a.claim_delivery(task.id, owner="A", now=1001.0 + attempt, ttl=30)
-        assert claimed is not None and claimed.delivery_failures == attempt - 1
-        await a.release_delivery(task.id, retry_at=1010.0 * attempt)
+    for failures, (now, retry_at) in enumerate([(1002.0, 1010.0), (1011.0, 2020.0)]):
+        claimed = await a.claim_delivery(task.id, owner="A", now=now, ttl=30)
+        assert claimed is not None and claimed.delivery_failures == failures
+        await a.release_delivery(task.id, retry_at=retry_at)
     assert await b.deliveries_due(2019.0) == []  # the backoff holds for every process
     [due] = await b.deliveries_due(2020.0)
     assert due.delivery_failures == 2
