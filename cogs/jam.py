@@ -304,8 +304,10 @@ class Jams(commands.Cog):
         await self.refresh(jam.id)
 
     @jam.command(name="play", description="Play this jam's songs in order in a voice channel, announced here.")
-    @app_commands.describe(channel="The voice channel to play in (default: the one you are in)")
-    async def play(self, interaction: discord.Interaction, channel: discord.VoiceChannel | None = None) -> None:
+    @app_commands.describe(channel="The voice or stage channel to play in (default: the one you are in)")
+    async def play(
+        self, interaction: discord.Interaction, channel: discord.VoiceChannel | discord.StageChannel | None = None
+    ) -> None:
         await play_jam(self.bot, interaction, await self._jam_here(interaction), channel)
 
     @jam.command(name="status", description="This jam's lines and its chain of songs.")

@@ -75,7 +75,10 @@ async def jam_chain(bot: MusicBot, jam: Jam) -> list[SongRow]:
 
 
 async def play_jam(
-    bot: MusicBot, interaction: discord.Interaction, jam: Jam, channel: discord.VoiceChannel | None
+    bot: MusicBot,
+    interaction: discord.Interaction,
+    jam: Jam,
+    channel: discord.VoiceChannel | discord.StageChannel | None,
 ) -> None:
     """`/jam play`: the whole chain, each song announced in the jam's thread as it starts."""
     chain = await jam_chain(bot, jam)
@@ -168,12 +171,15 @@ class Listening(commands.Cog):
     @app_commands.command(name="play", description="Play a song in a voice channel; more /play calls queue after it.")
     @app_commands.describe(
         song="A song of this server (pick from the list, or paste its id or message link)",
-        channel="The voice channel to play in (default: the one you are in)",
+        channel="The voice or stage channel to play in (default: the one you are in)",
     )
     @app_commands.autocomplete(song=song_autocomplete)
     @app_commands.guild_only()
     async def play(
-        self, interaction: discord.Interaction, song: str, channel: discord.VoiceChannel | None = None
+        self,
+        interaction: discord.Interaction,
+        song: str,
+        channel: discord.VoiceChannel | discord.StageChannel | None = None,
     ) -> None:
         row = await self.bot.songs.find_song(interaction.guild_id or 0, song)
         await start_party(self.bot, interaction, [Track(row, interaction.user.id)], channel)

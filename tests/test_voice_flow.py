@@ -11,7 +11,7 @@ import discord
 import pytest
 
 from bot.bot import INVITE_PERMISSIONS
-from tests.fakes.fake_voice import CONNECT, MOVE_MEMBERS
+from tests.fakes.fake_voice import CONNECT, MOVE_MEMBERS, MUTE_MEMBERS
 from tests.harness import World, embed_field, private_reply
 from tests.voice_helpers import about, give_audio, make_song, now_playing, party_messages, party_text, sine_mp3
 
@@ -234,6 +234,50 @@ async def test_audio_on_a_private_address_is_not_played(world: World, lounge: in
     await world.discord.wait_for(lambda: "Skipped **Internal**: its audio is unavailable" in party_text(message))
     assert not any(song in path for path in world.producer.media_requests)
     assert world.discord.voice.tracks(world.guild_id) == []
+
+
+async def test_on_a_stage_a_moderator_bot_steps_up_to_speak(world: World) -> None:
+    """On a stage the bot arrives in the audience; with Mute Members there it makes itself a speaker and is heard."""
+    await world.start_bot(callbacks=True)
+    stage = world.discord.voice.add_stage_channel(world.guild_id, "Town hall")
+    world.discord.allow_bot(stage, MUTE_MEMBERS)
+    song = await make_song(world, "Keynote", 2)
+    await world.discord.voice.join(world.member_id, stage)
+    play = await world.discord.invoke_slash(
+        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    assert "Playing **Keynote**" in await private_reply(world, play)
+    [length] = await world.discord.voice.wait_for_tracks(world.guild_id, 1)
+    assert about(length, 2), length
+    [stream] = world.discord.voice.streams_in(world.guild_id)
+    assert stream.unheard_packets == 0  # it spoke only once it was a speaker
+    assert world.discord.voice.bot_state(world.guild_id)["suppress"] is False  # type: ignore[index]
+
+
+async def test_on_a_stage_the_bot_asks_to_speak_and_waits_for_a_moderator(world: World) -> None:
+    """Without Mute Members the bot asks to speak and says so; nothing plays into the void until a moderator
+    accepts, then the song is heard whole."""
+    await world.start_bot(callbacks=True)
+    stage = world.discord.voice.add_stage_channel(world.guild_id, "Town hall")
+    song = await make_song(world, "Encore", 2)
+    await world.discord.voice.join(world.member_id, stage)
+    play = await world.discord.invoke_slash(
+        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await private_reply(world, play)
+    [message] = await world.discord.wait_for(lambda: party_messages(world))
+    await world.discord.wait_for(lambda: "asked to speak" in party_text(message))
+    assert "Encore" in party_text(message)  # waiting in line, not skipped
+    voice = world.discord.voice
+    state = voice.bot_state(world.guild_id)
+    assert state is not None and state["suppress"] and state["request_to_speak_timestamp"]
+    await asyncio.sleep(0.5)
+    assert all(stream.unheard_packets == 0 and not stream.frames for stream in voice.streams_in(world.guild_id))
+
+    await voice.invite_to_speak(world.guild_id)
+    [length] = await voice.wait_for_tracks(world.guild_id, 1)
+    assert about(length, 2), length
+    await world.discord.wait_for(lambda: "a speaker on" in party_text(message))
 
 
 async def test_guilds_play_independently(world: World, lounge: int) -> None:

@@ -82,6 +82,8 @@ class Party:
     message_id: int | None = None
     ended: str | None = None  # why the party ended, once it has
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    heard: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while the bot can be heard: always in a voice channel; on a stage, once it is a speaker."""
     task: asyncio.Task[None] | None = None
     skipping: bool = False
     _dirty: bool = False
@@ -211,8 +213,34 @@ class Parties:
             self._connecting -= 1
         party = Party(guild.id, voice, text_channel_id)
         self._parties[guild.id] = party
+        if isinstance(channel, discord.StageChannel):
+            await self._take_the_stage(party, channel)
+        else:
+            party.heard.set()
         party.task = asyncio.create_task(self._run(party), name=f"listening-party-{guild.id}")
         return party
+
+    async def _take_the_stage(self, party: Party, stage: discord.StageChannel) -> None:
+        """On a stage the bot arrives in the audience, where nobody hears it. With *Mute Members*
+        there (a stage moderator) it makes itself a speaker; otherwise it asks to speak, and the
+        party waits (up to the idle timeout) until a stage moderator accepts."""
+        me = stage.guild.me
+        try:
+            if stage.permissions_for(me).mute_members:
+                await me.edit(suppress=False)
+                party.heard.set()
+                return
+            await me.request_to_speak()
+            party.notes.append(
+                f"🎙️ I asked to speak on {stage.mention}: a stage moderator must accept before anyone hears the "
+                "songs (or give me **Mute Members** there, which lets me step up myself)."
+            )
+        except discord.HTTPException as exc:
+            log.info("Could not become a speaker on a stage in guild %d (%s)", party.guild_id, exc.code)
+            party.notes.append(
+                f"🎙️ I can't speak on {stage.mention}: a stage moderator must invite me to speak, or give me "
+                "**Mute Members** (or **Request to Speak**) there."
+            )
 
     # -- the player loop ---------------------------------------------------------------------
 
@@ -227,6 +255,14 @@ class Parties:
                         await asyncio.wait_for(party.wake.wait(), timeout=self.idle_timeout)
                     except TimeoutError:
                         reason = f"nothing was queued for {format_duration(self.idle_timeout)}"
+                        break
+                    continue
+                if not party.heard.is_set():  # on a stage, waiting for a moderator to let the bot speak
+                    self.refresh(party)
+                    try:
+                        await asyncio.wait_for(party.heard.wait(), timeout=self.idle_timeout)
+                    except TimeoutError:
+                        reason = f"no stage moderator let me speak for {format_duration(self.idle_timeout)}"
                         break
                     continue
                 await self._play(party, party.queue.popleft())
@@ -407,6 +443,12 @@ class Parties:
         if me is not None and member.id == me.id:
             if after.channel is None:
                 await self.end(party, "I was disconnected from the voice channel")
+            elif isinstance(after.channel, discord.StageChannel) and not after.suppress:
+                if not party.heard.is_set():
+                    party.notes.append(f"🎙️ I'm a speaker on {after.channel.mention} now.")
+                    party.heard.set()
+            elif isinstance(after.channel, discord.StageChannel):
+                party.heard.clear()  # moved back to the audience: the next song waits until it may speak
             return
         if before.channel is not None and before.channel.id == party.channel.id and not party.listeners():
             await self.end(party, "everyone left the voice channel")

@@ -46,8 +46,9 @@ MAX_GUILDS_PER_SHARD = 2500
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
 _EVERYONE_PERMS = sum(
-    1 << bit for bit in (0, 6, 10, 11, 14, 15, 16, 18, 20, 21, 26, 31, 35, 38)
-)  # invite, react, view, send, embed, attach, history, ext. emoji, connect, speak, nick, app cmds, threads
+    1 << bit for bit in (0, 6, 10, 11, 14, 15, 16, 18, 20, 21, 26, 31, 32, 35, 38)
+)  # invite, react, view, send, embed, attach, history, ext. emoji, connect, speak, nick, app cmds,
+# request to speak, threads
 _BOT_PERMS = _EVERYONE_PERMS | (1 << 13) | (1 << 34)  # + manage messages, manage threads
 
 INTENT_GUILD_MESSAGES = 1 << 9
@@ -604,11 +605,23 @@ class FakeDiscord:
         channel.overwrites.append({"id": str(guild.bot_role_id), "type": 0, "allow": "0", "deny": str(permissions)})
         self._spawn(self._dispatch("CHANNEL_UPDATE", self._channel_payload(channel)))
 
-    def bot_can(self, channel_id: int, permissions: int) -> bool:
-        """Whether the bot's role has `permissions` in the channel (role bits minus this channel's denials)."""
+    def allow_bot(self, channel_id: int, permissions: int) -> None:
+        """A channel overwrite allowing the bot's role `permissions` (e.g. MUTE_MEMBERS on a stage)."""
         channel = self.channels[channel_id]
+        guild = self.guilds[channel.guild_id or 0]
+        channel.overwrites.append({"id": str(guild.bot_role_id), "type": 0, "allow": str(permissions), "deny": "0"})
+        self._spawn(self._dispatch("CHANNEL_UPDATE", self._channel_payload(channel)))
+
+    def bot_can(self, channel_id: int, permissions: int) -> bool:
+        """Whether the bot's role has `permissions` in the channel (role bits minus this channel's
+        denials, plus what its own role is allowed there)."""
+        channel = self.channels[channel_id]
+        guild = self.guilds[channel.guild_id or 0] if channel.guild_id else None
         denied = sum(int(o["deny"]) for o in channel.overwrites if o["type"] == 0)
-        return (_BOT_PERMS & ~denied & permissions) == permissions
+        allowed = sum(
+            int(o["allow"]) for o in channel.overwrites if guild is not None and o["id"] == str(guild.bot_role_id)
+        )
+        return (((_BOT_PERMS & ~denied) | allowed) & permissions) == permissions
 
     def dm_channel_id(self, user_id: int) -> int:
         """The DM channel between the bot and `user_id` (created on first use, like Discord)."""
@@ -855,7 +868,7 @@ class FakeDiscord:
                 topic=None,
                 default_auto_archive_duration=1440,
             )
-            if channel.type == 2:
+            if channel.type in (2, 13):  # voice and stage channels
                 payload.update(bitrate=64000, user_limit=0, rtc_region=None, video_quality_mode=1)
         return payload
 
@@ -1491,6 +1504,7 @@ class FakeDiscord:
             ("GET", rf"/guilds/{sf}", self._get_guild, True),
             ("GET", rf"/guilds/{sf}/channels", self._get_guild_channels, True),
             ("GET", rf"/guilds/{sf}/members/{sf}", self._get_member, True),
+            ("PATCH", rf"/guilds/{sf}/voice-states/@me", self._edit_my_voice_state, True),
         ]
         return [(method, re.compile(pattern + "$"), handler, auth) for method, pattern, handler, auth in table]
 
@@ -2072,6 +2086,9 @@ class FakeDiscord:
         self._edit(msg, body)
         await self._dispatch_message("MESSAGE_UPDATE", msg)
         return self._message_payload(msg)
+
+    async def _edit_my_voice_state(self, request: web.Request, body: _Body, gid: str) -> None:
+        await self.voice.edit_bot_state(int(gid), body.payload or {})
 
     async def _delete_message(self, request: web.Request, body: _Body, cid: str, mid: str) -> None:
         await self._delete(self._live_message(cid, mid))

@@ -49,9 +49,13 @@ SILENCE = b"\xf8\xff\xfe"
 MODES = ["aead_aes256_gcm_rtpsize", "aead_xchacha20_poly1305_rtpsize"]
 """What Discord offers today: the deprecated xsalsa20 modes are gone; a client picks what it supports."""
 VOICE_CHANNEL = 2
+STAGE_CHANNEL = 13
 CONNECT = 1 << 20
 SPEAK = 1 << 21
 MOVE_MEMBERS = 1 << 24
+MUTE_MEMBERS = 1 << 22
+"""On a stage, this makes the bot a stage moderator: it may unsuppress itself (speak)."""
+REQUEST_TO_SPEAK = 1 << 32
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Stream:
     speaking: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, speaking flags)
     heartbeats: int = 0
     rejected_packets: int = 0  # undecryptable or malformed
+    unheard_packets: int = 0  # sent while the bot was a stage's audience (suppressed): nobody hears them
     closed: bool = False
     udp_address: tuple[str, int] | None = None
 
@@ -278,6 +283,44 @@ class FakeVoice:
         """A voice channel (type 2) in the guild."""
         return self.discord.add_channel(guild_id, name, channel_type=VOICE_CHANNEL)
 
+    def add_stage_channel(self, guild_id: int, name: str = "Stage") -> int:
+        """A stage channel (type 13): who joins is in the audience (suppressed) until made a speaker."""
+        return self.discord.add_channel(guild_id, name, channel_type=STAGE_CHANNEL)
+
+    def bot_state(self, guild_id: int) -> dict[str, Any] | None:
+        return self.states.get(guild_id, {}).get(self.discord.bot_user_id)
+
+    async def invite_to_speak(self, guild_id: int) -> None:
+        """A stage moderator accepts the bot's request to speak (Discord unsuppresses it)."""
+        state = self.bot_state(guild_id)
+        assert state is not None and state["request_to_speak_timestamp"], "the bot has not asked to speak"
+        state["suppress"], state["request_to_speak_timestamp"] = False, None
+        await self.discord._dispatch("VOICE_STATE_UPDATE", state)
+        self.discord._changed()
+
+    async def edit_bot_state(self, guild_id: int, payload: dict[str, Any]) -> None:
+        """PATCH /guilds/{guild}/voice-states/@me, with Discord's rules: only on a stage the bot is
+        in; unsuppressing needs Mute Members there, asking to speak needs Request to Speak."""
+        from tests.fakes.fake_discord import _error
+
+        state = self.bot_state(guild_id)
+        channel_id = int(payload.get("channel_id") or 0)
+        channel = self.discord.channels.get(channel_id)
+        if channel is None or channel.type != STAGE_CHANNEL or state is None or state["channel_id"] != str(channel_id):
+            raise _error(400, 50035, "Invalid Form Body: channel_id is not a stage channel you are in")
+        if payload.get("suppress") is False:
+            if not self.discord.bot_can(channel_id, MUTE_MEMBERS):
+                raise _error(403, 50013, "Missing Permissions")
+            state["suppress"] = False
+        elif payload.get("suppress") is True:
+            state["suppress"] = True
+        if "request_to_speak_timestamp" in payload:
+            if payload["request_to_speak_timestamp"] and not self.discord.bot_can(channel_id, REQUEST_TO_SPEAK):
+                raise _error(403, 50013, "Missing Permissions")
+            state["request_to_speak_timestamp"] = payload["request_to_speak_timestamp"]
+        await self.discord._dispatch("VOICE_STATE_UPDATE", state)
+        self.discord._changed()
+
     def channel_of(self, guild_id: int, user_id: int) -> int | None:
         state = self.states.get(guild_id, {}).get(user_id)
         return int(state["channel_id"]) if state and state.get("channel_id") else None
@@ -296,7 +339,7 @@ class FakeVoice:
     async def join(self, user_id: int, channel_id: int) -> None:
         """A member joins (or moves to) a voice channel; the bot gets VOICE_STATE_UPDATE."""
         channel = self.discord.channels[channel_id]
-        assert channel.type == VOICE_CHANNEL, "members join voice channels"
+        assert channel.type in (VOICE_CHANNEL, STAGE_CHANNEL), "members join voice or stage channels"
         await self._set_state(channel.guild_id or 0, user_id, channel_id, secrets.token_hex(16))
 
     async def leave(self, user_id: int, guild_id: int) -> None:
@@ -305,6 +348,7 @@ class FakeVoice:
 
     async def _set_state(self, guild_id: int, user_id: int, channel_id: int | None, session_id: str) -> dict[str, Any]:
         guild = self.discord.guilds[guild_id]
+        stage = channel_id is not None and self.discord.channels[channel_id].type == STAGE_CHANNEL
         state = {
             "guild_id": str(guild_id),
             "channel_id": str(channel_id) if channel_id else None,
@@ -316,7 +360,7 @@ class FakeVoice:
             "self_deaf": False,
             "self_mute": False,
             "self_video": False,
-            "suppress": False,
+            "suppress": stage,  # a stage's newcomer is in its audience
             "request_to_speak_timestamp": None,
         }
         if channel_id is None:
@@ -346,6 +390,7 @@ class FakeVoice:
                     stream.closed = True
             return
         state["self_deaf"], state["self_mute"] = bool(data.get("self_deaf")), bool(data.get("self_mute"))
+
         token = secrets.token_hex(8)
         self._tokens[token] = (guild_id, bot, session_id)
         await session.dispatch(
@@ -456,6 +501,10 @@ class FakeVoice:
         except Exception:
             stream.rejected_packets += 1
             return
+        state = self.bot_state(stream.guild_id)
+        if state is not None and state.get("suppress"):  # in a stage's audience: nobody hears it
+            stream.unheard_packets += 1
+            return
         stream.frames.append(Frame(at, sequence, timestamp, opus))
         if (len(stream.frames) % 25 == 1 or opus == SILENCE) and self._udp is not None:
             self._udp.changed()
@@ -502,4 +551,4 @@ class FakeVoice:
         return await self.discord.wait_for(finished, timeout)
 
 
-__all__ = ["CONNECT", "MOVE_MEMBERS", "SPEAK", "FakeVoice", "Frame", "Stream", "trust_fake_voice_tls"]
+__all__ = ["CONNECT", "MOVE_MEMBERS", "MUTE_MEMBERS", "SPEAK", "FakeVoice", "Frame", "Stream", "trust_fake_voice_tls"]
