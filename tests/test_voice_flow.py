@@ -280,6 +280,23 @@ async def test_on_a_stage_the_bot_asks_to_speak_and_waits_for_a_moderator(world:
     await world.discord.wait_for(lambda: "a speaker on" in party_text(message))
 
 
+async def test_stop_ends_a_party_still_waiting_to_speak_on_a_stage(world: World) -> None:
+    """/stop while the bot waits for a stage moderator: it leaves at once, not after the idle timeout."""
+    await world.start_bot(callbacks=True)
+    stage = world.discord.voice.add_stage_channel(world.guild_id, "Town hall")
+    song = await make_song(world, "Never aired", 2)
+    await world.discord.voice.join(world.member_id, stage)
+    play = await world.discord.invoke_slash(
+        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await private_reply(world, play)
+    [message] = await world.discord.wait_for(lambda: party_messages(world))
+    await world.discord.wait_for(lambda: "asked to speak" in party_text(message))
+    stop = await world.discord.invoke_slash("stop", {}, user_id=world.member_id, channel_id=world.channel_id)
+    assert "Stopped" in await private_reply(world, stop)  # within 10 s; without the fix it took 15
+    await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) is None, timeout=5)
+
+
 async def test_guilds_play_independently(world: World, lounge: int) -> None:
     """Two servers play at once; stopping one leaves the other's song playing to the end."""
     await world.start_bot(callbacks=True)

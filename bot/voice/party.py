@@ -421,6 +421,7 @@ class Parties:
         party.ended = reason
         party.skipping = True
         party.wake.set()  # out of the idle wait
+        party.heard.set()  # out of a stage's wait to speak (the loop sees `ended` and stops)
         if party.voice.is_playing() or party.voice.is_paused():
             party.voice.stop()  # the player thread ends and `after` wakes the song's wait
         task = party.task
