@@ -250,18 +250,12 @@ class Parties:
             while party.ended is None:
                 if not party.queue:
                     party.wake.clear()
-                    self.refresh(party)
-                    try:
-                        await asyncio.wait_for(party.wake.wait(), timeout=self.idle_timeout)
-                    except TimeoutError:
+                    if not await self._wait_for(party, party.wake):
                         reason = f"nothing was queued for {format_duration(self.idle_timeout)}"
                         break
                     continue
                 if not party.heard.is_set():  # on a stage, waiting for a moderator to let the bot speak
-                    self.refresh(party)
-                    try:
-                        await asyncio.wait_for(party.heard.wait(), timeout=self.idle_timeout)
-                    except TimeoutError:
+                    if not await self._wait_for(party, party.heard):
                         reason = f"no stage moderator let me speak for {format_duration(self.idle_timeout)}"
                         break
                     continue
@@ -272,6 +266,21 @@ class Parties:
         finally:
             await self._finish(party, party.ended or reason)
 
+    async def _wait_for(self, party: Party, event: asyncio.Event) -> bool:
+        """Show the party as it is, then wait up to the idle timeout for `event`; False if it timed out."""
+        self.refresh(party)
+        try:
+            await asyncio.wait_for(event.wait(), timeout=self.idle_timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def _skipped(self, party: Party, song: SongRow, why: str) -> None:
+        """A song that could not be played: a note on the party message, and on to the next."""
+        party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio {why}.")
+        party.current = None
+        self.refresh(party)
+
     async def _play(self, party: Party, track: Track) -> None:
         song = track.song
         party.current, party.votes, party.paused, party.skipping = track, set(), False, False
@@ -279,9 +288,7 @@ class Parties:
         if party.ended is not None:
             return
         if address is None:
-            party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio is unavailable.")
-            party.current = None
-            self.refresh(party)
+            self._skipped(party, song, "is unavailable")
             return
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
@@ -297,9 +304,7 @@ class Parties:
             audio = await asyncio.to_thread(open_audio, address, song.id)
         except (discord.ClientException, OSError, RuntimeError) as exc:
             log.error("Could not start ffmpeg for song %s (%s)", song.id, exc)
-            party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio could not be played.")
-            party.current = None
-            self.refresh(party)
+            self._skipped(party, song, "could not be played")
             return
         party.audio = audio
         try:
@@ -314,10 +319,11 @@ class Parties:
         finally:
             if party.voice.is_playing() or party.voice.is_paused():
                 party.voice.stop()
+        party.audio = None
         if audio.frames == 0 and not party.skipping and party.ended is None:
-            party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio could not be played.")
             log.info("Song %s produced no audio (%s)", song.id, type(errors[0]).__name__ if errors else "empty")
-        party.current, party.audio = None, None
+            self._skipped(party, song, "could not be played")
+        party.current = None
 
     async def _announce(self, party: Party, track: Track) -> None:
         """A jam's song is announced in the jam's thread as it starts, with its credits."""
