@@ -11,6 +11,7 @@ import discord
 import pytest
 
 from bot.bot import INVITE_PERMISSIONS
+from tests.fakes.fake_discord import FakeMessage
 from tests.fakes.fake_voice import CONNECT, MOVE_MEMBERS, MUTE_MEMBERS
 from tests.harness import World, embed_field, private_reply
 from tests.voice_helpers import about, give_audio, make_song, now_playing, party_messages, party_text, sine_mp3
@@ -236,17 +237,31 @@ async def test_audio_on_a_private_address_is_not_played(world: World, lounge: in
     assert world.discord.voice.tracks(world.guild_id) == []
 
 
-async def test_on_a_stage_a_moderator_bot_steps_up_to_speak(world: World) -> None:
-    """On a stage the bot arrives in the audience; with Mute Members there it makes itself a speaker and is heard."""
+async def play_on_stage(world: World, title: str, *, moderator: bool = False) -> str:
+    """A member on a stage (where the bot has Mute Members if `moderator`) /plays a new 2 s song;
+    returns what the bot privately answered."""
     await world.start_bot(callbacks=True)
     stage = world.discord.voice.add_stage_channel(world.guild_id, "Town hall")
-    world.discord.allow_bot(stage, MUTE_MEMBERS)
-    song = await make_song(world, "Keynote", 2)
+    if moderator:
+        world.discord.allow_bot(stage, MUTE_MEMBERS)
+    song = await make_song(world, title, 2)
     await world.discord.voice.join(world.member_id, stage)
     play = await world.discord.invoke_slash(
         "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
     )
-    assert "Playing **Keynote**" in await private_reply(world, play)
+    return await private_reply(world, play)
+
+
+async def asked_to_speak(world: World) -> FakeMessage:
+    """The party message, once it says the bot asked to speak on the stage."""
+    [message] = await world.discord.wait_for(lambda: party_messages(world))
+    await world.discord.wait_for(lambda: "asked to speak" in party_text(message))
+    return message
+
+
+async def test_on_a_stage_a_moderator_bot_steps_up_to_speak(world: World) -> None:
+    """On a stage the bot arrives in the audience; with Mute Members there it makes itself a speaker and is heard."""
+    assert "Playing **Keynote**" in await play_on_stage(world, "Keynote", moderator=True)
     [length] = await world.discord.voice.wait_for_tracks(world.guild_id, 1)
     assert about(length, 2), length
     [stream] = world.discord.voice.streams_in(world.guild_id)
@@ -257,16 +272,8 @@ async def test_on_a_stage_a_moderator_bot_steps_up_to_speak(world: World) -> Non
 async def test_on_a_stage_the_bot_asks_to_speak_and_waits_for_a_moderator(world: World) -> None:
     """Without Mute Members the bot asks to speak and says so; nothing plays into the void until a moderator
     accepts, then the song is heard whole."""
-    await world.start_bot(callbacks=True)
-    stage = world.discord.voice.add_stage_channel(world.guild_id, "Town hall")
-    song = await make_song(world, "Encore", 2)
-    await world.discord.voice.join(world.member_id, stage)
-    play = await world.discord.invoke_slash(
-        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await private_reply(world, play)
-    [message] = await world.discord.wait_for(lambda: party_messages(world))
-    await world.discord.wait_for(lambda: "asked to speak" in party_text(message))
+    await play_on_stage(world, "Encore")
+    message = await asked_to_speak(world)
     assert "Encore" in party_text(message)  # waiting in line, not skipped
     voice = world.discord.voice
     state = voice.bot_state(world.guild_id)
@@ -282,16 +289,8 @@ async def test_on_a_stage_the_bot_asks_to_speak_and_waits_for_a_moderator(world:
 
 async def test_stop_ends_a_party_still_waiting_to_speak_on_a_stage(world: World) -> None:
     """/stop while the bot waits for a stage moderator: it leaves at once, not after the idle timeout."""
-    await world.start_bot(callbacks=True)
-    stage = world.discord.voice.add_stage_channel(world.guild_id, "Town hall")
-    song = await make_song(world, "Never aired", 2)
-    await world.discord.voice.join(world.member_id, stage)
-    play = await world.discord.invoke_slash(
-        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await private_reply(world, play)
-    [message] = await world.discord.wait_for(lambda: party_messages(world))
-    await world.discord.wait_for(lambda: "asked to speak" in party_text(message))
+    await play_on_stage(world, "Never aired")
+    await asked_to_speak(world)
     stop = await world.discord.invoke_slash("stop", {}, user_id=world.member_id, channel_id=world.channel_id)
     assert "Stopped" in await private_reply(world, stop)  # within 10 s; without the fix it took 15
     await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) is None, timeout=5)
