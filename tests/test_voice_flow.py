@@ -14,7 +14,16 @@ from bot.bot import INVITE_PERMISSIONS
 from tests.fakes.fake_discord import FakeMessage
 from tests.fakes.fake_voice import CONNECT, MOVE_MEMBERS, MUTE_MEMBERS
 from tests.harness import World, embed_field, private_reply
-from tests.voice_helpers import about, give_audio, make_song, now_playing, party_messages, party_text, sine_mp3
+from tests.voice_helpers import (
+    about,
+    give_audio,
+    make_song,
+    now_playing,
+    party_messages,
+    party_text,
+    play,
+    sine_mp3,
+)
 
 
 @pytest.fixture
@@ -32,10 +41,7 @@ async def test_play_streams_the_song_through_the_voice_connection(
     song_id = await make_song(world, "Sunrise", 3)
     await world.discord.voice.join(world.member_id, lounge)
 
-    play = await world.discord.invoke_slash(
-        "play", {"song": song_id}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    assert "Playing **Sunrise**" in await private_reply(world, play)
+    assert "Playing **Sunrise**" in await play(world, song_id)
     [length] = await world.discord.voice.wait_for_tracks(world.guild_id, 1)
     assert about(length, 3), length
 
@@ -62,15 +68,10 @@ async def test_songs_play_in_queue_order_under_one_party_message(world: World, l
     second = await make_song(world, "Second", 2)
     await world.discord.voice.join(world.member_id, lounge)
 
-    one = await world.discord.invoke_slash(
-        "play", {"song": first}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    assert "Playing **First**" in await private_reply(world, one)
-    two = await world.discord.invoke_slash(
-        "play", {"song": second}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    assert "Queued **Second**" in await private_reply(world, two)
-    assert "#1 in line" in await private_reply(world, two)
+    assert "Playing **First**" in await play(world, first)
+    queued = await play(world, second)
+    assert "Queued **Second**" in queued
+    assert "#1 in line" in queued
 
     [message] = await world.discord.wait_for(lambda: party_messages(world))
     await world.discord.wait_for(lambda: "Second" in party_text(message) and "Up next" in party_text(message))
@@ -98,10 +99,7 @@ async def test_skip_by_vote_and_by_the_requester(world: World, lounge: int) -> N
     for member in (world.member_id, bob, carol, erin):  # 4 listeners (+ the bot, not counted): 2 votes skip
         await world.discord.voice.join(member, lounge)
     for song in (long_one, long_two, short):
-        inter = await world.discord.invoke_slash(
-            "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-        )
-        await private_reply(world, inter)
+        await play(world, song)
     [message] = await world.discord.wait_for(lambda: party_messages(world))
     await world.discord.wait_for(lambda: "Long one" in now_playing(message))
     await world.discord.wait_for(lambda: world.discord.voice.tracks(world.guild_id))  # heard, not just announced
@@ -132,10 +130,7 @@ async def test_move_members_may_skip_and_stop_anyones_song(world: World, lounge:
     moderator = world.discord.add_user("mod")
     world.discord.grant(moderator, MOVE_MEMBERS)
     await world.discord.voice.join(world.member_id, lounge)
-    play = await world.discord.invoke_slash(
-        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await private_reply(world, play)
+    await play(world, song)
     await world.discord.wait_for(lambda: world.discord.voice.streams_in(world.guild_id))
     stop = await world.discord.invoke_slash("stop", {}, user_id=moderator, channel_id=world.channel_id)
     assert "Stopped" in await private_reply(world, stop)
@@ -148,10 +143,7 @@ async def test_leaves_when_idle_and_when_everyone_left(world: World, lounge: int
     bot.parties.idle_timeout = 0.5
     song = await make_song(world, "Brief", 1)
     await world.discord.voice.join(world.member_id, lounge)
-    play = await world.discord.invoke_slash(
-        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await private_reply(world, play)
+    await play(world, song)
     await world.discord.voice.wait_for_tracks(world.guild_id, 1)
     await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) is None)
     [message] = party_messages(world)
@@ -159,10 +151,7 @@ async def test_leaves_when_idle_and_when_everyone_left(world: World, lounge: int
 
     bot.parties.idle_timeout = 60
     long_song = await make_song(world, "Long", 8)
-    again = await world.discord.invoke_slash(
-        "play", {"song": long_song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await private_reply(world, again)
+    await play(world, long_song)
     await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) == lounge)
     await world.discord.voice.leave(world.member_id, world.guild_id)
     await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) is None)
@@ -190,10 +179,7 @@ async def test_missing_permissions_and_no_voice_channel_get_clear_messages(world
             .connect
         )
     )
-    play = await world.discord.invoke_slash(
-        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    text = await private_reply(world, play)
+    text = await play(world, song)
     assert "Connect" in text and "permission" in text
     assert world.discord.voice.voice_state_requests == []
     assert INVITE_PERMISSIONS.connect and INVITE_PERMISSIONS.speak
@@ -207,10 +193,7 @@ async def test_play_button_and_unavailable_audio(world: World, lounge: int) -> N
     world.producer.set_media(f"{gone}.mp3", b"", status=404)
     fine = await make_song(world, "Still here", 1)
     await world.discord.voice.join(world.member_id, lounge)
-    play = await world.discord.invoke_slash(
-        "play", {"song": gone}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await private_reply(world, play)
+    await play(world, gone)
     pressed = await world.discord.click_button(
         world.songs_in_channel()[-1], f"song:play:{fine}", user_id=world.member_id
     )
@@ -227,10 +210,7 @@ async def test_audio_on_a_private_address_is_not_played(world: World, lounge: in
     await world.start_bot(callbacks=True, ALLOW_PRIVATE_MEDIA_HOSTS="false")
     song = await make_song(world, "Internal", 1)
     await world.discord.voice.join(world.member_id, lounge)
-    play = await world.discord.invoke_slash(
-        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await private_reply(world, play)
+    await play(world, song)
     [message] = await world.discord.wait_for(lambda: party_messages(world))
     await world.discord.wait_for(lambda: "Skipped **Internal**: its audio is unavailable" in party_text(message))
     assert not any(song in path for path in world.producer.media_requests)
@@ -246,10 +226,7 @@ async def play_on_stage(world: World, title: str, *, moderator: bool = False) ->
         world.discord.allow_bot(stage, MUTE_MEMBERS)
     song = await make_song(world, title, 2)
     await world.discord.voice.join(world.member_id, stage)
-    play = await world.discord.invoke_slash(
-        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    return await private_reply(world, play)
+    return await play(world, song)
 
 
 async def asked_to_speak(world: World) -> FakeMessage:
@@ -296,14 +273,20 @@ async def test_stop_ends_a_party_still_waiting_to_speak_on_a_stage(world: World)
     await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) is None, timeout=5)
 
 
-async def test_guilds_play_independently(world: World, lounge: int) -> None:
-    """Two servers play at once; stopping one leaves the other's song playing to the end."""
-    await world.start_bot(callbacks=True)
+async def another_server(world: World) -> tuple[int, int, int, int]:
+    """A second server the bot is in: its id, a text channel, a voice channel and a member (bob)."""
     other_guild = world.discord.add_guild("Other")
     other_text = world.discord.add_channel(other_guild, "music")
     other_voice = world.discord.voice.add_voice_channel(other_guild, "Hall")
     bob = world.discord.add_user("bob")
     await world.discord.wait_for(lambda: world.bot and world.bot.get_channel(other_voice))
+    return other_guild, other_text, other_voice, bob
+
+
+async def test_guilds_play_independently(world: World, lounge: int) -> None:
+    """Two servers play at once; stopping one leaves the other's song playing to the end."""
+    await world.start_bot(callbacks=True)
+    other_guild, other_text, other_voice, bob = await another_server(world)
     mine = await make_song(world, "Ours", 8)
     theirs = await make_song(world, "Theirs", 2, channel_id=other_text, user_id=bob)
     await world.discord.voice.join(world.member_id, lounge)
@@ -375,10 +358,7 @@ async def test_pause_and_resume(world: World, lounge: int) -> None:
     bot = await world.start_bot(callbacks=True)
     song = await make_song(world, "Patient", 8)  # long enough that the pause lands mid-song on a slow machine
     await world.discord.voice.join(world.member_id, lounge)
-    play = await world.discord.invoke_slash(
-        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await private_reply(world, play)
+    await play(world, song)
     [message] = await world.discord.wait_for(lambda: party_messages(world))
     await world.discord.wait_for(lambda: world.discord.voice.streams_in(world.guild_id))
     stream = world.discord.voice.streams_in(world.guild_id)[0]
@@ -410,10 +390,7 @@ async def test_a_song_is_heard_whole_when_its_host_drops_the_connection(world: W
     audio = sine_mp3(4, 700)
     world.producer.set_media(f"{song}.mp3", audio, drop_after=len(audio) // 3)  # three connections for the song
     await world.discord.voice.join(world.member_id, lounge)
-    play = await world.discord.invoke_slash(
-        "play", {"song": song}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await private_reply(world, play)
+    await play(world, song)
     [length] = await world.discord.voice.wait_for_tracks(world.guild_id, 1)
     assert about(length, 4), length
     resumed = [r for p, r in zip(world.producer.media_requests, world.producer.media_ranges, strict=True) if song in p]
@@ -424,11 +401,7 @@ async def test_parties_per_process_are_bounded(world: World, lounge: int) -> Non
     """Past the process's bound, another server is told to try again later; nothing joins."""
     bot = await world.start_bot(callbacks=True)
     bot.parties.max_parties = 1
-    other_guild = world.discord.add_guild("Other")
-    other_text = world.discord.add_channel(other_guild, "music")
-    other_voice = world.discord.voice.add_voice_channel(other_guild, "Hall")
-    bob = world.discord.add_user("bob")
-    await world.discord.wait_for(lambda: world.bot and world.bot.get_channel(other_voice))
+    other_guild, other_text, other_voice, bob = await another_server(world)
     mine = await make_song(world, "Ours", 8)
     theirs = await make_song(world, "Theirs", 1, channel_id=other_text, user_id=bob)
     await world.discord.voice.join(world.member_id, lounge)

@@ -7,7 +7,7 @@ import subprocess
 
 from bot.voice.audio import ffmpeg_executable
 from tests.fakes.fake_discord import FakeMessage
-from tests.harness import World, embed_field, generate
+from tests.harness import World, embed_field, generate, private_reply
 
 FRAMES_PER_SECOND = 50
 
@@ -54,6 +54,14 @@ async def make_song(
     song_id = embed_field(world.songs_in_channel(channel)[-1], "Song id").strip("`")
     give_audio(world, song_id, seconds, 300 + 100 * before)
     return song_id
+
+
+async def play(world: World, song_id: str) -> str:
+    """The member /plays a song from the world's channel; returns what the bot privately answered."""
+    interaction = await world.discord.invoke_slash(
+        "play", {"song": song_id}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    return await private_reply(world, interaction)
 
 
 def party_messages(world: World, channel_id: int | None = None) -> list[FakeMessage]:
