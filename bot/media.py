@@ -143,6 +143,32 @@ async def refusal(url: str, *, allow_private: bool = False) -> str | None:
     return None
 
 
+async def _get_checked(
+    session: aiohttp.ClientSession,
+    url: str,
+    allow_private: bool,
+    max_redirects: int,
+    limits: aiohttp.ClientTimeout,
+    headers: dict[str, str] | None = None,
+) -> tuple[aiohttp.ClientResponse, str] | Skipped:
+    """GET `url`, following redirects one at a time so each new address is checked like the first.
+
+    Returns the answer that is not a redirect (the caller releases it: `async with response:`)
+    with the address it came from, or why the bot will not go on.
+    """
+    for _ in range(max_redirects + 1):
+        reason = await refusal(url, allow_private=allow_private)
+        if reason is not None:
+            return Skipped(reason)
+        response = await session.get(url, headers=headers, timeout=limits, allow_redirects=False)
+        if response.status in REDIRECT_STATUSES and "Location" in response.headers:
+            url = urljoin(url, response.headers["Location"])
+            response.release()
+            continue
+        return response, url
+    return Skipped("the file server redirected too many times")
+
+
 async def download(
     session: aiohttp.ClientSession,
     url: str,
@@ -161,18 +187,12 @@ async def download(
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - handed to the caller
     timeout = aiohttp.ClientTimeout(total=total_seconds, sock_read=read_seconds)
     try:
-        for _ in range(max_redirects + 1):
-            reason = await refusal(url, allow_private=allow_private)
-            if reason is not None:
-                spool.close()
-                return Skipped(reason)
-            async with session.get(url, timeout=timeout, allow_redirects=False) as response:
-                if response.status in REDIRECT_STATUSES and "Location" in response.headers:
-                    url = urljoin(url, response.headers["Location"])
-                    continue
-                return await _save(response, spool, filename, max_bytes)
-        spool.close()
-        return Skipped("the file server redirected too many times")
+        opened = await _get_checked(session, url, allow_private, max_redirects, timeout)
+        if isinstance(opened, Skipped):
+            spool.close()
+            return opened
+        async with opened[0] as response:
+            return await _save(response, spool, filename, max_bytes)
     except TimeoutError:
         spool.close()
         return Skipped("the file took too long to download")
@@ -201,20 +221,14 @@ async def final_address(
     """
     timeout = aiohttp.ClientTimeout(total=timeout_seconds)
     try:
-        for _ in range(max_redirects + 1):
-            reason = await refusal(url, allow_private=allow_private)
-            if reason is not None:
-                return Skipped(reason)
-            async with session.get(
-                url, headers={"Range": "bytes=0-0"}, timeout=timeout, allow_redirects=False
-            ) as response:
-                if response.status in REDIRECT_STATUSES and "Location" in response.headers:
-                    url = urljoin(url, response.headers["Location"])
-                    continue
-                if response.status >= 400:
-                    return Skipped(f"the file server answered HTTP {response.status}")
-                return url
-        return Skipped("the file server redirected too many times")
+        opened = await _get_checked(session, url, allow_private, max_redirects, timeout, {"Range": "bytes=0-0"})
+        if isinstance(opened, Skipped):
+            return opened
+        response, final = opened
+        async with response:
+            if response.status >= 400:
+                return Skipped(f"the file server answered HTTP {response.status}")
+            return final
     except aiohttp.ClientConnectorDNSError:
         return Skipped("the file's host could not be reached at a public address")
     except TimeoutError:
