@@ -13,17 +13,23 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 LAUNCH = """
-import runpy, sys, yarl, discord.http, discord.gateway, discord.state
+import os, runpy, sys, yarl, discord.http, discord.gateway, discord.state
 discord.http.Route.BASE = sys.argv[1]
 discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv[2])
+# As in tests/harness.py: the fake sends every GUILD_CREATE at once, so do not wait 2 s for more.
 _state_init = discord.state.ConnectionState.__init__
 def _quick_ready(self, *args, **options):
     options.setdefault("guild_ready_timeout", 0.05)
     _state_init(self, *args, **options)
 discord.state.ConnectionState.__init__ = _quick_ready
+if os.environ.get("CRASH_AT"):  # tests/crash_helpers.py: the process kills itself at that step
+    from tests.crash_helpers import install_crash_point
+    install_crash_point(os.environ["CRASH_AT"])
 sys.argv = ["bot", *sys.argv[3:]]
 runpy.run_module("bot", run_name="__main__", alter_sys=True)
 """
+"""`python -c LAUNCH DISCORD_API GATEWAY [ARGS…]`: the real entry point, with only discord.py's two
+Discord addresses pointed at the fake (and, under CRASH_AT, one crash point installed)."""
 
 OWNER_VARIABLES = ("DISCORD_", "PRODUCER_", "DATABASE_", "PUBLIC_URL", "WEBHOOK_", "METRICS", "LOG_")
 

@@ -22,24 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-
-LAUNCH = """
-import os, runpy, sys, yarl, discord.http, discord.gateway, discord.state
-discord.http.Route.BASE = sys.argv[1]
-discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(sys.argv[2])
-# As in tests/harness.py: the fake sends every GUILD_CREATE at once, so do not wait 2 s for more.
-_state_init = discord.state.ConnectionState.__init__
-def _quick_ready(self, *args, **options):
-    options.setdefault("guild_ready_timeout", 0.05)
-    _state_init(self, *args, **options)
-discord.state.ConnectionState.__init__ = _quick_ready
-if os.environ.get("CRASH_AT"):
-    from tests.crash_helpers import install_crash_point
-    install_crash_point(os.environ["CRASH_AT"])
-sys.argv = ["bot"]
-runpy.run_module("bot", run_name="__main__", alter_sys=True)
-"""
+from tests.cli_helpers import LAUNCH, ROOT
 
 CRASH_POINTS = {
     "before_submit": "charged and recorded; the request to /producer/audios is never sent",
