@@ -32,6 +32,7 @@ from bot.producer.models import (
 )
 from bot.storage.repository import SongRow, Task
 from bot.validation import clean_text
+from tests import rows
 from tests.fakes.fake_discord import _validate_message
 
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -207,29 +208,7 @@ def test_clean_text_strips_control_characters_or_refuses_clearly(text: str, mult
 
 
 def song_row(**fields: Any) -> SongRow:
-    base: dict[str, Any] = dict(
-        id="song-1",
-        task_id=1,
-        kind="song",
-        guild_id=1,
-        channel_id=2,
-        requester_id=3,
-        title="t",
-        prompt="",
-        lyric="",
-        duration=None,
-        audio_url="https://cdn.example/a.mp3",
-        image_url=None,
-        stems_url=None,
-        model=None,
-        seed=None,
-        parent_song_id=None,
-        action="generate",
-        message_id=None,
-        created_at=0.0,
-    )
-    base.update(fields)
-    return SongRow(**base)
+    return rows.song_row(**{"task_id": 1, "channel_id": 2, "requester_id": 3, "title": "t", "guild_id": 1, **fields})
 
 
 long_text = odd_text | st.text(min_size=2000, max_size=9000)

@@ -5,34 +5,23 @@ from __future__ import annotations
 import asyncio
 
 from bot.storage.repository import Repository, SongRow
+from tests.rows import song_row
 
 GUILD = 1
 
 
 def song(song_id: str, *, title: str = "Untitled", prompt: str = "", lyric: str = "", **fields: object) -> SongRow:
     values: dict[str, object] = {
-        "id": song_id,
-        "task_id": None,
-        "kind": "song",
         "guild_id": GUILD,
-        "channel_id": 10,
-        "requester_id": 100,
         "title": title,
         "prompt": prompt,
         "lyric": lyric,
         "duration": 181.3,
         "audio_url": f"https://cdn.example/{song_id}.mp3",
-        "image_url": None,
-        "stems_url": None,
         "model": "FUZZ-2.0 Pro",
-        "seed": None,
-        "parent_song_id": None,
-        "action": "generate",
-        "message_id": None,
         "created_at": 1000.0,
     }
-    values.update(fields)
-    return SongRow(**values)  # type: ignore[arg-type]
+    return song_row(song_id, **{**values, **fields})
 
 
 async def library(repo: Repository) -> None:

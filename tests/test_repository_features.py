@@ -5,32 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from bot.storage import CreditLimits, Preferences, Repository, SongRow
+from tests.rows import song_row
 
 DAY = "2026-12-02"
 
 
 def song(song_id: str = "song-1") -> SongRow:
-    return SongRow(
-        id=song_id,
-        task_id=None,  # type: ignore[arg-type]
-        kind="upload",
-        guild_id=1,
-        channel_id=10,
-        requester_id=100,
-        title="Song",
-        prompt="",
-        lyric="",
-        duration=None,
-        audio_url="https://example.invalid/a.mp3",
-        image_url=None,
-        stems_url=None,
-        model=None,
-        seed=None,
-        parent_song_id=None,
-        action="upload",
-        message_id=None,
-        created_at=1.0,
-    )
+    return song_row(song_id, kind="upload", audio_url="https://example.invalid/a.mp3", action="upload", created_at=1.0)
 
 
 async def test_preferences_round_trip_and_reset(repo: Repository) -> None:

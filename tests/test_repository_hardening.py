@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from bot.service import new_secret
-from bot.storage.repository import Refusal, Repository, SongRow, Task
+from bot.storage.repository import Refusal, Repository, Task
+from tests.rows import song_row
 from tests.test_repository import limits, new_task
 
 
@@ -78,26 +79,8 @@ async def test_the_library_narrows_to_visible_channels(repo: Repository) -> None
     """Searching and counting with `channel_ids` returns only songs made in those channels."""
     for n, channel in enumerate((70, 71, 71)):
         await repo.add_song(
-            SongRow(
-                id=f"song-{n}",
-                task_id=None,
-                kind="song",
-                guild_id=1,
-                channel_id=channel,
-                requester_id=7,
-                title=f"Song {n}",
-                prompt="",
-                lyric="",
-                duration=60.0,
-                audio_url="https://cdn.example/a.mp3",
-                image_url=None,
-                stems_url=None,
-                model=None,
-                seed=None,
-                parent_song_id=None,
-                action="generate",
-                message_id=None,
-                created_at=float(n),
+            song_row(
+                f"song-{n}", channel_id=channel, requester_id=7, title=f"Song {n}", duration=60.0, created_at=float(n)
             )
         )
     assert sorted(await repo.song_channels(1)) == [70, 71]

@@ -20,6 +20,7 @@ from bot.storage.community import SETTINGS_TTL_POSTGRES
 from bot.storage.database import database_secrets, migrations, to_numbered
 from tests.harness import free_port
 from tests.postgres import BACKENDS, PostgresServer
+from tests.rows import song_row
 from tests.test_repository import DAY, enqueue, limits, new_task
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,25 +224,15 @@ async def test_a_failed_delivery_is_counted_with_the_task_for_the_next_process(w
 
 
 def song(n: int, *, title: str, requester: int = 100, kind: str = "song", parent: str | None = None) -> SongRow:
-    return SongRow(
-        id=f"song-{n}",
-        task_id=None,  # type: ignore[arg-type]
+    return song_row(
+        f"song-{n}",
         kind=kind,
-        guild_id=1,
-        channel_id=10,
         requester_id=requester,
         title=title,
-        prompt="",
-        lyric="",
         duration=12.5,
         audio_url=None,
-        image_url=None,
-        stems_url=None,
-        model=None,
-        seed=None,
         parent_song_id=parent,
         action="upload",
-        message_id=None,
         created_at=1000.0 + n,
         credits=[1, 2] if n == 1 else None,
     )
