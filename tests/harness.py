@@ -210,6 +210,18 @@ async def generate(
     )
 
 
+async def set_song_feed(world: World) -> int:
+    """A server manager sets a new "song-feed" channel as the song feed (/settings); returns its id."""
+    feed = world.discord.add_channel(world.guild_id, "song-feed")
+    manager = world.discord.add_user("manager")
+    world.discord.grant(manager, FakeDiscord.MANAGE_GUILD)
+    await reply_text(
+        world,
+        await world.discord.invoke_slash("settings", {"song_feed": feed}, user_id=manager, channel_id=world.channel_id),
+    )
+    return feed
+
+
 async def reply_text(world: World, interaction: FakeInteraction) -> str:
     """What the member saw: an immediate reply, a follow-up after a defer, or the edited response."""
     await world.discord.wait_for(

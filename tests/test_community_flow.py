@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.fakes.fake_discord import FakeDiscord
-from tests.harness import World, embed_field, generate, reply_text, today
+from tests.harness import World, embed_field, generate, reply_text, set_song_feed, today
 from tests.postgres import both_backends
 
 pytestmark = both_backends  # quotas, the queue, jams, the library and exactly-once hold on both databases
@@ -142,13 +142,7 @@ async def test_settings_need_manage_server_and_allowance_needs_the_owner(world: 
 
 async def test_song_feed_cross_posts(world: World) -> None:
     await world.start_bot(callbacks=True)
-    feed = world.discord.add_channel(world.guild_id, "song-feed")
-    manager = world.discord.add_user("manager")
-    world.discord.grant(manager, FakeDiscord.MANAGE_GUILD)
-    await reply_text(
-        world,
-        await world.discord.invoke_slash("settings", {"song_feed": feed}, user_id=manager, channel_id=world.channel_id),
-    )
+    feed = await set_song_feed(world)
     await generate(world, "for everyone")
     await world.wait_for_song()
     crossposted = await world.wait_for_song(feed)

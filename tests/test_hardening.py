@@ -15,8 +15,8 @@ from aiohttp import web
 
 from bot import media
 from bot.logs import RedactSecrets
-from tests.fakes.fake_discord import FakeDiscord, FakeMessage, FakeUpload
-from tests.harness import World, embed_field, generate, private_reply, reply_text, today
+from tests.fakes.fake_discord import FakeMessage, FakeUpload
+from tests.harness import World, embed_field, generate, private_reply, reply_text, set_song_feed, today
 from tests.postgres import both_backends
 
 
@@ -633,13 +633,7 @@ async def test_songs_from_a_private_channel_stay_with_those_who_can_see_it(world
     world.discord.give_role(world.guild_id, insider, insiders)
     world.discord.set_overwrite(secret, world.guild_id, deny=VIEW_CHANNEL)
     world.discord.set_overwrite(secret, insiders, allow=VIEW_CHANNEL)
-    feed = world.discord.add_channel(world.guild_id, "song-feed")
-    manager = world.discord.add_user("manager")
-    world.discord.grant(manager, FakeDiscord.MANAGE_GUILD)
-    await reply_text(
-        world,
-        await world.discord.invoke_slash("settings", {"song_feed": feed}, user_id=manager, channel_id=world.channel_id),
-    )
+    feed = await set_song_feed(world)
 
     await generate(world, "public song", title="Open")
     await world.wait_for_song()
