@@ -8,16 +8,18 @@ PostgreSQL (the `backend` fixture picks the default; `start_bot(backend=...)` pi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import discord
+from aiohttp import web
 
 from bot.bot import MusicBot
 from bot.settings import Settings
@@ -208,6 +210,18 @@ async def generate(
         user_id=user_id or world.member_id,
         channel_id=channel_id or world.channel_id,
     )
+
+
+@contextlib.asynccontextmanager
+async def local_server(app: web.Application) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 (a free port) for the block; yields its base URL."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
 
 
 async def set_song_feed(world: World) -> int:

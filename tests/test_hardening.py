@@ -16,7 +16,7 @@ from aiohttp import web
 from bot import media
 from bot.logs import RedactSecrets
 from tests.fakes.fake_discord import FakeMessage, FakeUpload
-from tests.harness import World, embed_field, generate, private_reply, reply_text, set_song_feed, today
+from tests.harness import World, embed_field, generate, local_server, private_reply, reply_text, set_song_feed, today
 from tests.postgres import both_backends
 
 
@@ -341,15 +341,8 @@ async def redirecting_server() -> AsyncIterator[tuple[str, list[str]]]:
 
     app = web.Application()
     app.router.add_get("/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        await runner.cleanup()
+    async with local_server(app) as base:
+        yield base, seen
 
 
 async def test_each_redirect_is_checked_and_redirects_are_capped(

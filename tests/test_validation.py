@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from bot.validation import read_lyrics_file
+from tests.harness import local_server
 
 
 async def test_lyrics_file_sent_in_pieces_is_read_whole() -> None:
@@ -25,20 +26,13 @@ async def test_lyrics_file_sent_in_pieces_is_read_whole() -> None:
 
     app = web.Application()
     app.router.add_get("/song.txt", slow)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
+    async with local_server(app) as base:
         attachment = SimpleNamespace(
             filename="song.txt",
-            url=f"http://127.0.0.1:{port}/song.txt?ex=1",
+            url=f"{base}/song.txt?ex=1",
             size=len(lyrics),
             content_type="text/plain",
         )
         async with aiohttp.ClientSession() as session:
             text = await read_lyrics_file(session, attachment)  # type: ignore[arg-type]
-    finally:
-        await runner.cleanup()
     assert text.endswith("The very last line") and text.count("A line that goes on") == 60
