@@ -1,7 +1,7 @@
 """Memory while streaming: a hundred big songs delivered at the same time.
 
 A small VPS has little memory; if each delivery held its audio in memory, a burst of finished songs
-would multiply the file size by the number of songs. `bot.media.download` spools to disk past
+would multiply the file size by the number of songs. `bot.producer.media.download` spools to disk past
 512 KiB and discord.py streams the file into its upload, so the peak should stay near the idle
 footprint.
 

@@ -40,10 +40,10 @@ async def _timed(call: Any) -> tuple[float, Any]:
 
 async def measure_service(folder: Path) -> dict[str, Any]:
     from bench.webhook import NoopDelivery
-    from bot.errors import QuotaExceeded
+    from bot.core.errors import QuotaExceeded
+    from bot.core.settings import settings_from_mapping
     from bot.producer.client import ProducerClient
-    from bot.service import SongRequest, SongService, utc_day
-    from bot.settings import settings_from_mapping
+    from bot.songs.service import SongRequest, SongService, utc_day
     from bot.storage import open_repository
 
     settings = settings_from_mapping(

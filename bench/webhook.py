@@ -3,7 +3,7 @@
 A burst of callbacks arrives when many songs finish together; the API does not retry a callback,
 so each must be answered quickly and never lost (a lost one waits `CALLBACK_GRACE` for polling).
 
-The listener runs in a child process: `bot.webhook.create_app` with the real `SongService` and
+The listener runs in a child process: `bot.app.webhook.create_app` with the real `SongService` and
 `Repository` on a temporary SQLite file. Every task is pre-created through the service's own
 charging call, promoted to running and marked submitted, so each callback carries a valid secret.
 Delivery is a no-op sink: the service still claims, marks and finishes each task in the background
@@ -39,7 +39,7 @@ WARMUP = 200
 
 
 class NoopDelivery:
-    """Stands in for `bot.delivery.Delivery`: accepts everything, posts nothing."""
+    """Stands in for `bot.songs.delivery.Delivery`: accepts everything, posts nothing."""
 
     def remember_interaction(self, task_id: int, interaction: Any) -> None:
         pass
@@ -65,11 +65,11 @@ async def _health() -> tuple[bool, dict[str, object]]:
 
 async def serve(mode: str, count: int, directory: str) -> None:
     """Child: prepare `count` tasks (bot mode), listen, and on a line on stdin report what was stored."""
+    from bot.app.webhook import create_app
+    from bot.core.settings import settings_from_mapping
     from bot.producer.client import ProducerClient
-    from bot.service import SongRequest, SongService
-    from bot.settings import settings_from_mapping
+    from bot.songs.service import SongRequest, SongService
     from bot.storage import open_repository
-    from bot.webhook import create_app
 
     folder = Path(directory)
     loop = asyncio.get_running_loop()

@@ -2,7 +2,7 @@
 
 The command line is parsed before anything heavy is imported or opened, so `--help` and
 `--version` answer at once and never connect anywhere. Every failure an owner can cause ends in
-one line that says what to do (see `bot.startup`), never a traceback.
+one line that says what to do (see `bot.ops.startup`), never a traceback.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import aiohttp
 import discord
 
 from bot import __version__
-from bot.backup import run_backup
-from bot.bot import MusicBot
-from bot.check import run_check
-from bot.logs import setup_logging
-from bot.settings import Settings, SettingsError, load_settings
-from bot.startup import StartupError, current_user, database_problem, describe_network_error, wait_for_discord
+from bot.app.bot import MusicBot
+from bot.core.logs import setup_logging
+from bot.core.settings import Settings, SettingsError, load_settings
+from bot.ops.backup import run_backup
+from bot.ops.check import run_check
+from bot.ops.startup import StartupError, current_user, database_problem, describe_network_error, wait_for_discord
 from bot.storage import StorageError, open_repository
 from bot.storage.database import database_secrets
 

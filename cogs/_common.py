@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import discord
 from discord import app_commands
 
-from bot.bot import report_error
-from bot.render import display_title, format_duration
-from bot.service import SongRequest
-from bot.settings import MODELS
+from bot.app.commands import report_error
+from bot.core.settings import MODELS
+from bot.songs.render import display_title, format_duration
+from bot.songs.service import SongRequest
+from bot.songs.validation import LYRICS_MAX, LYRICS_MODAL_MAX, check_lyrics_file, clean_text, read_lyrics_file
 from bot.storage.repository import SongRow
-from bot.validation import LYRICS_MAX, LYRICS_MODAL_MAX, check_lyrics_file, clean_text, read_lyrics_file
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 MODEL_CHOICES = [app_commands.Choice(name=model, value=model) for model in MODELS]
 AUTOCOMPLETE_LIMIT = 25

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 import discord
 from discord.utils import escape_markdown
 
-from bot import media, render
-from bot.delivery import DEFAULT_UPLOAD_LIMIT, jump_url
+from bot.producer import media
+from bot.songs import render
+from bot.songs.delivery import DEFAULT_UPLOAD_LIMIT, jump_url
 from bot.storage.repository import SongRow
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import action_body, action_for, check_point, check_section, parse_time
-from bot.errors import InvalidInput
-from bot.render import format_duration
+from bot.core.errors import InvalidInput
+from bot.songs.actions import action_body, action_for, check_point, check_section, parse_time
+from bot.songs.render import format_duration
+from bot.songs.validation import PROMPT_MAX, STYLE_MAX, TITLE_MAX, check_audio_attachment, check_range, clean_text
 from bot.storage.repository import SongRow
-from bot.validation import PROMPT_MAX, STYLE_MAX, TITLE_MAX, check_audio_attachment, check_range, clean_text
 from cogs._common import MODEL_CHOICES, ask_for_lyrics, song_autocomplete, song_model, song_request
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 SONG_HELP = "A song from this server: pick from the list, or paste its id or a link to its message"
 AUDIO_HELP = "Or your own audio file (mp3, m4a, wav, ogg, opus, flac, aac)"

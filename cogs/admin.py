@@ -8,14 +8,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import InvalidInput
-from bot.render import EMBED_COLOUR, NO_MENTIONS
+from bot.core.errors import InvalidInput
+from bot.songs.render import EMBED_COLOUR, NO_MENTIONS
 from bot.storage.models import DEFAULT_FAVOURITES_THRESHOLD
 from bot.storage.repository import GuildSettings, Limits
 from cogs._common import MODEL_CHOICES
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 
 def settings_embed(own: GuildSettings, limits: Limits, default_model: str) -> discord.Embed:

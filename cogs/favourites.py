@@ -1,7 +1,7 @@
 """The ☆ Star button on every song: star it, press again to unstar; the count shows on the button.
 
 Like the other song buttons it is a `DynamicItem` (`star:<song id>`), so it works after restarts and
-on old songs. The favourites channel and `/songs sort:top` read the same stars (`bot.favourites`).
+on old songs. The favourites channel and `/songs sort:top` read the same stars (`bot.songs.favourites`).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.bot import report_error
+from bot.app.commands import report_error
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 STAR_EMOJI = "☆"
 

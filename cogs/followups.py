@@ -16,20 +16,20 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.actions import action_body, action_for, check_point, parse_at_line, parse_time
-from bot.bot import report_error
-from bot.errors import InvalidInput
-from bot.render import format_duration
-from bot.service import SongRequest
+from bot.app.commands import report_error
+from bot.core.errors import InvalidInput
+from bot.songs.actions import action_body, action_for, check_point, parse_at_line, parse_time
+from bot.songs.render import format_duration
+from bot.songs.service import SongRequest
+from bot.songs.validation import LYRICS_MAX, STYLE_MAX, clean_text
 from bot.storage.repository import SongRow
-from bot.validation import LYRICS_MAX, STYLE_MAX, clean_text
 from cogs._common import Field, InputModal, clean_lyrics, lyrics_field, song_model, song_request
 from cogs._exports import post_video, send_wav
 from cogs.favourites import StarButton
 from cogs.listen import play_song
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 log = logging.getLogger(__name__)
 

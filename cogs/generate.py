@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.validation import (
+from bot.songs.validation import (
     LYRICS_MAX,
     LYRICS_MODAL_MAX,
     PROMPT_MAX,
@@ -23,7 +23,7 @@ from bot.validation import (
 from cogs._common import MODEL_CHOICES, Form, song_request
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 
 def _optional(body: dict[str, Any], **fields: Any) -> dict[str, Any]:

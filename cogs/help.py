@@ -15,11 +15,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.render import EMBED_COLOUR, NO_MENTIONS
-from bot.settings import ACTIONS, PRICED
+from bot.core.settings import ACTIONS, PRICED
+from bot.songs.render import EMBED_COLOUR, NO_MENTIONS
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 FIELD_LIMIT = 1024
 """Discord's limit for one embed field's value."""

@@ -15,19 +15,19 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import report_error
-from bot.errors import InvalidInput
-from bot.render import EMBED_COLOUR, NO_MENTIONS, clip
-from bot.service import SongRequest
+from bot.app.commands import report_error
+from bot.core.errors import InvalidInput
+from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip
+from bot.songs.service import SongRequest
+from bot.songs.validation import STYLE_MAX, check_model, clean_text
 from bot.storage.models import LyricsDraft
 from bot.storage.repository import Jam, JamLine, SongRow, Task
-from bot.validation import STYLE_MAX, check_model, clean_text
 from cogs._common import MODEL_CHOICES
 from cogs.library import song_line
 from cogs.listen import play_jam
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 log = logging.getLogger(__name__)
 

@@ -10,16 +10,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import report_error
-from bot.delivery import jump_url
-from bot.errors import InvalidInput
-from bot.render import EMBED_COLOUR, NO_MENTIONS, clip, display_title, format_duration
+from bot.app.commands import report_error
+from bot.core.errors import InvalidInput
+from bot.songs.delivery import jump_url
+from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip, display_title, format_duration
 from bot.storage.repository import SongRow
 from bot.storage.songs import LibraryOrder
 from cogs._common import song_autocomplete
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 PAGE_SIZE = 10
 SHOW_COOLDOWN = 30.0

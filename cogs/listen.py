@@ -13,15 +13,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import report_error
-from bot.errors import InvalidInput
-from bot.render import NO_MENTIONS
+from bot.app.commands import report_error
+from bot.core.errors import InvalidInput
+from bot.songs.render import NO_MENTIONS
 from bot.storage import Jam, SongRow
 from bot.voice.party import Track, song_title
 from cogs._common import song_autocomplete
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 JAM_CHAIN_MAX = 50
 """Songs of a jam's chain /jam play queues at most (walking back from the newest)."""

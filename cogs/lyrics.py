@@ -15,14 +15,14 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import escape_markdown
 
-from bot.bot import report_error
-from bot.lyrics import LYRICS_PROMPT_MAX
-from bot.render import EMBED_COLOUR, EMBED_DESCRIPTION, EMBED_TITLE, NO_MENTIONS, clip, fit_embed
+from bot.app.commands import report_error
+from bot.songs.lyrics import LYRICS_PROMPT_MAX
+from bot.songs.render import EMBED_COLOUR, EMBED_DESCRIPTION, EMBED_TITLE, NO_MENTIONS, clip, fit_embed
 from bot.storage.models import LyricsDraft
 from cogs.generate import ComposeModal
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 BUTTONS: dict[str, tuple[str, str]] = {"sing": ("Sing it", "🎤"), "again": ("Again", "🔄")}
 

@@ -11,14 +11,14 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import escape_markdown
 
-from bot.preferences import STYLE_SUFFIX_MAX
-from bot.render import EMBED_COLOUR, NO_MENTIONS
+from bot.songs.preferences import STYLE_SUFFIX_MAX
+from bot.songs.render import EMBED_COLOUR, NO_MENTIONS
 from bot.storage.models import Preferences
 from bot.storage.repository import SongRow, Task
 from cogs._common import MODEL_CHOICES
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 log = logging.getLogger(__name__)
 

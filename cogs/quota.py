@@ -9,12 +9,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.bot import report_error
-from bot.render import EMBED_COLOUR, NO_MENTIONS, request_label
+from bot.app.commands import report_error
+from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, request_label
 from bot.storage.repository import CANCELLABLE_STATES, Task
 
 if TYPE_CHECKING:
-    from bot.bot import MusicBot
+    from bot.app.bot import MusicBot
 
 JOB_STATES = {
     "queued": "queued",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings, settings_from_mapping
+from bot.core.settings import Settings, settings_from_mapping
 from bot.storage import Repository
 from tests.fakes.fake_producer import FakeProducer
 from tests.harness import World, close_world, make_world, route_base_patch

@@ -57,7 +57,7 @@ def install_crash_point(point: str) -> None:
 
         ProducerClient.submit_audio = sent_then_die  # type: ignore[method-assign]
     elif point == "result_stored":
-        from bot.service import SongService
+        from bot.songs.service import SongService
 
         accept = SongService.accept_result
 

@@ -21,8 +21,8 @@ import aiohttp
 import discord
 from aiohttp import web
 
-from bot.bot import MusicBot
-from bot.settings import Settings
+from bot.app.bot import MusicBot
+from bot.core.settings import Settings
 from bot.storage import Repository, open_repository
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.fake_producer import FakeProducer

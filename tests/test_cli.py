@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from bot import __version__
-from bot.check import latest_migration
+from bot.ops.check import latest_migration
 from bot.storage.repository import Repository
 from tests.cli_helpers import ROOT, Child, child_env, run_cli
 from tests.conftest import PRODUCER_TOKEN

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SettingsError, settings_from_mapping
+from bot.core.settings import SettingsError, settings_from_mapping
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_producer import FakeProducer
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 from bot.storage import Repository, Task, open_repository
 from tests.conftest import PRODUCER_TOKEN
 from tests.crash_helpers import BotProcess

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.errors import InvalidInput
-from bot.lyrics import LYRICS_PROMPT_MAX, jam_prompt, next_lines
-from bot.preferences import add_suffix
+from bot.core.errors import InvalidInput
+from bot.songs.lyrics import LYRICS_PROMPT_MAX, jam_prompt, next_lines
+from bot.songs.preferences import add_suffix
 from bot.storage import JamLine
 
 

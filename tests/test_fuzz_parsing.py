@@ -17,9 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import render
-from bot.actions import parse_at_line, parse_time
-from bot.errors import InvalidInput
+from bot.core.errors import InvalidInput
 from bot.producer.lookup import Unconfirmed, match_records, secret_hash_of
 from bot.producer.models import (
     MAX_SONGS_PER_RESULT,
@@ -30,8 +28,10 @@ from bot.producer.models import (
     parse_result,
     parse_task_record,
 )
+from bot.songs import render
+from bot.songs.actions import parse_at_line, parse_time
+from bot.songs.validation import clean_text
 from bot.storage.repository import SongRow, Task
-from bot.validation import clean_text
 from tests import rows
 from tests.fakes.fake_discord import _validate_message
 

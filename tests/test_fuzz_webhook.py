@@ -194,7 +194,7 @@ async def test_fuzz_the_webhook_listener(world: World, canary: Canary, caplog: p
     assert bot_messages(world) == before
     (task,) = await world.repo.tasks_in_states("pending")
     assert task.result is None
-    assert not any(record.name == "bot.webhook" and record.levelno >= logging.ERROR for record in caplog.records)
+    assert not any(record.name == "bot.app.webhook" and record.levelno >= logging.ERROR for record in caplog.records)
     assert sum(statuses.values()) >= REQUESTS  # every request answered (or refused by the client itself)
     assert statuses[404] > 100 and statuses[400] > 10  # the fuzz did reach the handlers
 

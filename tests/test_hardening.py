@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot import media
-from bot.logs import RedactSecrets
+from bot.core.logs import RedactSecrets
+from bot.producer import media
 from tests.fakes.fake_discord import FakeMessage, FakeUpload
 from tests.harness import World, embed_field, generate, local_server, private_reply, reply_text, set_song_feed, today
 from tests.postgres import both_backends
@@ -53,7 +53,7 @@ async def test_a_failing_callback_never_logs_its_secret(world: World, caplog: py
         raise RuntimeError("database is locked")
 
     world.bot.songs.accept_callback = broken  # type: ignore[method-assign]
-    with caplog.at_level(logging.ERROR, logger="bot.webhook"):
+    with caplog.at_level(logging.ERROR, logger="bot.app.webhook"):
         async with (
             aiohttp.ClientSession() as session,
             session.post(f"{world.webhook_base}/callbacks/{secret}", json={"code": 200}) as response,

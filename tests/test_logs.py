@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from bot.logs import RedactSecrets
+from bot.core.logs import RedactSecrets
 
 
 def test_secrets_are_blanked_everywhere() -> None:

@@ -14,7 +14,7 @@ import pytest
 from discord.ext import commands
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.health import GatewayWatch, check_health
+from bot.ops.health import GatewayWatch, check_health
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction
 from tests.harness import World, free_port, generate, private_reply
 from tests.postgres import both_backends

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot import media
+from bot.producer import media
 from bot.producer.client import ProducerError
 from tests.fakes.fake_producer import FakeProducer
 from tests.harness import World, embed_field, generate, today

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.logs import QuietProtocolErrors, RedactSecrets
+from bot.core.logs import QuietProtocolErrors, RedactSecrets
 from tests.conftest import DISCORD_TOKEN, PRODUCER_TOKEN
 from tests.harness import World
 from tests.reliability_helpers import Canary, bot_messages, evil_result, pending_song, post

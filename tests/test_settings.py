@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import SettingsError, load_settings, settings_from_mapping
+from bot.core.settings import SettingsError, load_settings, settings_from_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 

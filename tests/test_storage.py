@@ -12,8 +12,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bot.service import new_secret
-from bot.settings import SettingsError, settings_from_mapping
+from bot.core.settings import SettingsError, settings_from_mapping
+from bot.songs.service import new_secret
 from bot.storage import Repository, SongRow, StorageError, Task, open_repository
 from bot.storage import database as database_module
 from bot.storage.community import SETTINGS_TTL_POSTGRES

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import aiohttp
 from aiohttp import web
 
-from bot.validation import read_lyrics_file
+from bot.songs.validation import read_lyrics_file
 from tests.harness import local_server
 
 

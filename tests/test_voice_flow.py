@@ -10,7 +10,7 @@ import re
 import discord
 import pytest
 
-from bot.bot import INVITE_PERMISSIONS
+from bot.app.bot import INVITE_PERMISSIONS
 from tests.fakes.fake_discord import FakeMessage
 from tests.fakes.fake_voice import CONNECT, MOVE_MEMBERS, MUTE_MEMBERS
 from tests.harness import World, embed_field, private_reply

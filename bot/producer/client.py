@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.metrics import Metrics
+from bot.core.metrics import Metrics
 from bot.producer.models import (
     Lyrics,
     Submission,
@@ -42,7 +42,7 @@ PROBE_TASK_ID = "token-check"
 """A task id no task has: looking it up costs nothing and answers 200 `{}` only to a valid token."""
 
 AccountListener = Callable[[str, "ProducerError | None"], None]
-"""Told of every answer: the path, and the error (None on success). `bot.alerts` watches for the
+"""Told of every answer: the path, and the error (None on success). `bot.ops.alerts` watches for the
 account's own trouble (credits used up, key refused) through it."""
 
 

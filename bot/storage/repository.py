@@ -34,7 +34,7 @@ from bot.storage.songs import SongRepository
 from bot.storage.tasks import TaskRepository
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from bot.core.settings import Settings
 
 __all__ = [
     "CANCELLABLE_STATES",

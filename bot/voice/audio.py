@@ -24,7 +24,7 @@ import time
 import aiohttp
 import discord
 
-from bot import media
+from bot.producer import media
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ class PartyAudio(discord.FFmpegOpusAudio):
 async def playable_address(session: aiohttp.ClientSession, url: str | None, *, allow_private: bool) -> str | None:
     """The address ffmpeg should read the song from, or None when the audio cannot be had.
 
-    The same rules as downloads (`bot.media`): http(s) only, public addresses only, each redirect
+    The same rules as downloads (`bot.producer.media`): http(s) only, public addresses only, each redirect
     checked. ffmpeg would fail on a dead URL too, but silently and after its own timeouts; asking
     first lets the party skip the song at once with a note.
     """

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 import aiohttp
 import discord
 
-from bot.errors import InvalidInput, UserError
-from bot.render import EMBED_COLOUR, NO_MENTIONS, clip, format_duration
+from bot.core.errors import InvalidInput, UserError
+from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip, format_duration
 from bot.storage import SongRow
 from bot.voice.audio import PartyAudio, open_audio, playable_address
 

@@ -20,10 +20,10 @@ import aiohttp
 import discord
 from aiohttp import web
 
-from bot.logs import setup_logging
+from bot.core.logs import setup_logging
+from bot.core.settings import Settings
+from bot.ops.startup import database_problem, describe_network_error
 from bot.producer.client import ProducerClient, ProducerError
-from bot.settings import Settings
-from bot.startup import database_problem, describe_network_error
 from bot.storage import StorageError
 from bot.storage.database import (
     Dialect,

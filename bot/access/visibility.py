@@ -13,12 +13,11 @@ that no longer exists hides its songs.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import discord
 
-if TYPE_CHECKING:
-    from bot.bot import MusicBot
+from bot.storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +27,16 @@ FETCHES_PER_CHECK = 5
 Place = discord.abc.GuildChannel | discord.Thread
 
 
+class ChannelLookup(Protocol):
+    """What visibility needs from Discord: a channel the cache does not hold (the bot's client)."""
+
+    async def fetch_channel(self, channel_id: int, /) -> Any: ...
+
+
 class Visibility:
-    def __init__(self, bot: MusicBot) -> None:
-        self._bot = bot
+    def __init__(self, discord_client: ChannelLookup, repo: Repository) -> None:
+        self._discord = discord_client
+        self._repo = repo
         self._fetched: dict[int, Place | None] = {}
 
     async def _place(self, guild: discord.Guild, channel_id: int, budget: list[int]) -> Place | None:
@@ -43,7 +49,7 @@ class Visibility:
             return None
         budget[0] -= 1
         try:
-            fetched = await self._bot.fetch_channel(channel_id)
+            fetched = await self._discord.fetch_channel(channel_id)
         except (discord.NotFound, discord.Forbidden):
             fetched = None
         except discord.HTTPException as exc:
@@ -69,7 +75,7 @@ class Visibility:
         """The channels (and threads) with songs in them that `member` can view."""
         budget = [FETCHES_PER_CHECK]
         visible = []
-        for channel_id in await self._bot.repo.song_channels(member.guild.id):
+        for channel_id in await self._repo.song_channels(member.guild.id):
             place = await self._place(member.guild, channel_id, budget)
             if place is not None and self._member_can_view(place, member):
                 visible.append(channel_id)

@@ -27,19 +27,21 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.actions import action_for, parse_song_ref
-from bot.errors import ApiRejected, InvalidInput, QueueFull, QuotaExceeded, describe_api_error
-from bot.metrics import Metrics
+from bot.cluster.leases import Leases
+from bot.core.errors import ApiRejected, InvalidInput, QueueFull, QuotaExceeded
+from bot.core.metrics import Metrics
+from bot.core.settings import DEFAULT_COSTS, Settings
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.lookup import Unconfirmed, find_submissions
 from bot.producer.models import MalformedResult, TaskRecord, parse_result
-from bot.render import Progress
-from bot.settings import DEFAULT_COSTS, Settings
+from bot.producer.wording import describe_api_error
+from bot.songs.actions import action_for, parse_song_ref
+from bot.songs.render import Progress
 from bot.storage.models import CreditLimits
 from bot.storage.repository import Limits, NewTask, Refusal, Repository, SongRow, Task
 
 if TYPE_CHECKING:
-    from bot.delivery import Delivery
+    from bot.songs.delivery import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -87,19 +89,6 @@ class Charge:
     user_id: int
     day: str
     cost: int
-
-
-@dataclass(frozen=True, slots=True)
-class Leases:
-    """How this process claims work in the shared database."""
-
-    owner: str
-    """This process's name in `lease_owner` columns (see `bot.cluster.instance_id`)."""
-    ttl: float = 30.0
-    """Seconds a claim lasts without renewal: how long a dead process's work waits for another."""
-    shared: bool = False
-    """Other live processes use this database (SHARD_IDS is set). When False, every lease in the
-    database was this process's own in an earlier life, so start-up takes all of them back at once."""
 
 
 def new_secret() -> tuple[str, str]:

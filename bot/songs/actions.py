@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.errors import InvalidInput
-from bot.render import format_duration
+from bot.core.errors import InvalidInput
+from bot.songs.render import format_duration
 
 UPLOAD_ACTIONS = {"cover": "upload_cover", "extend": "upload_extend", "replace_section": "upload_replace_section"}
 """Actions that also take a member's uploaded audio, and the action name the API wants for it."""

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 
-from bot.errors import InvalidInput
-from bot.service import Clock, SongService
-from bot.settings import MODELS
+from bot.core.errors import InvalidInput
+from bot.core.settings import MODELS
+from bot.songs.service import Clock, SongService
+from bot.songs.validation import clean_text
 from bot.storage.models import Preferences
 from bot.storage.repository import Repository
-from bot.validation import clean_text
 
 STYLE_SUFFIX_MAX = 100
 """As long as Midjourney's /prefer suffix needs to be, and leaves room in a 200-character prompt."""

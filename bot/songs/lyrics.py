@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 
-from bot.errors import ApiRejected, InvalidInput, describe_api_error
+from bot.core.errors import ApiRejected, InvalidInput
 from bot.producer.client import ProducerClient, ProducerError
-from bot.service import Charge, SongService
+from bot.producer.wording import describe_api_error
+from bot.songs.service import Charge, SongService
+from bot.songs.validation import LYRICS_MAX, PROMPT_MAX, TITLE_MAX, clean_text
 from bot.storage.models import LyricsDraft
 from bot.storage.repository import Jam, JamLine, Repository
-from bot.validation import LYRICS_MAX, PROMPT_MAX, TITLE_MAX, clean_text
 
 LYRICS_PROMPT_MAX = PROMPT_MAX
 """`/producer/lyrics` documents no limit of its own; the audio prompt's 200 is the safe guess."""

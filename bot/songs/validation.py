@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import discord
 
-from bot.errors import InvalidInput
-from bot.settings import MODELS
+from bot.core.errors import InvalidInput
+from bot.core.settings import MODELS
 
 PROMPT_MAX = 200
 """The API's documented prompt limit."""

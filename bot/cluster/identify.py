@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -28,11 +25,6 @@ IDENTIFY_RETRY = 0.25
 
 TakeSlot = Callable[[str, float], Awaitable[bool]]
 """Take the named slot for that many seconds if nobody holds it; True when taken."""
-
-
-def instance_id() -> str:
-    """A name for this process that no other process, here or on another host, will have."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def shard_of(guild_id: int, shard_count: int) -> int:

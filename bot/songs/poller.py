@@ -23,9 +23,9 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
+from bot.core.settings import Settings
 from bot.producer.client import BATCH_LIMIT, ProducerClient, ProducerError
-from bot.service import Clock, SongService
-from bot.settings import Settings
+from bot.songs.service import Clock, SongService
 
 if TYPE_CHECKING:
     from bot.storage import Repository

@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
-
-if TYPE_CHECKING:
-    from bot.bot import MusicBot
 
 log = logging.getLogger(__name__)
 
@@ -41,11 +38,26 @@ def _find(entries: list[dict[str, Any]], wanted: int, kind: int) -> bool | None:
     )
 
 
+class CommandDirectory(Protocol):
+    """What command permissions need from Discord (`MusicBot` implements it)."""
+
+    @property
+    def application_id(self) -> int | None: ...
+
+    async def fetch_command_ids(self) -> dict[str, set[int]]:
+        """Every registered command's name → its ids (global, and the development guild's copies)."""
+        ...
+
+    async def fetch_command_permissions(self, guild_id: int) -> list[dict[str, Any]]:
+        """The guild's command permission overrides, as Discord returns them."""
+        ...
+
+
 class CommandAccess:
     """Whether a member may use a command's feature in a channel, by the server's overrides."""
 
-    def __init__(self, bot: MusicBot) -> None:
-        self._bot = bot
+    def __init__(self, directory: CommandDirectory) -> None:
+        self._directory = directory
         self._overrides: dict[int, tuple[float, Overrides]] = {}
         self._command_ids: tuple[float, dict[str, set[int]]] | None = None
 
@@ -61,13 +73,7 @@ class CommandAccess:
         now = time.monotonic()
         if self._command_ids is not None and now - self._command_ids[0] < CACHE_SECONDS:
             return self._command_ids[1]
-        ids: dict[str, set[int]] = {}
-        scopes: list[discord.abc.Snowflake | None] = [None]
-        if self._bot.settings.dev_guild_id:
-            scopes.append(discord.Object(self._bot.settings.dev_guild_id))
-        for scope in scopes:
-            for command in await self._bot.tree.fetch_commands(guild=scope):
-                ids.setdefault(command.name, set()).add(command.id)
+        ids = await self._directory.fetch_command_ids()
         self._command_ids = (now, ids)
         return ids
 
@@ -76,9 +82,7 @@ class CommandAccess:
         cached = self._overrides.get(guild_id)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
-        app_id = self._bot.application_id
-        assert app_id is not None
-        rows = await self._bot.http.get_guild_application_command_permissions(app_id, guild_id)
+        rows = await self._directory.fetch_command_permissions(guild_id)
         overrides: Overrides = {int(row["id"]): list(row.get("permissions", [])) for row in rows}
         self._overrides[guild_id] = (now, overrides)
         return overrides
@@ -100,7 +104,7 @@ class CommandAccess:
                 return True
             overrides, ids = cached[1], set()
         own = [entry for command_id in ids for entry in overrides.get(command_id, [])]
-        app = overrides.get(self._bot.application_id or 0, [])
+        app = overrides.get(self._directory.application_id or 0, [])
         people = own if any(entry["type"] in (ROLE, USER) for entry in own) else app
         places = own if any(entry["type"] == CHANNEL for entry in own) else app
         by_member = True if member.guild_permissions.administrator else _find(people, member.id, USER)

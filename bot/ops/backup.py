@@ -18,7 +18,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bot.settings import Settings
+from bot.core.settings import Settings
 
 
 def backup_target(target: Path, now: dt.datetime) -> Path:

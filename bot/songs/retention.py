@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-from bot.service import Clock, utc_day
+from bot.songs.service import Clock, utc_day
 from bot.storage import Repository
 
 log = logging.getLogger(__name__)

@@ -1,38 +1,8 @@
-"""Errors a member may see, and the plain words for each API failure.
-
-Anything raised as a `UserError` reaches the member as an ephemeral message through the one
-error handler in `bot.bot.MusicTree`; everything else is logged and answered with a generic line.
-"""
+"""The plain words a member reads for each Producer API failure, and what happened to their credit."""
 
 from __future__ import annotations
 
-from discord import app_commands
-
 from bot.producer.client import ProducerError
-
-
-class UserError(app_commands.AppCommandError):
-    """A failure whose message is written for the member who caused it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidInput(UserError):
-    """Bad options: refused before any credit is charged."""
-
-
-class QuotaExceeded(UserError):
-    """The guild has used its songs for today."""
-
-
-class QueueFull(UserError):
-    """The guild's line of waiting songs is full; nothing was charged."""
-
-
-class ApiRejected(UserError):
-    """The Producer API refused or failed the request; credits were not kept."""
 
 
 def describe_api_error(error: ProducerError) -> str:

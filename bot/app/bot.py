@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import secrets
 import time
@@ -14,49 +12,36 @@ from typing import Any
 import aiohttp
 import discord
 from aiohttp import web
-from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__, media, render
-from bot.alerts import AccountAlerts
-from bot.cluster import IdentifyGate, LocalSlots, instance_id
-from bot.delivery import Delivery
-from bot.errors import InvalidInput, UserError
-from bot.exports import ExportService
-from bot.favourites import Favourites
-from bot.health import GatewayWatch, check_health
-from bot.housekeeping import Pruner
-from bot.lyrics import LyricsService
-from bot.metrics import Metrics
-from bot.permissions import CommandAccess
-from bot.poller import TaskPoller
-from bot.preferences import PreferenceService
+from bot import __version__
+from bot.access.permissions import CommandAccess
+from bot.access.visibility import Visibility
+from bot.app.commands import EXTENSIONS, MusicTree, sync_commands
+from bot.app.webhook import create_app, create_metrics_app
+from bot.cluster.identify import IdentifyGate, LocalSlots
+from bot.cluster.leases import Leases, instance_id
+from bot.core.errors import InvalidInput, UserError
+from bot.core.metrics import Metrics
+from bot.core.settings import Settings
+from bot.ops.alerts import AccountAlerts
+from bot.ops.health import GatewayWatch, check_health
+from bot.ops.startup import port_problem
+from bot.producer import media
 from bot.producer.client import ProducerClient, ProducerError
-from bot.service import Clock, Leases, SongRequest, SongService
-from bot.settings import Settings
-from bot.startup import port_problem
+from bot.songs import render
+from bot.songs.delivery import Delivery
+from bot.songs.exports import ExportService
+from bot.songs.favourites import Favourites
+from bot.songs.lyrics import LyricsService
+from bot.songs.poller import TaskPoller
+from bot.songs.preferences import PreferenceService
+from bot.songs.retention import Pruner
+from bot.songs.service import Clock, SongRequest, SongService
 from bot.storage.repository import Repository, SongRow
-from bot.visibility import Visibility
 from bot.voice.party import Parties
-from bot.webhook import create_app, create_metrics_app
 
 log = logging.getLogger(__name__)
-
-EXTENSIONS: tuple[str, ...] = (
-    "cogs.generate",
-    "cogs.actions",
-    "cogs.followups",
-    "cogs.library",
-    "cogs.quota",
-    "cogs.admin",
-    "cogs.jam",
-    "cogs.lyrics",
-    "cogs.prefer",
-    "cogs.favourites",
-    "cogs.listen",
-    "cogs.help",
-)
-"""Every cog the bot loads. Add a new command area here."""
 
 SHUTDOWN_GRACE = 10.0
 """Seconds a stopping bot gives commands still being charged and submitted."""
@@ -73,60 +58,6 @@ INVITE_PERMISSIONS = discord.Permissions(
     connect=True,  # listening parties: join a voice channel
     speak=True,  # and play in it
 )
-
-
-class MusicTree(app_commands.CommandTree["MusicBot"]):
-    """The one error handler for slash commands, modals and buttons."""
-
-    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        await report_error(interaction, error)
-
-
-async def report_error(interaction: discord.Interaction, error: Exception) -> None:
-    """Tell the member what went wrong, privately. Unknown errors are logged, never shown.
-
-    Never raises. An interaction that expired (10062) or was already answered (40060) cannot carry
-    a reply, so it is only logged; any other failure to reply is logged too.
-    """
-    original = getattr(error, "original", error)
-    if isinstance(original, discord.HTTPException) and original.code in GONE_INTERACTION_CODES:
-        log.info("Interaction in %s could not be answered (%s %s)", _where(interaction), original.status, original.code)
-        return
-    if isinstance(original, UserError):
-        text = original.message
-    elif isinstance(error, app_commands.CommandOnCooldown):
-        text = f"Not so fast: you can do that again <t:{int(time.time() + error.retry_after) + 1}:R>."
-    elif isinstance(error, app_commands.CheckFailure):
-        text = str(error) or "You cannot use this command here."
-    elif isinstance(error, app_commands.TransformerError):
-        text = f"That value is not valid for `{error.value}`."
-    else:
-        log.error("Unhandled error in %s", _where(interaction), exc_info=original)
-        text = "Something went wrong on our side; please try again."
-    text = render.clip(text, render.MESSAGE_CONTENT)
-    try:
-        if not interaction.response.is_done():
-            await interaction.response.send_message(
-                text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
-            return
-        # After a public "thinking…" defer, swap the placeholder for a private message.
-        with contextlib.suppress(discord.HTTPException):
-            await interaction.delete_original_response()
-        await interaction.followup.send(text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
-    except discord.HTTPException as exc:
-        log.warning("Could not report an error to the member (%s %s)", exc.status, exc.code)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        log.warning("Could not report an error to the member (%s)", type(exc).__name__)
-
-
-GONE_INTERACTION_CODES = {10062, 40060}
-"""Unknown interaction (expired: not answered within 3 s) and interaction already acknowledged."""
-
-
-def _where(interaction: discord.Interaction) -> str:
-    command = interaction.command
-    return f"/{command.qualified_name}" if command else f"interaction {interaction.type.name}"
 
 
 class MusicBot(commands.AutoShardedBot):
@@ -173,7 +104,7 @@ class MusicBot(commands.AutoShardedBot):
         self.api = ProducerClient(
             session, settings.producer_api_base, settings.producer_api_token, metrics=self.metrics
         )
-        self.alerts = AccountAlerts(self)
+        self.alerts = AccountAlerts(self, repo, self.instance_id)
         self.api.account_listeners.append(self.alerts.observe)
         self.media_session = media.media_session(allow_private=settings.allow_private_media_hosts)
         """Downloads of result files (attachments, WAV, video): connects to public addresses only."""
@@ -185,7 +116,7 @@ class MusicBot(commands.AutoShardedBot):
         self.poller = TaskPoller(settings, self.api, self.songs, repo, clock=clock)
         self.pruner = Pruner(repo, settings.retention_days, clock=clock)
         self.access = CommandAccess(self)
-        self.visibility = Visibility(self)
+        self.visibility = Visibility(self, repo)
         self.delivery.visibility = self.visibility
         self.prefs = PreferenceService(repo, self.songs, clock=clock)
         self.lyrics = LyricsService(self.songs, repo, self.api)
@@ -289,40 +220,33 @@ class MusicBot(commands.AutoShardedBot):
         return runner, (sockets[0][1] if sockets else port)
 
     async def _sync_commands(self) -> None:
-        """Guild sync at once for development; global sync only when the command set changed.
-
-        What was synced is remembered per application and scope (`commands:<app id>:global`), so
-        the same database pointed at another Discord application syncs there too. A guild that
-        stops being the development guild has its copies cleared; otherwise every command would
-        show twice in it (the guild copy and the global one).
-        """
-        app_id = self.application_id
-        dev_key = f"dev_guild:{app_id}"
-        previous_dev = await self.repo.get_meta(dev_key)
-        if previous_dev and int(previous_dev) != self.settings.dev_guild_id:
-            try:
-                await self.tree.sync(guild=discord.Object(int(previous_dev)))  # none for it in the tree: cleared
-                log.info("Cleared the development copies of the commands in guild %s", previous_dev)
-            except discord.HTTPException as exc:  # the bot left that guild: nothing shows there any more
-                log.warning("Could not clear the commands of former development guild %s (%s)", previous_dev, exc.code)
-            await self.repo.set_meta(dev_key, "")
-        if self.settings.dev_guild_id:
-            guild = discord.Object(self.settings.dev_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            await self.repo.set_meta(dev_key, str(self.settings.dev_guild_id))
-            log.info("Synced %d commands to development guild %d", len(synced), self.settings.dev_guild_id)
-            return
-        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
-        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-        hash_key = f"command_hash:{app_id}:global"
-        if await self.repo.get_meta(hash_key) == digest:
-            log.info("Slash commands unchanged; not syncing")
-            return
-        synced = await self.tree.sync()
+        await sync_commands(
+            self.tree, self.repo, application_id=self.application_id, dev_guild_id=self.settings.dev_guild_id
+        )
         self.access.forget_commands()
-        await self.repo.set_meta(hash_key, digest)
-        log.info("Synced %d global commands (they can take up to an hour to appear everywhere)", len(synced))
+
+    async def fetch_command_ids(self) -> dict[str, set[int]]:
+        """For `CommandAccess`: the registered commands' ids (global and the development guild's)."""
+        ids: dict[str, set[int]] = {}
+        scopes: list[discord.abc.Snowflake | None] = [None]
+        if self.settings.dev_guild_id:
+            scopes.append(discord.Object(self.settings.dev_guild_id))
+        for scope in scopes:
+            for command in await self.tree.fetch_commands(guild=scope):
+                ids.setdefault(command.name, set()).add(command.id)
+        return ids
+
+    async def fetch_command_permissions(self, guild_id: int) -> list[dict[str, Any]]:
+        """For `CommandAccess`: the guild's Integrations overrides."""
+        assert self.application_id is not None
+        return await self.http.get_guild_application_command_permissions(self.application_id, guild_id)
+
+    async def dm_owner(self, text: str) -> None:
+        """For `AccountAlerts`: a DM to the application's owner (a team's owner)."""
+        await self.wait_until_ready()
+        info = await self.application_info()
+        owner = info.team.owner if info.team and info.team.owner else info.owner
+        await owner.send(text, allowed_mentions=discord.AllowedMentions.none())
 
     def _track_start(self) -> None:
         """Remember the running request so `close()` lets it finish before the database closes."""

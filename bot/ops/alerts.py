@@ -11,14 +11,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import discord
 
 from bot.producer.client import ProducerError
-
-if TYPE_CHECKING:
-    from bot.bot import MusicBot
+from bot.storage.repository import Repository
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +52,21 @@ def account_problem(error: ProducerError) -> str | None:
     return None
 
 
+class OwnerContact(Protocol):
+    """What alerts need from Discord (`MusicBot` implements it)."""
+
+    async def dm_owner(self, text: str) -> None:
+        """DM the bot's owner (a team's owner), once logged in; raises `discord.HTTPException`."""
+        ...
+
+
 class AccountAlerts:
     """Watches every API answer; DMs the owner once per episode; tells /quota what is wrong."""
 
-    def __init__(self, bot: MusicBot) -> None:
-        self._bot = bot
+    def __init__(self, contact: OwnerContact, repo: Repository, instance_id: str) -> None:
+        self._contact = contact
+        self._repo = repo
+        self._instance_id = instance_id
         self._active: dict[str, str] = {}
         """Problem → the error code that raised it, while it lasts."""
         self._told: set[str] = set()
@@ -105,7 +113,7 @@ class AccountAlerts:
 
     async def _release(self, claim: str) -> None:
         try:
-            await self._bot.repo.release_lease(claim, self._bot.instance_id)
+            await self._repo.release_lease(claim, self._instance_id)
         except Exception as exc:  # the lease then runs out by itself
             log.warning("Could not release %s (%s)", claim, type(exc).__name__)
 
@@ -117,13 +125,10 @@ class AccountAlerts:
     async def _tell_owner(self, problem: str, text: str) -> None:
         try:
             claim = f"owner-dm:{problem}"
-            if not await self._bot.repo.try_lease(claim, self._bot.instance_id, OWNER_DM_LEASE, time.time()):
+            if not await self._repo.try_lease(claim, self._instance_id, OWNER_DM_LEASE, time.time()):
                 log.info("Another process of this bot has told the owner already")
                 return
-            await self._bot.wait_until_ready()
-            info = await self._bot.application_info()
-            owner = info.team.owner if info.team and info.team.owner else info.owner
-            await owner.send(text, allowed_mentions=discord.AllowedMentions.none())
+            await self._contact.dm_owner(text)
             log.info("Told the bot's owner about it by DM")
         except discord.HTTPException as exc:
             log.warning(

@@ -38,12 +38,13 @@ import aiohttp
 import discord
 from discord.utils import escape_markdown
 
-from bot import media, render
+from bot.producer import media
 from bot.producer.models import Song
+from bot.songs import render
 from bot.storage.repository import Repository, SongRow, Task
 
 if TYPE_CHECKING:
-    from bot.visibility import Visibility
+    from bot.access.visibility import Visibility
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,10 @@ import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from bot.errors import ApiRejected, describe_api_error
+from bot.core.errors import ApiRejected
 from bot.producer.client import ProducerClient, ProducerError
-from bot.service import Clock
+from bot.producer.wording import describe_api_error
+from bot.songs.service import Clock
 from bot.storage.models import SongCopy
 from bot.storage.repository import Repository, SongRow
 

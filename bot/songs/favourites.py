@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot import render
-from bot.service import Clock
+from bot.songs import render
+from bot.songs.service import Clock
 from bot.storage import Repository, SongRow
 from bot.storage.models import DEFAULT_FAVOURITES_THRESHOLD
 
 if TYPE_CHECKING:
-    from bot.delivery import Delivery
+    from bot.songs.delivery import Delivery
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.metrics import CONTENT_TYPE
+from bot.core.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
 
