@@ -1,5 +1,5 @@
 """`python -m bot …` as a real child process, pointed at the fakes the way an owner's machine points at
-the real services: PRODUCER_API_BASE for the Producer API and, as in `tests/test_entrypoint.py`,
+the real services: PRODUCER_API_BASE for the Producer API and, as in `tests/ops/test_entrypoint.py`,
 discord.py's two Discord addresses patched before the entry point runs."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The real bot (`python -m bot`) as a child process against the fakes, killed for real.
 
-`BotProcess` starts the entry point as `tests/test_entrypoint.py` does (discord.py's two Discord
+`BotProcess` starts the entry point as `tests/ops/test_entrypoint.py` does (discord.py's two Discord
 addresses are pointed at the fake, and, as in `tests/harness.py`, it does not wait two seconds for
 guilds the fake has already sent), on a SQLite file the test can open afterwards.
 

@@ -21,9 +21,9 @@ from bot.storage.database import database_secrets, migrations, to_numbered
 from tests.harness import free_port
 from tests.postgres import BACKENDS, PostgresServer
 from tests.rows import song_row
-from tests.test_repository import DAY, enqueue, limits, new_task
+from tests.storage.test_repository import DAY, enqueue, limits, new_task
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.settings import SettingsError, load_settings, settings_from_mapping
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_with_only_the_two_tokens() -> None:

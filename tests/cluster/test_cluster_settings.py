@@ -15,7 +15,7 @@ from bot.core.settings import SettingsError, settings_from_mapping
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_producer import FakeProducer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TOKENS = {"DISCORD_TOKEN": "d", "PRODUCER_API_TOKEN": "p"}
 
 

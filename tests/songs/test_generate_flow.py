@@ -115,7 +115,7 @@ async def test_api_errors_reach_the_member_and_cost_nothing(
     """Each API refusal → its plain message, privately, and the guild's quota is unchanged.
 
     (A 5xx is not a refusal: the request may have been taken, so the song waits for its deadline;
-    see tests/test_reliability_api.py.)"""
+    see tests/producer/test_reliability_api.py.)"""
     await world.start_bot()
     world.bot.api._backoff = 0.01  # type: ignore[union-attr]  # keep the 429 retries quick
     world.producer.fail_next("/producer/audios", status=status, code=code, message=api_message, times=5)

@@ -11,7 +11,7 @@ from pathlib import Path
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_producer import FakeProducer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # The process is the real entry point; only discord.py's two Discord addresses are pointed at the fake.
 LAUNCH = """

@@ -7,7 +7,7 @@ import asyncio
 from bot.songs.service import new_secret
 from bot.storage.repository import Refusal, Repository, Task
 from tests.rows import song_row
-from tests.test_repository import limits, new_task
+from tests.storage.test_repository import limits, new_task
 
 
 async def test_a_burst_counts_only_songs_that_will_wait(repo: Repository) -> None:

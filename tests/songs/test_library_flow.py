@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from cogs._common import song_autocomplete
 from tests.harness import World, embed_field, private_reply
 from tests.postgres import both_backends
-from tests.test_actions_flow import make_song
+from tests.songs.test_actions_flow import make_song
 
 pytestmark = both_backends  # quotas, the queue, jams, the library and exactly-once hold on both databases
 
