@@ -26,7 +26,7 @@ from bot.ops.backup import run_backup
 from bot.ops.check import run_check
 from bot.ops.startup import StartupError, current_user, database_problem, describe_network_error, wait_for_discord
 from bot.storage import StorageError, open_repository
-from bot.storage.database import database_secrets
+from bot.storage.postgres import database_secrets
 
 log = logging.getLogger("bot")
 

@@ -25,13 +25,9 @@ from bot.core.settings import Settings
 from bot.ops.startup import database_problem, describe_network_error
 from bot.producer.client import ProducerClient, ProducerError
 from bot.storage import StorageError
-from bot.storage.database import (
-    Dialect,
-    migrations,
-    pending_migrations,
-    postgres_applied_migrations,
-    sqlite_applied_migrations,
-)
+from bot.storage.database import Dialect, migrations, pending_migrations
+from bot.storage.postgres import postgres_applied_migrations
+from bot.storage.sqlite import sqlite_applied_migrations
 
 CHECK_TIMEOUT = 15.0
 """Seconds each remote check may take."""

@@ -1,9 +1,9 @@
 """The one repository interface over SQLite (the default) and PostgreSQL; `open_repository(settings)` opens it.
 
-Owns the schema (`migrations/`), the two database backends (`database`) and every query, split
-by what it is about (tasks, songs, community, favourites, features, cluster leases) and joined
-in `repository.Repository`. Every state change of the bot goes through here first. May import
-`bot.core` only; nothing here knows Discord or the API.
+Owns the schema (`migrations/`), the two database backends (`sqlite`, `postgres`, behind the
+`database` interface) and every query, split by what it is about (queue, tasks, songs, community,
+favourites, features, cluster leases) and joined in `repository.Repository`. Every state change
+of the bot goes through here first. May import `bot.core` only; nothing here knows Discord or the API.
 """
 
 from bot.storage.models import (

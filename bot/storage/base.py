@@ -1,8 +1,8 @@
 """What every repository area module builds on: the backend-neutral statement helpers.
 
-Area modules (tasks, songs, community, cluster) are mixins over `RepositoryBase`; `Repository`
-composes them. They run SQL only through the four helpers below, written with `?` placeholders,
-and branch on `self.dialect` where SQLite and PostgreSQL need different statements.
+Area modules (queue, tasks, songs, community, cluster) are mixins over `RepositoryBase`;
+`Repository` composes them. They run SQL only through the four helpers below, written with `?`
+placeholders, and branch on `self.dialect` where SQLite and PostgreSQL need different statements.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from bot.storage.database import Database, Dialect, Row, Transaction, advisory_key
+from bot.storage.database import Database, Dialect, Row, Transaction
+from bot.storage.postgres import advisory_key
 
 
 class RepositoryBase:

@@ -8,8 +8,8 @@ other process may take it. Two kinds:
   process that polls the API) — `try_lease`, `release_lease`, `lease_holder`;
 - task leases (`tasks.lease_owner`, `tasks.lease_until`): the process submitting, polling or
   delivering a task — `lease_task`, `renew_task_leases`, `release_task_lease`,
-  `claim_expired_tasks`, and the `owner=` forms of `promote_queued`, `store_callback` and
-  `claim_delivery` in `bot.storage.tasks`.
+  `claim_expired_tasks`, and the `owner=` forms of `promote_queued` (in `bot.storage.queue`),
+  `store_callback` and `claim_delivery` (in `bot.storage.tasks`).
 
 Every take is one conditional statement, so of several processes racing for the same lease exactly
 one wins (PostgreSQL re-checks the condition on the newest row; SQLite has one writer at a time).

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 from bot.storage.cluster import ClusterRepository
 from bot.storage.community import CommunityRepository
-from bot.storage.database import MIN_SQLITE, Database, GroupCommit, PostgresDatabase, SqliteDatabase
+from bot.storage.database import Database
 from bot.storage.favourites import FavouriteRepository
 from bot.storage.features import FeatureRepository
+from bot.storage.group_commit import GroupCommit
 from bot.storage.models import (
     CANCELLABLE_STATES,
     GUILD_SETTING_FIELDS,
@@ -30,7 +31,10 @@ from bot.storage.models import (
     StorageError,
     Task,
 )
+from bot.storage.postgres import PostgresDatabase
+from bot.storage.queue import QueueRepository
 from bot.storage.songs import SongRepository
+from bot.storage.sqlite import MIN_SQLITE, SqliteDatabase
 from bot.storage.tasks import TaskRepository
 
 if TYPE_CHECKING:
@@ -58,16 +62,24 @@ __all__ = [
 
 
 class Repository(
-    TaskRepository, SongRepository, CommunityRepository, FeatureRepository, ClusterRepository, FavouriteRepository
+    QueueRepository,
+    TaskRepository,
+    SongRepository,
+    CommunityRepository,
+    FeatureRepository,
+    ClusterRepository,
+    FavouriteRepository,
 ):
     """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams, stars.
 
     Methods return plain dataclasses and run portable SQL through the backend-neutral helpers of
-    `RepositoryBase`; see `bot.storage.database` for what each backend guarantees.
+    `RepositoryBase`; see `bot.storage.sqlite` and `bot.storage.postgres` for what each backend
+    guarantees.
     """
 
     def __init__(self, database: Database) -> None:
         super().__init__(database)
+        self._init_queue()
         self._init_tasks()
         self._init_community()
 

@@ -15,9 +15,10 @@ import pytest
 from bot.core.settings import SettingsError, settings_from_mapping
 from bot.songs.service import new_secret
 from bot.storage import Repository, SongRow, StorageError, Task, open_repository
-from bot.storage import database as database_module
+from bot.storage import sqlite as sqlite_module
 from bot.storage.community import SETTINGS_TTL_POSTGRES
-from bot.storage.database import database_secrets, migrations, to_numbered
+from bot.storage.database import migrations
+from bot.storage.postgres import database_secrets, to_numbered
 from tests.harness import free_port
 from tests.postgres import BACKENDS, PostgresServer
 from tests.rows import song_row
@@ -384,9 +385,9 @@ async def test_a_migration_that_lands_late_is_still_applied(tmp_path: Path, monk
     path = tmp_path / "bot.db"
     real = migrations("sqlite")
     before = [migration for migration in real if migration[0] != 5]  # 0005 (hardening) lands after 0006
-    monkeypatch.setattr(database_module, "migrations", lambda dialect: before)
+    monkeypatch.setattr(sqlite_module, "migrations", lambda dialect: before)
     await (await Repository.open(path)).close()
-    monkeypatch.setattr(database_module, "migrations", lambda dialect: real)
+    monkeypatch.setattr(sqlite_module, "migrations", lambda dialect: real)
     await (await Repository.open(path)).close()
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'jams_current_in_channel'").fetchone()
