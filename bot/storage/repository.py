@@ -15,7 +15,6 @@ from bot.storage.community import CommunityRepository
 from bot.storage.database import Database
 from bot.storage.favourites import FavouriteRepository
 from bot.storage.features import FeatureRepository
-from bot.storage.group_commit import GroupCommit
 from bot.storage.models import (
     CANCELLABLE_STATES,
     GUILD_SETTING_FIELDS,
@@ -34,7 +33,7 @@ from bot.storage.models import (
 from bot.storage.postgres import PostgresDatabase
 from bot.storage.queue import QueueRepository
 from bot.storage.songs import SongRepository
-from bot.storage.sqlite import MIN_SQLITE, SqliteDatabase
+from bot.storage.sqlite import SqliteDatabase
 from bot.storage.tasks import TaskRepository
 
 if TYPE_CHECKING:
@@ -43,10 +42,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CANCELLABLE_STATES",
     "GUILD_SETTING_FIELDS",
-    "MIN_SQLITE",
     "OPEN_STATES",
     "RUNNING_STATES",
-    "GroupCommit",
     "GuildSettings",
     "Jam",
     "JamLine",
