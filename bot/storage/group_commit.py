@@ -35,17 +35,30 @@ class GroupCommit(Generic[In, Out]):
         return await waiter
 
     async def _run(self) -> None:
+        """Write batches until nobody waits. A failed batch fails only its own requests: those that
+        arrived meanwhile form the next batch, so no request is left waiting with no runner."""
         try:
             while self._waiting:
                 batch = [entry for entry in self._waiting if not entry[1].done()]  # callers gone: skip
                 self._waiting = []
+                if not batch:
+                    continue
                 try:
                     outcomes = await self._run_batch([item for item, _ in batch])
-                except BaseException as exc:
-                    error = exc if isinstance(exc, Exception) else RuntimeError(f"{self._name} was interrupted")
+                    if len(outcomes) != len(batch):
+                        raise RuntimeError(f"{self._name} returned {len(outcomes)} outcomes for {len(batch)} requests")
+                except Exception as exc:
                     for _, waiter in batch:
                         if not waiter.done():
+                            waiter.set_exception(exc)
+                    continue
+                except BaseException:
+                    # Cancelled (the loop is stopping): nothing here will run any of them any more.
+                    error = RuntimeError(f"{self._name} was interrupted")
+                    for _, waiter in [*batch, *self._waiting]:
+                        if not waiter.done():
                             waiter.set_exception(error)
+                    self._waiting = []
                     raise
                 for (_, waiter), outcome in zip(batch, outcomes, strict=True):
                     if not waiter.done():
