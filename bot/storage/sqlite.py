@@ -142,14 +142,48 @@ class SqliteDatabase(Database):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Transaction]:
+        """`BEGIN IMMEDIATE … COMMIT`, whole or not at all, however the caller is cancelled.
+
+        aiosqlite runs a statement on its own thread, and cancelling the coroutine that awaits it
+        does not stop it: a BEGIN cancelled in flight still opens a transaction. So BEGIN, COMMIT
+        and ROLLBACK are always awaited to their end (`_settled`), and whatever is left open is
+        rolled back before the lock is let go; otherwise every later transaction on the shared
+        connection would fail and every later single write would never be committed.
+        """
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._settled("BEGIN IMMEDIATE")
+            except BaseException:
+                await self._roll_back_if_open()
+                raise
             try:
                 yield _SqliteTransaction(self._db)
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._roll_back_if_open()
                 raise
-            await self._db.execute("COMMIT")
+            try:
+                await self._settled("COMMIT")
+            except BaseException:
+                await self._roll_back_if_open()
+                raise
+
+    async def _settled(self, sql: str) -> None:
+        """Run a statement to its end even if the caller is cancelled meanwhile, then pass the
+        cancellation on."""
+        job = asyncio.ensure_future(self._db.execute(sql))
+        cancelled: asyncio.CancelledError | None = None
+        while not job.done():
+            try:
+                await asyncio.shield(job)
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+        job.result()
+        if cancelled is not None:
+            raise cancelled
+
+    async def _roll_back_if_open(self) -> None:
+        if self._db.in_transaction:
+            await self._settled("ROLLBACK")
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         return self._transaction()
