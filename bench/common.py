@@ -221,7 +221,7 @@ async def running_tasks(service: Any, repo: Any, requests: Sequence[Any]) -> lis
     """Charge `requests` and make each task submittable: (callback secret, Task) pairs, in order."""
     if not hasattr(service, "enqueue"):
         return [(ticket.secret, ticket.task) for ticket in [await service.reserve(r) for r in requests]]
-    from bot.songs.service import new_secret
+    from bot.songs.requests import new_secret
 
     for request in requests:
         await service.enqueue(request)

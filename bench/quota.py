@@ -43,7 +43,9 @@ async def measure_service(folder: Path) -> dict[str, Any]:
     from bot.core.errors import QuotaExceeded
     from bot.core.settings import settings_from_mapping
     from bot.producer.client import ProducerClient
-    from bot.songs.service import SongRequest, SongService, utc_day
+    from bot.songs.quota import utc_day
+    from bot.songs.requests import SongRequest
+    from bot.songs.service import SongService
     from bot.storage import open_repository
 
     settings = settings_from_mapping(

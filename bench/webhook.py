@@ -68,7 +68,8 @@ async def serve(mode: str, count: int, directory: str) -> None:
     from bot.app.webhook import create_app
     from bot.core.settings import settings_from_mapping
     from bot.producer.client import ProducerClient
-    from bot.songs.service import SongRequest, SongService
+    from bot.songs.requests import SongRequest
+    from bot.songs.service import SongService
     from bot.storage import open_repository
 
     folder = Path(directory)

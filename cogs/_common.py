@@ -16,7 +16,7 @@ from discord import app_commands
 from bot.app.commands import report_error
 from bot.core.settings import MODELS
 from bot.songs.render import display_title, format_duration
-from bot.songs.service import SongRequest
+from bot.songs.requests import SongRequest
 from bot.songs.validation import LYRICS_MAX, LYRICS_MODAL_MAX, check_lyrics_file, clean_text, read_lyrics_file
 from bot.storage.repository import SongRow
 

@@ -19,7 +19,8 @@ from discord.utils import escape_markdown
 
 from bot.producer import media
 from bot.songs import render
-from bot.songs.delivery import DEFAULT_UPLOAD_LIMIT, jump_url
+from bot.songs.delivery import DEFAULT_UPLOAD_LIMIT
+from bot.songs.status import jump_url
 from bot.storage.repository import SongRow
 
 if TYPE_CHECKING:

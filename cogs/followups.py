@@ -20,7 +20,7 @@ from bot.app.commands import report_error
 from bot.core.errors import InvalidInput
 from bot.songs.actions import action_body, action_for, check_point, parse_at_line, parse_time
 from bot.songs.render import format_duration
-from bot.songs.service import SongRequest
+from bot.songs.requests import SongRequest
 from bot.songs.validation import LYRICS_MAX, STYLE_MAX, clean_text
 from bot.storage.repository import SongRow
 from cogs._common import Field, InputModal, clean_lyrics, lyrics_field, song_model, song_request

@@ -18,7 +18,7 @@ from discord.ext import commands
 from bot.app.commands import report_error
 from bot.core.errors import InvalidInput
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip
-from bot.songs.service import SongRequest
+from bot.songs.requests import SongRequest
 from bot.songs.validation import STYLE_MAX, check_model, clean_text
 from bot.storage.models import LyricsDraft
 from bot.storage.repository import Jam, JamLine, SongRow, Task

@@ -12,8 +12,8 @@ from discord.ext import commands
 
 from bot.app.commands import report_error
 from bot.core.errors import InvalidInput
-from bot.songs.delivery import jump_url
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip, display_title, format_duration
+from bot.songs.status import jump_url
 from bot.storage.repository import SongRow
 from bot.storage.songs import LibraryOrder
 from cogs._common import song_autocomplete

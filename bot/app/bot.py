@@ -36,8 +36,9 @@ from bot.songs.favourites import Favourites
 from bot.songs.lyrics import LyricsService
 from bot.songs.poller import TaskPoller
 from bot.songs.preferences import PreferenceService
+from bot.songs.requests import Clock, SongRequest
 from bot.songs.retention import Pruner
-from bot.songs.service import Clock, SongRequest, SongService
+from bot.songs.service import SongService
 from bot.storage.repository import Repository, SongRow
 from bot.voice.party import Parties
 

@@ -1,9 +1,8 @@
-"""Posting results to Discord with the bot token, and keeping the requester's status line true.
+"""Posting results to Discord with the bot token; the status line beside them is `bot.songs.status`.
 
 Interaction tokens die after 15 minutes and songs can take longer, so songs are posted with the
-bot token to the channel id stored with the task. The status line is edited through the
-interaction while its token is fresh (that works even where the bot cannot read the channel),
-and through the bot token after that, after a restart, or when the token stopped working.
+bot token to the channel id stored with the task. `Delivery` keeps the requester's status line
+true as well: it is a `StatusLines`, whose edits go through the interaction while its token lives.
 
 Exactly one message per song, whatever fails:
 * A song row is written before its message is posted, and the message id right after. A song
@@ -41,6 +40,7 @@ from discord.utils import escape_markdown
 from bot.producer import media
 from bot.producer.models import Song
 from bot.songs import render
+from bot.songs.status import StatusLines, jump_url, status_reference
 from bot.storage.repository import Repository, SongRow, Task
 
 if TYPE_CHECKING:
@@ -51,9 +51,6 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
 MEDIA_SLOTS = 8
 """Songs downloaded and uploaded at the same time; see `Delivery._post_song`."""
-INTERACTION_TOKEN_LIFETIME = 14 * 60  # Discord allows 15 minutes; keep a margin.
-PROGRESS_EDIT_INTERVAL = 10.0
-"""Seconds between two progress edits of one status line: fresh enough to watch, light on Discord."""
 TRANSIENT_STATUSES = {401, 408, 429}
 """Besides 5xx: the bot's own token failing (fixed by the owner, not by giving up on the song),
 a timeout, and a rate limit discord.py did not wait out. These are retried, never "delivered"."""
@@ -63,11 +60,7 @@ def _field_pairs(embed: discord.Embed) -> set[tuple[str | None, str | None]]:
     return {(field.name, field.value) for field in embed.fields}
 
 
-def jump_url(guild_id: int | None, channel_id: int, message_id: int) -> str:
-    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"
-
-
-class Delivery:
+class Delivery(StatusLines):
     """Turns stored results into Discord messages."""
 
     def __init__(
@@ -79,25 +72,15 @@ class Delivery:
         download_timeout: float = 120.0,
         allow_private_media: bool = False,
     ) -> None:
-        self._client = client
+        super().__init__(client, repo)
         self._allow_private_media = allow_private_media
-        self._repo = repo
         self._session = session
         self._download_timeout = download_timeout
-        self._interactions: dict[int, tuple[discord.Interaction, float]] = {}
         self.visibility: Visibility | None = None
         """Which channels `@everyone` can view (the song feed takes only their songs); set by the bot."""
         self.song_view: Callable[[SongRow, int], discord.ui.View | None] | None = None
         """Builds the follow-up buttons for a song message, given its star count; set by the
         follow-ups cog when it loads."""
-        self.status_view: Callable[[Task], discord.ui.View | None] | None = None
-        """Builds the Cancel button for a status line; set by the quota cog when it loads."""
-        self._status_locks: dict[int, asyncio.Lock] = {}
-        self.shared = False
-        """Other processes move tasks on too (a cluster): check the status line once more after editing it."""
-        self._shown_status: dict[int, str] = {}
-        self._progress: dict[int, render.Progress] = {}
-        self._progress_shown_at: dict[int, float] = {}
         self.retry_base = 5.0
         """Seconds before the first retry of a delivery that failed on a transient fault."""
         self.retry_cap = 600.0
@@ -123,14 +106,6 @@ class Delivery:
         if isinstance(exc, aiohttp.ClientError | TimeoutError | ConnectionError):
             return f"network: {type(exc).__name__}"
         return None
-
-    def remember_interaction(self, task_id: int, interaction: discord.Interaction) -> None:
-        """Keep the command's interaction so the status line can be edited through its token."""
-        now = time.monotonic()
-        for key, (_, seen) in list(self._interactions.items()):
-            if now - seen > INTERACTION_TOKEN_LIFETIME:
-                del self._interactions[key]
-        self._interactions[task_id] = (interaction, now)
 
     # -- songs -------------------------------------------------------------------------------
 
@@ -221,7 +196,7 @@ class Delivery:
             return await self._post_song_now(task, song)
 
     async def _post_song_now(self, task: Task, song: SongRow) -> discord.Message | None:
-        reference = _status_reference(task)
+        reference = status_reference(task)
         try:
             return await self.send_song(
                 task.channel_id,
@@ -334,96 +309,7 @@ class Delivery:
             )
             return None
 
-    async def _tell_privately(self, task: Task, text: str) -> None:
-        """An ephemeral note to the requester, while the command's token is alive. Best effort."""
-        remembered = self._interactions.get(task.id)
-        if not remembered or time.monotonic() - remembered[1] >= INTERACTION_TOKEN_LIFETIME:
-            return
-        try:
-            await remembered[0].followup.send(
-                render.clip(text, render.MESSAGE_CONTENT), ephemeral=True, allowed_mentions=render.NO_MENTIONS
-            )
-        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-            log.info("Task %d: could not tell the requester privately (%s)", task.id, type(exc).__name__)
-
-    # -- status ------------------------------------------------------------------------------
-
-    async def show_progress(self, task_id: int, progress: render.Progress, *, now: float) -> None:
-        """Put a generating task's progress on its status line, at most every PROGRESS_EDIT_INTERVAL."""
-        shown_at = self._progress_shown_at.get(task_id)
-        if shown_at is not None and 0 <= now - shown_at < PROGRESS_EDIT_INTERVAL:
-            return
-        self._progress_shown_at[task_id] = now
-        self._progress[task_id] = progress
-        await self.update_status(task_id)
-
-    async def update_status(self, task_id: int) -> None:
-        """Rewrite the requester's status line from the task's current state. Never raises.
-
-        In a cluster another process may move the task on (and edit the line) while this edit is
-        on its way, and the older text could land last; so the state is read again after each edit
-        and the line rewritten until what it shows is current."""
-        lock = self._status_locks.setdefault(task_id, asyncio.Lock())
-        async with lock:
-            for _ in range(3 if self.shared else 1):
-                if not await self._update_status_once(task_id):
-                    break
-
-    async def _update_status_once(self, task_id: int) -> bool:
-        """One read and, if the text changed, one edit; True when an edit was made."""
-        task = await self._repo.task(task_id)
-        if task is None or task.status_message_id is None:
-            return False
-        link = dm_link = None
-        songs = await self._repo.songs_for_task(task_id)
-        for song in songs:
-            if song.message_id is None:
-                continue
-            if song.channel_id == task.channel_id:
-                link = jump_url(task.guild_id, song.channel_id, song.message_id)
-                break
-            dm_link = dm_link or jump_url(None, song.channel_id, song.message_id)
-        position = (await self._repo.queue_positions(task.guild_id)).get(task.id) if task.state == "queued" else None
-        progress = self._progress.get(task_id) if task.state == "pending" else None
-        text = render.status_text(task, jump_url=link, position=position, progress=progress)
-        if task.state == "delivered" and link is None and songs:
-            text = render.status_delivered_elsewhere(task, songs, dm_url=dm_link)
-        edited = self._shown_status.get(task_id) != text  # the line moves often; edit only on change
-        if edited:
-            await self._edit_status(task, text)
-            self._shown_status[task_id] = text
-        if task.state in {"delivered", "failed", "cancelled"}:
-            self._shown_status.pop(task_id, None)
-            self._progress.pop(task_id, None)
-            self._progress_shown_at.pop(task_id, None)
-            self._status_locks.pop(task_id, None)
-            self._interactions.pop(task_id, None)
-            return False
-        return edited
-
-    async def _edit_status(self, task: Task, text: str) -> None:
-        remembered = self._interactions.get(task.id)
-        # The Cancel button while the task can still be cancelled; None removes it afterwards.
-        view = self.status_view(task) if self.status_view is not None else None
-        text = render.clip(text, render.MESSAGE_CONTENT)
-        if remembered and time.monotonic() - remembered[1] < INTERACTION_TOKEN_LIFETIME:
-            try:
-                await remembered[0].edit_original_response(content=text, allowed_mentions=render.NO_MENTIONS, view=view)
-                return
-            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-                # Expired or revoked token (10062, 10015, 50027...): the bot token still works.
-                log.info("Task %d: interaction edit failed (%s); using the bot token", task.id, type(exc).__name__)
-                self._interactions.pop(task.id, None)
-        try:
-            assert task.status_message_id is not None
-            channel = self._client.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
-            await channel.get_partial_message(task.status_message_id).edit(
-                content=text, allowed_mentions=render.NO_MENTIONS, view=view
-            )
-        except discord.HTTPException as exc:
-            log.warning("Could not update the status of task %d (%s %s)", task.id, exc.status, exc.code)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("Could not update the status of task %d (%s)", task.id, type(exc).__name__)
+    # -- other copies of a song ---------------------------------------------------------------
 
     async def repost(
         self, channel_id: int, guild_id: int, song: SongRow, *, content: str, stars: int = 0
@@ -472,31 +358,3 @@ class Delivery:
                 raise
             log.info("Could not DM song %s to its requester (%s %s)", song.id, exc.status, exc.code)
             return None
-
-    async def notify_failure(self, task: Task) -> None:
-        """Tell the requester, with a ping, that their task failed and the credit came back."""
-        await self.update_status(task.id)
-        channel = self._client.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
-        reference = _status_reference(task)
-        try:
-            await channel.send(
-                render.clip(f"<@{task.requester_id}> {render.status_text(task)}", render.MESSAGE_CONTENT),
-                reference=reference,  # type: ignore[arg-type]
-                allowed_mentions=discord.AllowedMentions(
-                    users=[discord.Object(task.requester_id)], everyone=False, roles=False
-                ),
-            )
-        except discord.HTTPException as exc:
-            log.warning("Could not tell the requester of task %d about its failure (%s)", task.id, exc.code)
-            await self._tell_privately(task, render.status_text(task))
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("Could not tell the requester of task %d about its failure (%s)", task.id, type(exc).__name__)
-
-
-def _status_reference(task: Task) -> discord.MessageReference | None:
-    """A reply to the task's status line; it still posts if the line was deleted."""
-    if not task.status_message_id:
-        return None
-    return discord.MessageReference(
-        message_id=task.status_message_id, channel_id=task.channel_id, fail_if_not_exists=False
-    )

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from bot.core.errors import ApiRejected
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.wording import describe_api_error
-from bot.songs.service import Clock
+from bot.songs.requests import Clock
 from bot.storage.models import SongCopy
 from bot.storage.repository import Repository, SongRow
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.songs import render
-from bot.songs.service import Clock
+from bot.songs.requests import Clock
 from bot.storage import Repository, SongRow
 from bot.storage.models import DEFAULT_FAVOURITES_THRESHOLD
 

@@ -12,7 +12,8 @@ import re
 from bot.core.errors import ApiRejected, InvalidInput
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.wording import describe_api_error
-from bot.songs.service import Charge, SongService
+from bot.songs.quota import Charge
+from bot.songs.service import SongService
 from bot.songs.validation import LYRICS_MAX, PROMPT_MAX, TITLE_MAX, clean_text
 from bot.storage.models import LyricsDraft
 from bot.storage.repository import Jam, JamLine, Repository

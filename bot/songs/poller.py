@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from bot.core.settings import Settings
 from bot.producer.client import BATCH_LIMIT, ProducerClient, ProducerError
-from bot.songs.service import Clock, SongService
+from bot.songs.requests import Clock
+from bot.songs.service import SongService
 
 if TYPE_CHECKING:
     from bot.storage import Repository

@@ -15,7 +15,8 @@ import time
 
 from bot.core.errors import InvalidInput
 from bot.core.settings import MODELS
-from bot.songs.service import Clock, SongService
+from bot.songs.requests import Clock
+from bot.songs.service import SongService
 from bot.songs.validation import clean_text
 from bot.storage.models import Preferences
 from bot.storage.repository import Repository

@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import logging
 
-from bot.songs.service import Clock, utc_day
+from bot.songs.quota import utc_day
+from bot.songs.requests import Clock
 from bot.storage import Repository
 
 log = logging.getLogger(__name__)

@@ -12,6 +12,10 @@ Several processes may share the database (a cluster), so work a process is in th
 and an expiry it renews while alive (`heartbeat`). When a process dies its leases run out, and the
 `housekeeping` every process runs takes the work over, so nothing waits for a dead process and
 nothing is done twice (every takeover is one conditional UPDATE only one process can win).
+
+The service is the one object cogs ask, but not all of it lives here: credits and limits are
+`bot.songs.quota`, finishing work after a restart and the periodic sweep are `bot.songs.recovery`,
+and finding the songs members name is `bot.songs.library`.
 """
 
 from __future__ import annotations
@@ -19,25 +23,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
-import hashlib
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.cluster.leases import Leases
-from bot.core.errors import ApiRejected, InvalidInput, QueueFull, QuotaExceeded
+from bot.core.errors import ApiRejected, InvalidInput
 from bot.core.metrics import Metrics
-from bot.core.settings import DEFAULT_COSTS, Settings
+from bot.core.settings import Settings
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.lookup import Unconfirmed, find_submissions
-from bot.producer.models import MalformedResult, TaskRecord, parse_result
+from bot.producer.models import MalformedResult, parse_result
 from bot.producer.wording import describe_api_error
-from bot.songs.actions import action_for, parse_song_ref
+from bot.songs.actions import action_for
+from bot.songs.library import Library
+from bot.songs.quota import Charge, Quota, utc_day
+from bot.songs.recovery import Recovery
 from bot.songs.render import Progress
-from bot.storage.models import CreditLimits
+from bot.songs.requests import Clock, SongRequest, hash_secret, new_secret
 from bot.storage.repository import Limits, NewTask, Refusal, Repository, SongRow, Task
 
 if TYPE_CHECKING:
@@ -45,59 +48,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], float]
-
 PUMP_CONCURRENCY = 4
 """Guild queues started at once after a restart (each submits its own songs one by one)."""
 
 
-def hash_secret(secret: str) -> str:
-    """Only the hash of a callback secret is stored, so a leaked database cannot forge callbacks."""
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def utc_day(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date().isoformat()
-
-
-def next_reset(timestamp: float) -> int:
-    """Unix time of the next UTC midnight, when daily quotas start again."""
-    today = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date()
-    midnight = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    return int(midnight.timestamp())
-
-
-@dataclass(frozen=True, slots=True)
-class SongRequest:
-    """One API request a member asked for, before it is charged."""
-
-    action: str
-    body: dict[str, Any]
-    guild_id: int
-    channel_id: int
-    requester_id: int
-    parent_song_id: str | None = None
-    jam_id: int | None = None
-    credits: list[int] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Charge:
-    """Credits taken for something that is not a song, so they can be given back to the same day."""
-
-    guild_id: int
-    user_id: int
-    day: str
-    cost: int
-
-
-def new_secret() -> tuple[str, str]:
-    """A callback secret (256 random bits) and the hash stored in its place."""
-    secret = secrets.token_urlsafe(32)
-    return secret, hash_secret(secret)
-
-
-class SongService:
+class SongService(Recovery):
     """Owns every transition of a task; see the module docstring for the states."""
 
     def __init__(
@@ -118,6 +73,8 @@ class SongService:
         self._api = api
         self._delivery = delivery
         self._clock = clock
+        self._quota = Quota(settings, repo, clock=clock)
+        self._library = Library(repo, api, clock=clock)
         self._background: set[asyncio.Task[None]] = set()
         self.delivered_listeners: list[Callable[[Task, list[SongRow]], Awaitable[None]]] = []
         """Called after a task's songs are posted (the jam cog keeps its chain up to date)."""
@@ -128,27 +85,10 @@ class SongService:
         """The service's clock (injected, so tests can move to the next UTC day)."""
         return self._clock()
 
-    async def limits(self, guild_id: int) -> Limits:
-        """A guild's limits: its own settings where set, the bot's defaults elsewhere."""
-        own = await self._repo.guild_settings(guild_id)
-        defaults = self._settings
-        return Limits(
-            daily_allowance=own.daily_allowance if own.daily_allowance is not None else defaults.guild_daily_quota,
-            member_daily_cap=own.member_daily_cap,
-            max_running=own.max_running or defaults.max_running,
-            max_running_per_member=own.max_running_per_member or defaults.max_running_per_member,
-            max_queued=own.max_queued if own.max_queued is not None else defaults.max_queued,
-        )
-
     async def default_model(self, guild_id: int) -> str:
         """The server's default model (a member's own comes first: `PreferenceService.model_for`)."""
         own = await self._repo.guild_settings(guild_id)
         return own.default_model or self._settings.default_model
-
-    def cost_of(self, action: str) -> int:
-        """Credits an action costs; `upload_cover` costs what `cover` does, lyrics are free by default."""
-        action = action.removeprefix("upload_")
-        return self._settings.action_costs.get(action, DEFAULT_COSTS.get(action, 1))
 
     async def enqueue(self, request: SongRequest, *, status_message_id: int | None = None) -> Task:
         """Charge the guild and the member, and put the task in the guild's line.
@@ -176,7 +116,7 @@ class SongService:
             limits,
         )
         if isinstance(outcome, Refusal):
-            raise self._refusal(outcome.reason, limits, now)
+            raise self._quota.refusal(outcome.reason, limits, now)
         self._metrics.songs_requested.labels(request.action).inc()
         if status_message_id is not None:
             await self._repo.set_status_message(outcome.id, status_message_id)
@@ -194,56 +134,6 @@ class SongService:
         if action == request.action:
             return request
         return dataclasses.replace(request, action=action, body={**request.body, "action": action})
-
-    async def charge_credits(self, guild_id: int, user_id: int, action: str) -> Charge:
-        """Charge for something that is not a song (lyrics): the same allowance and member cap, no
-        queue. Raises `QuotaExceeded` (nothing charged); give it back with `refund_credits`."""
-        now = self._clock()
-        charge = Charge(guild_id, user_id, utc_day(now), self.cost_of(action))
-        if charge.cost:
-            limits = await self.limits(guild_id)
-            refused = await self._repo.charge_credits(
-                guild_id,
-                user_id,
-                charge.day,
-                charge.cost,
-                CreditLimits(limits.daily_allowance, limits.member_daily_cap),
-            )
-            if refused is not None:
-                raise self._refusal(refused, limits, now)
-        return charge
-
-    async def refund_credits(self, charge: Charge) -> None:
-        await self._repo.refund_credits(charge.guild_id, charge.user_id, charge.day, charge.cost)
-
-    async def check_quota(self, guild_id: int, user_id: int) -> None:
-        """A read-only early check, for work worth skipping when the charge would fail anyway.
-
-        The charge itself (`enqueue`) stays the atomic, authoritative check.
-        """
-        now = self._clock()
-        limits = await self.limits(guild_id)
-        day = utc_day(now)
-        if await self._repo.quota_used(guild_id, day) + 1 > limits.daily_allowance:
-            raise self._refusal("guild", limits, now)
-        member_used = await self._repo.member_used(guild_id, user_id, day)
-        if limits.member_daily_cap is not None and member_used + 1 > limits.member_daily_cap:
-            raise self._refusal("member", limits, now)
-
-    def _refusal(self, reason: str, limits: Limits, now: float) -> QuotaExceeded:
-        back = f"<t:{next_reset(now)}:R>"
-        if reason == "member":
-            return QuotaExceeded(
-                f"You have used your {limits.member_daily_cap} songs for today in this server. Yours come back {back}."
-            )
-        if reason == "queue":
-            return QueueFull(
-                f"The queue is full ({limits.max_queued} songs waiting). Nothing was charged; "
-                "try again when some have finished."
-            )
-        return QuotaExceeded(
-            f"This server has used all {limits.daily_allowance} songs for today. Credits come back {back}."
-        )
 
     async def admit(self, task: Task) -> None:
         """Submit `task` now if its guild has a free slot (else it waits its turn in line).
@@ -319,70 +209,46 @@ class SongService:
     async def member_jobs(self, guild_id: int, user_id: int) -> list[Task]:
         return await self._repo.member_open_tasks(guild_id, user_id)
 
+    # -- quota (see `bot.songs.quota`) -------------------------------------------------------
+
+    async def limits(self, guild_id: int) -> Limits:
+        """A guild's limits: its own settings where set, the bot's defaults elsewhere."""
+        return await self._quota.limits(guild_id)
+
+    def cost_of(self, action: str) -> int:
+        """Credits an action costs (`Quota.cost_of`)."""
+        return self._quota.cost_of(action)
+
+    async def charge_credits(self, guild_id: int, user_id: int, action: str) -> Charge:
+        """Charge for something that is not a song (`Quota.charge_credits`)."""
+        return await self._quota.charge_credits(guild_id, user_id, action)
+
+    async def refund_credits(self, charge: Charge) -> None:
+        await self._quota.refund_credits(charge)
+
+    async def check_quota(self, guild_id: int, user_id: int) -> None:
+        """A read-only early check (`Quota.check_quota`); `enqueue` stays the authoritative one."""
+        await self._quota.check_quota(guild_id, user_id)
+
     async def usage(self, guild_id: int, user_id: int) -> tuple[int, int, int]:
         """Today's use for the guild and the member, and when it resets (unix time)."""
-        now = self._clock()
-        day = utc_day(now)
-        return (
-            await self._repo.quota_used(guild_id, day),
-            await self._repo.member_used(guild_id, user_id, day),
-            next_reset(now),
-        )
+        return await self._quota.usage(guild_id, user_id)
 
-    # -- songs -------------------------------------------------------------------------------
+    # -- songs (see `bot.songs.library`) -----------------------------------------------------
 
     async def find_song(self, guild_id: int, reference: str) -> SongRow:
         """The song a member named by id or message link, in this guild; a clear error otherwise."""
-        ref = parse_song_ref(reference)
-        if ref.message_id is not None:
-            song = await self._repo.song_by_message(ref.message_id)
-        else:
-            assert ref.song_id is not None
-            song = await self._repo.song(ref.song_id)
-        if song is None or song.guild_id != guild_id or song.kind == "stems":
-            raise InvalidInput(
-                "I don't know that song in this server. Pick one from the list, or paste a song id "
-                "or a link to a song message."
-            )
-        return song
+        return await self._library.find_song(guild_id, reference)
 
     async def song_for_message(self, guild_id: int | None, message_id: int) -> SongRow | None:
-        song = await self._repo.song_by_message(message_id)
-        if song is None or song.guild_id != guild_id or song.kind == "stems":
-            return None
-        return song
+        return await self._library.song_for_message(guild_id, message_id)
 
     async def register_upload(
         self, *, guild_id: int, channel_id: int, uploader_id: int, url: str, filename: str
     ) -> SongRow:
         """Register a member's audio with `/producer/upload` and record it as a song (origin: upload)."""
-        try:
-            upload = await self._api.upload(url)
-        except ProducerError as exc:
-            raise ApiRejected(describe_api_error(exc)) from None
-        stem = filename.rsplit(".", 1)[0] or "Uploaded audio"
-        return await self._repo.add_song(
-            SongRow(
-                id=upload.audio_id,
-                task_id=None,
-                kind="upload",
-                guild_id=guild_id,
-                channel_id=channel_id,
-                requester_id=uploader_id,
-                title=stem[:100],
-                prompt="",
-                lyric=upload.lyric,
-                duration=None,
-                audio_url=upload.audio_url or url,
-                image_url=None,
-                stems_url=None,
-                model=None,
-                seed=None,
-                parent_song_id=None,
-                action="upload",
-                message_id=None,
-                created_at=self._clock(),
-            )
+        return await self._library.register_upload(
+            guild_id=guild_id, channel_id=channel_id, uploader_id=uploader_id, url=url, filename=filename
         )
 
     async def submit(self, task: Task, secret: str) -> Task:
@@ -557,130 +423,7 @@ class SongService:
         if task.refunded:
             self._metrics.refunds.inc()
 
-    # -- housekeeping ------------------------------------------------------------------------
-
-    async def expire_overdue(self) -> int:
-        """Fail, with a refund, every task that has had no result by its deadline."""
-        now = self._clock()
-        expired = 0
-        for task in await self._repo.tasks_in_states("reserved", "pending"):
-            if task.deadline_at <= now:
-                minutes = round(self._settings.task_timeout / 60)
-                message = f"no result from the music service after {minutes} minutes. Your credit was refunded."
-                # Only if still waiting: a result that came in meanwhile is delivered, not refunded.
-                expired += await self._fail(task, message, waiting_in=("reserved", "pending"))
-        return expired
-
-    async def release_interrupted(self) -> None:
-        """At start, before callbacks can arrive: deliveries a previous run was in the middle of go
-        back in line (a database update only, so it never waits on the API or Discord).
-
-        Only alone on the database: then everything half done was this process's own before it
-        stopped. In a cluster, work another process holds is left to its lease: `housekeeping` takes
-        it over when the lease runs out, whichever process's life it was."""
-        if self.leases.shared:
-            return
-        for task in await self._repo.tasks_in_states("delivering"):
-            await self._repo.release_delivery(task.id)
-
-    async def recover(self) -> None:
-        """After start, in the background: finish what a previous run left half done.
-
-        Runs while the bot is already online and the listener open (see `MusicBot.setup_hook`),
-        so a slow API delays only these tasks, never the bot. In a cluster unconfirmed submissions
-        are left to their leases (see `release_interrupted`).
-        """
-        if not self.leases.shared:
-            await self.resolve_unconfirmed(await self._repo.tasks_in_states("reserved"))
-        await self.retry_undelivered()
-        await self.pump()  # the line survives restarts: start whatever now fits
-
-    async def housekeeping(self, *, poller: bool) -> None:
-        """What every process does each sweep, so the cluster needs no process in particular.
-
-        Deliveries whose process died (lease run out) are taken over and finished; overdue tasks
-        fail with a refund; failed deliveries are retried once their backoff is over; and guilds'
-        lines move into slots freed anywhere. Only the poller (one process at a time) takes over
-        unconfirmed submissions, since finding them asks `/producer/tasks`, whose limit is per token.
-        Every step is a conditional update, so processes sweeping at once never do a thing twice.
-        """
-        now = self._clock()
-        for task in await self._repo.claim_expired_tasks(self.leases.owner, self.leases.ttl, now, ("delivering",)):
-            log.warning("Task %d: its delivery's process stopped renewing it; delivering it here", task.id)
-            self._spawn(self._deliver_claimed(task), name=f"deliver-{task.id}")
-        if poller:
-            orphans = await self._repo.claim_expired_tasks(self.leases.owner, self.leases.ttl, now, ("reserved",))
-            if orphans:
-                log.warning("Taking over %d submission(s) whose process stopped", len(orphans))
-                await self.resolve_unconfirmed(orphans)
-        await self.expire_overdue()
-        await self.retry_undelivered()
-        await self.pump(refresh=False)
-
-    async def heartbeat(self) -> int:
-        """Renew this process's leases; how many it holds."""
-        return await self._repo.renew_task_leases(self.leases.owner, self.leases.ttl, self._clock())
-
-    async def resolve_unconfirmed(self, reserved: list[Task]) -> None:
-        """Charged, maybe sent, but the API's answer was never recorded (the process stopped).
-
-        Look them up among the API's recent tasks (see `bot.producer.lookup`), never send them
-        again: one found is linked and carries on (its result is taken in at once if finished); one
-        the API does not have is failed with a refund, as is every one when the lookup itself
-        fails. A callback for a task failed here comes too late: it is acknowledged and ignored.
-        """
-        if not reserved:
-            return
-        hashes = await self._repo.secret_hashes(task.id for task in reserved)
-        wanted = [Unconfirmed(task.id, task.request, hashes.get(task.id), task.created_at) for task in reserved]
-        found: dict[int, TaskRecord] | None
-        try:
-            found = await find_submissions(self._api, wanted, is_taken=self._repo.has_api_task)
-        except ProducerError as exc:
-            log.warning("Cannot look up %d unconfirmed submission(s) (%s); refunding them", len(reserved), exc.code)
-            found = None
-        for task in reserved:
-            record = (found or {}).get(task.id)
-            if record is None:
-                message = (
-                    "the bot restarted while sending your request, and the music service has no record of it."
-                    if found is not None
-                    else "the bot restarted while sending your request and could not confirm it arrived."
-                ) + " Your credit was refunded."
-                await self._fail(task, message, waiting_in=("reserved",))
-                continue
-            log.warning("Task %d: found among the API's tasks after a restart, as %s", task.id, record.task_id)
-            await self._repo.mark_submitted(task.id, record.task_id, self._clock())
-            if record.response is not None:
-                await self.accept_result(task.id, record.response)
-            await self._repo.release_task_lease(task.id, self.leases.owner)
-            await self._delivery.update_status(task.id)
-
-    async def retry_undelivered(self) -> None:
-        """Deliver received tasks again, each once its backoff after a failed attempt is over."""
-        for task in await self._repo.deliveries_due(self._clock()):
-            self._spawn(self.deliver(task.id), name=f"deliver-{task.id}")
-
-    async def pending_tasks(self) -> list[Task]:
-        return await self._repo.tasks_in_states("pending")
-
-    async def confirm_unconfirmed(self) -> None:
-        """Look up waiting tasks whose submission was never confirmed (no API task id): one found
-        gets its id, so it is polled like the rest (and its result taken in if finished)."""
-        waiting = [task for task in await self.pending_tasks() if not task.api_task_id]
-        if not waiting:
-            return
-        hashes = await self._repo.secret_hashes(task.id for task in waiting)
-        wanted = [Unconfirmed(task.id, task.request, hashes.get(task.id), task.created_at) for task in waiting]
-        found = await find_submissions(self._api, wanted, is_taken=self._repo.has_api_task)
-        for task in waiting:
-            record = found.get(task.id)
-            if record is None:
-                continue
-            log.warning("Task %d: found among the API's tasks, as %s", task.id, record.task_id)
-            await self._repo.mark_submitted(task.id, record.task_id, task.submitted_at or self._clock())
-            if record.response is not None:
-                await self.accept_result(task.id, record.response)
+    # -- background jobs ---------------------------------------------------------------------
 
     def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
         """Run in the background, keeping a reference and logging any failure."""

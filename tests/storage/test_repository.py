@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.songs.service import new_secret
+from bot.songs.requests import new_secret
 from bot.storage.repository import Limits, NewTask, Refusal, Repository, Task
 
 DAY = "2026-11-21"

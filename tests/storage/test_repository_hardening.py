@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.songs.service import new_secret
+from bot.songs.requests import new_secret
 from bot.storage.repository import Refusal, Repository, Task
 from tests.rows import song_row
 from tests.storage.test_repository import limits, new_task

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from bot.core.settings import SettingsError, settings_from_mapping
-from bot.songs.service import new_secret
+from bot.songs.requests import new_secret
 from bot.storage import Repository, SongRow, StorageError, Task, open_repository
 from bot.storage import sqlite as sqlite_module
 from bot.storage.community import SETTINGS_TTL_POSTGRES
