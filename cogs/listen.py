@@ -17,7 +17,8 @@ from bot.app.commands import report_error
 from bot.core.errors import InvalidInput
 from bot.songs.render import NO_MENTIONS
 from bot.storage import Jam, SongRow
-from bot.voice.party import Track, song_title
+from bot.voice.message import song_title
+from bot.voice.model import Track
 from cogs._common import song_autocomplete
 
 if TYPE_CHECKING:

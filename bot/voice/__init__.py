@@ -1,5 +1,6 @@
 """Listening parties: songs played together in a voice or stage channel.
 
-Owns the party queue and its message (`party`) and ffmpeg streaming (`audio`). May import
+Owns the party queue and its rules (`party`), what a party and its tracks are (`model`), the
+party message's text and embeds (`message`) and ffmpeg streaming (`audio`). May import
 `bot.songs` (rendering), `bot.core`, `bot.producer`, `bot.storage` and `bot.access`.
 """

@@ -17,18 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import aiohttp
 import discord
 
 from bot.core.errors import InvalidInput, UserError
-from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip, format_duration
+from bot.songs.render import NO_MENTIONS, format_duration
 from bot.storage import SongRow
-from bot.voice.audio import PartyAudio, open_audio, playable_address
+from bot.voice.audio import open_audio, playable_address
+from bot.voice.message import party_embed, song_credits, song_title
+from bot.voice.model import Party, Track
 
 log = logging.getLogger(__name__)
 
@@ -37,79 +36,11 @@ IDLE_TIMEOUT = 120.0
 CONNECT_TIMEOUT = 20.0
 END_TIMEOUT = 15.0
 """Seconds Stop waits for the party to leave (the audio probe and ffmpeg start are bounded too)."""
-UP_NEXT_SHOWN = 10
-NOTES_SHOWN = 3
 QUEUE_MAX = 100
 """Songs waiting per server; a jam's whole chain fits many times over."""
 
 ViewFactory = Callable[[bool], discord.ui.View | None]
 """Builds the party message's buttons (given whether playback is paused); set by the cog."""
-
-
-@dataclass(frozen=True, slots=True)
-class Track:
-    """A song in a party's queue: who queued it, and where (a jam thread) its start is announced."""
-
-    song: SongRow
-    requester_id: int
-    announce_channel_id: int | None = None
-    label: str | None = None  # e.g. "2 of 4 in the jam"
-
-
-def song_credits(song: SongRow) -> str:
-    """Who made the song: its credited members (a jam's writers), else whoever asked for it."""
-    members = song.credits or [song.requester_id]
-    return ", ".join(f"<@{member}>" for member in dict.fromkeys(members))
-
-
-def song_title(song: SongRow) -> str:
-    return discord.utils.escape_markdown(clip(song.title or "Untitled", 80))
-
-
-@dataclass(eq=False)
-class Party:
-    """One server's listening party."""
-
-    guild_id: int
-    voice: discord.VoiceClient
-    text_channel_id: int
-    queue: deque[Track] = field(default_factory=deque)
-    current: Track | None = None
-    audio: PartyAudio | None = None
-    paused: bool = False
-    votes: set[int] = field(default_factory=set)
-    notes: deque[str] = field(default_factory=lambda: deque(maxlen=NOTES_SHOWN))
-    message_id: int | None = None
-    ended: str | None = None  # why the party ended, once it has
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    heard: asyncio.Event = field(default_factory=asyncio.Event)
-    """Set while the bot can be heard: always in a voice channel; on a stage, once it is a speaker."""
-    task: asyncio.Task[None] | None = None
-    skipping: bool = False
-    _dirty: bool = False
-    _refresher: asyncio.Task[None] | None = None
-
-    @property
-    def channel(self) -> discord.VoiceChannel | discord.StageChannel:
-        return self.voice.channel
-
-    def listeners(self) -> list[discord.Member]:
-        """Members in the party's voice channel, bots excluded."""
-        return [member for member in self.voice.channel.members if not member.bot]
-
-    def votes_needed(self) -> int:
-        return max(1, math.ceil(len(self.listeners()) / 2))
-
-    def may_control(self, member_id: int, *, move_members: bool) -> bool:
-        """The requester of the song playing, or anyone with Move Members; when nothing plays, any listener."""
-        if move_members:
-            return True
-        if self.current is not None:
-            return self.current.requester_id == member_id
-        return any(member.id == member_id for member in self.listeners())
-
-    def elapsed(self) -> float:
-        return self.audio.elapsed if self.audio is not None else 0.0
 
 
 class Parties:
@@ -501,50 +432,4 @@ class Parties:
         return party_embed(party, self.idle_timeout, detailed=True)
 
 
-def now_playing_line(party: Party, *, detailed: bool) -> str:
-    track = party.current
-    if track is None:
-        return "Nothing is playing."
-    song = track.song
-    timing = (
-        f"{format_duration(party.elapsed())} / {format_duration(song.duration)}"
-        if detailed
-        else format_duration(song.duration)
-    )
-    state = "⏸️ Paused" if party.paused else "▶️ Now playing"
-    label = f" ({track.label})" if track.label else ""
-    return (
-        f"{state}{label}: **{song_title(song)}** · {timing}\n"
-        f"by {song_credits(song)} · queued by <@{track.requester_id}>"
-    )
-
-
-def party_embed(party: Party, idle_timeout: float, *, detailed: bool = False) -> discord.Embed:
-    """The listening-party message (and /queue): now playing, up next, recent notes."""
-    where = party.channel.mention
-    embed = discord.Embed(title="🎧 Listening party", colour=EMBED_COLOUR)
-    if party.ended is not None:
-        embed.description = f"The listening party in {where} has ended: {party.ended}."
-    elif party.current is None and not party.queue:
-        embed.description = (
-            f"In {where}. The queue is empty: add songs with `/play` or a song's ▶️ Play button. "
-            f"I'll leave after {format_duration(idle_timeout)} of silence."
-        )
-    else:
-        embed.description = f"In {where}.\n{now_playing_line(party, detailed=detailed)}"
-    if party.ended is None and party.queue:
-        lines = [
-            f"{n}. **{song_title(track.song)}** · {format_duration(track.song.duration)} · <@{track.requester_id}>"
-            for n, track in enumerate(list(party.queue)[:UP_NEXT_SHOWN], 1)
-        ]
-        if len(party.queue) > UP_NEXT_SHOWN:
-            lines.append(f"…and {len(party.queue) - UP_NEXT_SHOWN} more")
-        embed.add_field(name=f"Up next ({len(party.queue)})", value=clip("\n".join(lines), 1024), inline=False)
-    if party.notes:
-        embed.add_field(name="Notes", value=clip("\n".join(party.notes), 1024), inline=False)
-    if party.ended is None:
-        embed.set_footer(text="Skip, Pause/Resume, Stop: the song's requester or Move Members; others vote to skip.")
-    return embed
-
-
-__all__ = ["IDLE_TIMEOUT", "Parties", "Party", "Track", "party_embed", "song_credits"]
+__all__ = ["IDLE_TIMEOUT", "Parties"]

@@ -1,0 +1,79 @@
+"""What a listening party is: the songs in its queue (`Track`) and one server's party (`Party`).
+
+Plain state with the few questions the rules ask of it (who listens, how many votes skip, who may
+control); `party` drives it and `message` draws it, so both import it and neither imports the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import discord
+
+from bot.storage import SongRow
+from bot.voice.audio import PartyAudio
+
+NOTES_SHOWN = 3
+"""Recent notes (skips, stage requests) kept on the party message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """A song in a party's queue: who queued it, and where (a jam thread) its start is announced."""
+
+    song: SongRow
+    requester_id: int
+    announce_channel_id: int | None = None
+    label: str | None = None  # e.g. "2 of 4 in the jam"
+
+
+@dataclass(eq=False)
+class Party:
+    """One server's listening party."""
+
+    guild_id: int
+    voice: discord.VoiceClient
+    text_channel_id: int
+    queue: deque[Track] = field(default_factory=deque)
+    current: Track | None = None
+    audio: PartyAudio | None = None
+    paused: bool = False
+    votes: set[int] = field(default_factory=set)
+    notes: deque[str] = field(default_factory=lambda: deque(maxlen=NOTES_SHOWN))
+    message_id: int | None = None
+    ended: str | None = None  # why the party ended, once it has
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    heard: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set while the bot can be heard: always in a voice channel; on a stage, once it is a speaker."""
+    task: asyncio.Task[None] | None = None
+    skipping: bool = False
+    _dirty: bool = False
+    _refresher: asyncio.Task[None] | None = None
+
+    @property
+    def channel(self) -> discord.VoiceChannel | discord.StageChannel:
+        return self.voice.channel
+
+    def listeners(self) -> list[discord.Member]:
+        """Members in the party's voice channel, bots excluded."""
+        return [member for member in self.voice.channel.members if not member.bot]
+
+    def votes_needed(self) -> int:
+        return max(1, math.ceil(len(self.listeners()) / 2))
+
+    def may_control(self, member_id: int, *, move_members: bool) -> bool:
+        """The requester of the song playing, or anyone with Move Members; when nothing plays, any listener."""
+        if move_members:
+            return True
+        if self.current is not None:
+            return self.current.requester_id == member_id
+        return any(member.id == member_id for member in self.listeners())
+
+    def elapsed(self) -> float:
+        return self.audio.elapsed if self.audio is not None else 0.0
+
+
+__all__ = ["NOTES_SHOWN", "Party", "Track"]
