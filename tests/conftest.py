@@ -45,6 +45,17 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of the module's own, which its fault tests stop, restart and cut off, leaving the
+    session's server untouched for every other test."""
+    server = PostgresServer.start_private(f"bot_fault_{os.getpid()}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test alone. (Synchronous, so fixtures that pick

@@ -65,6 +65,8 @@ class PostgresServer:
     prefix: str
     directory: Path | None = None
     bin: Path | None = None
+    options: str = ""
+    """The server's command-line options, so a fault test can stop and start it again."""
     template: str = ""
     _names: Iterator[int] = field(default_factory=itertools.count)
     _worker: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="pg-test"))
@@ -76,6 +78,18 @@ class PostgresServer:
         prefix = f"bot_test_{worker}_{os.getpid()}"
         given = os.environ.get("TEST_POSTGRES_URL", "").strip()
         server = cls(admin_url=given, prefix=prefix) if given else cls._start_local(prefix)
+        try:
+            server.template = f"{prefix}_template"
+            _run_async(server._make_template())
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    @classmethod
+    def start_private(cls, prefix: str) -> PostgresServer:
+        """A server of its own (never TEST_POSTGRES_URL's), which a fault test may stop and restart."""
+        server = cls._start_local(prefix)
         try:
             server.template = f"{prefix}_template"
             _run_async(server._make_template())
@@ -115,7 +129,30 @@ class PostgresServer:
             capture_output=True,
         )
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        return cls(admin_url=url, prefix=prefix, directory=directory, bin=bin_dir)
+        return cls(admin_url=url, prefix=prefix, directory=directory, bin=bin_dir, options=options)
+
+    def pg_ctl(self, *args: str) -> None:
+        """Run `pg_ctl` on this server (one started here): `stop -m fast`, `start`, `restart -m fast`."""
+        assert self.directory is not None and self.bin is not None, "only a server started by the tests"
+        data = str(self.directory / "data")
+        log = str(self.directory / "log")
+        command = [*_as_postgres_user(), str(self.bin / "pg_ctl"), "-D", data, "-l", log, "-w"]
+        if args[0] in ("start", "restart"):
+            command += ["-o", self.options]
+        subprocess.run([*command, *args], check=True, capture_output=True)
+
+    async def terminate_connections(self, url: str) -> int:
+        """Kill every connection to `url`'s database but this one (`pg_terminate_backend`); how many."""
+        name = urlsplit(url).path.lstrip("/")
+        conn = await asyncpg.connect(self.admin_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                name,
+            )
+        finally:
+            await conn.close()
+        return len(rows)
 
     def stop(self) -> None:
         """Stop a server started here and delete its files (a given server only loses our databases)."""

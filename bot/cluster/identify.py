@@ -22,6 +22,8 @@ IDENTIFY_WINDOW = 5.0
 """Seconds per IDENTIFY per bucket (Discord's gateway docs)."""
 IDENTIFY_RETRY = 0.25
 """Seconds between two looks at a taken identify slot."""
+OUTAGE_BACKOFF_MAX = 5.0
+"""Longest wait between two attempts while the database cannot be reached."""
 
 TakeSlot = Callable[[str, float], Awaitable[bool]]
 """Take the named slot for that many seconds if nobody holds it; True when taken."""
@@ -70,8 +72,32 @@ class IdentifyGate:
     async def wait(self, shard_id: int) -> None:
         bucket = shard_id % await self.concurrency()
         waited = time.monotonic()
-        while not await self._take_slot(f"identify:{bucket}", IDENTIFY_WINDOW):  # noqa: ASYNC110 - another process frees it
+        while not await self._try_take(f"identify:{bucket}", shard_id):  # noqa: ASYNC110 - another process frees it
             await asyncio.sleep(IDENTIFY_RETRY)
         waited = time.monotonic() - waited
         if waited >= IDENTIFY_RETRY:
             log.info("Shard %d waited %.1f s for its identify slot (bucket %d)", shard_id, waited, bucket)
+
+    async def _try_take(self, name: str, shard_id: int) -> bool:
+        """Take the slot, riding out a database that cannot be reached: discord.py treats any error
+        raised before IDENTIFY as fatal and would end the process, so an outage only delays the
+        shard (one warning, then retries with back-off up to `OUTAGE_BACKOFF_MAX`)."""
+        backoff = IDENTIFY_RETRY
+        warned = False
+        while True:
+            try:
+                taken = await self._take_slot(name, IDENTIFY_WINDOW)
+            except Exception as exc:
+                if not warned:
+                    log.warning(
+                        "Shard %d cannot take its identify slot: the database is not answering (%s); retrying",
+                        shard_id,
+                        type(exc).__name__,
+                    )
+                    warned = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, OUTAGE_BACKOFF_MAX)
+                continue
+            if warned:
+                log.info("Shard %d reached the database again", shard_id)
+            return taken

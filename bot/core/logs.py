@@ -67,6 +67,19 @@ class QuietProtocolErrors(logging.Filter):
         return True
 
 
+class QuietDatabaseOutages(logging.Filter):
+    """asyncpg's pool, refilling itself while PostgreSQL restarts, logs a traceback per attempt: an
+    outage the bot rides out (and says so itself, once) would fill the terminal with stack traces.
+    Its lines keep their words and lose the traceback, which is replaced by the error's name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("asyncpg") and record.exc_info:
+            error = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()} ({type(error).__name__})", None
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line (`LOG_FORMAT=json`), for Loki, ELK and `jq`.
 
@@ -95,6 +108,7 @@ def setup_logging(level: str, secrets: Iterable[str], log_format: str = "plain")
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(QuietProtocolErrors())
+    handler.addFilter(QuietDatabaseOutages())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
