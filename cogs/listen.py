@@ -1,6 +1,7 @@
 """Listening parties in voice: /play, /queue, /stop, the party buttons, and leaving an empty channel.
 
-Thin: the rules (who may skip, votes, idle timeout, the party message) live in `bot.voice.party`.
+Thin: the rules (who may skip, votes, idle timeout, posting the party message) live in
+`bot.voice.party`, the message itself in `bot.voice.message`.
 `start_party` is shared with the ▶️ Play button on songs (cogs/followups.py) and `/jam play` (cogs/jam.py).
 """
 

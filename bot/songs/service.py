@@ -1,6 +1,7 @@
 """The song lifecycle: charge, submit, take in the result, deliver or fail with a refund.
 
-Cogs call `reserve` and `submit`; the webhook and the poller call `accept_result`. Every state
+Cogs call `enqueue` and `admit` (through `MusicBot.start_song`); the webhook calls
+`accept_callback` and the poller `accept_result`. Every state
 change goes through the repository first, so a crash at any point leaves a row the next start
 can finish (see `recover`).
 
