@@ -28,7 +28,9 @@ Place = discord.abc.GuildChannel | discord.Thread
 
 
 class ChannelLookup(Protocol):
-    """What visibility needs from Discord: a channel the cache does not hold (the bot's client)."""
+    """What visibility needs from Discord: a cached guild, a channel the cache does not hold (the bot's client)."""
+
+    def get_guild(self, guild_id: int, /) -> discord.Guild | None: ...
 
     async def fetch_channel(self, channel_id: int, /) -> Any: ...
 
@@ -95,3 +97,9 @@ class Visibility:
                 return False
             place = place.parent
         return place.permissions_for(guild.default_role).view_channel
+
+    async def is_public(self, guild_id: int, channel_id: int) -> bool:
+        """`everyone_can_view` by the guild's id, for songs posted away from any interaction (the
+        favourites channel): False when the bot no longer knows the guild."""
+        guild = self._discord.get_guild(guild_id)
+        return guild is not None and await self.everyone_can_view(guild, channel_id)

@@ -1,6 +1,9 @@
 """Favourites: members star songs, and a song that reaches its server's threshold is posted, once, to
 the server's favourites channel.
 
+Only songs made in channels `@everyone` can view are posted there, as for the song feed and `/show`:
+a private channel's songs stay with those who can see it, however many stars they get.
+
 The post happens once per song whatever happens around it: the first star to reach the threshold
 claims it in the database (a primary key), so three members pressing ☆ at the same moment, or a
 member unstarring and starring again, never make a second post. A post that fails (channel gone,
@@ -67,12 +70,16 @@ class Favourites:
         threshold = settings.favourites_threshold or DEFAULT_FAVOURITES_THRESHOLD
         if channel_id is None or stars < threshold or not (song.audio_url or song.stems_url):
             return None
+        visibility = self._delivery.visibility
+        if visibility is not None and not await visibility.is_public(song.guild_id, song.channel_id):
+            log.info("Song %s was made in a channel not everyone can view; not posted to the favourites", song.id)
+            return None
         if not await self._repo.claim_favourite_post(song.id, song.guild_id, channel_id, self._clock()):
             return None  # posted already (or being posted by another press right now)
         content = f"⭐ **{discord.utils.escape_markdown(render.display_title(song, 200))}** by "
         content += f"<@{song.requester_id}> reached {stars} stars"
         try:
-            message = await self._delivery.send_song(channel_id, song.guild_id, song, content=content, stars=stars)
+            message = await self._delivery.repost(channel_id, song.guild_id, song, content=content, stars=stars)
         except Exception as exc:  # whatever stopped it, the next star may try again
             log.warning("Could not post song %s to the favourites channel %d (%s)", song.id, channel_id, exc)
             await self._repo.release_favourite_post(song.id)
