@@ -47,6 +47,7 @@ BUTTONS: dict[str, tuple[str, str]] = {
 BUTTON_ACTIONS = {"swapvocals": "swap_vocals"}
 """The API action behind a button, where its custom-id name differs."""
 BUTTON_COMMANDS = {
+    "play": "play",
     "extend": "extend",
     "cover": "cover",
     "variation": "variation",
@@ -54,6 +55,8 @@ BUTTON_COMMANDS = {
     "stems": "stems",
 }
 """The slash command whose server permissions (Integrations) a button or menu follows."""
+SONG_MAKERS = ("extend", "cover", "variation", "swapvocals", "stems")
+"""The buttons and menus that post a new song where they are used (so the member must be able to post there)."""
 ACTION_COMMANDS = {
     "replace_section": "replace-section",
     "swap_vocals": "swap-vocals",
@@ -162,6 +165,7 @@ class FollowUps(commands.Cog):
         """Do `action` on `song` for the member who clicked or used the menu."""
         if action in BUTTON_COMMANDS:
             await self.bot.check_command_access(BUTTON_COMMANDS[action], interaction.user, interaction.channel)
+        if action in SONG_MAKERS:
             self.bot.check_can_post(interaction)
         if action != "reroll":
             action_for(BUTTON_ACTIONS.get(action, action), song.kind)  # an upload: only upload_* actions

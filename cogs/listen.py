@@ -42,6 +42,8 @@ async def start_party(
     if channel is None:
         voice = getattr(interaction.user, "voice", None)
         channel = voice.channel if voice is not None else None
+    else:
+        check_member_can_join(interaction.user, channel)
     if channel is None:
         raise InvalidInput("Join a voice channel first (or pick one with `channel:`), then try again.")
     if bot.parties.get(guild.id) is None:
@@ -55,6 +57,18 @@ async def start_party(
     else:
         text = f"🎶 Queued **{first}**{more} in {channel.mention}: #{place} in line."
     await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def check_member_can_join(member: discord.abc.User, channel: discord.VoiceChannel | discord.StageChannel) -> None:
+    """`channel:` sends the bot where the member could go themselves, not into a room closed to them
+    (a staff channel, a stage they may not enter): they need View Channel and Connect there."""
+    if not isinstance(member, discord.Member):
+        return
+    allowed = channel.permissions_for(member)
+    if not (allowed.view_channel and allowed.connect):
+        raise InvalidInput(
+            f"You cannot join {channel.mention} yourself, so I will not play there. Pick a channel you can join."
+        )
 
 
 async def play_song(bot: MusicBot, interaction: discord.Interaction, song: SongRow) -> None:
@@ -183,7 +197,7 @@ class Listening(commands.Cog):
         song: str,
         channel: discord.VoiceChannel | discord.StageChannel | None = None,
     ) -> None:
-        row = await self.bot.songs.find_song(interaction.guild_id or 0, song)
+        row = await self.bot.find_song(interaction, song)
         await start_party(self.bot, interaction, [Track(row, interaction.user.id)], channel)
 
     @app_commands.command(name="queue", description="What is playing in voice, and what comes next.")
