@@ -1,4 +1,4 @@
-"""Pieces shared by the command cogs: model choices, song autocomplete, lyrics input, requests.
+"""Pieces shared by the command cogs: model choices, song autocomplete, lyrics input, requests, button cooldowns.
 
 Not an extension itself (it has no `setup`); the cogs import from it.
 """
@@ -25,6 +25,29 @@ if TYPE_CHECKING:
 
 MODEL_CHOICES = [app_commands.Choice(name=model, value=model) for model in MODELS]
 AUTOCOMPLETE_LIMIT = 25
+
+
+class MemberCooldown:
+    """One use per `per` seconds for each member of a server, for buttons.
+
+    What `app_commands.checks.cooldown` gives a slash command (as on `/show`), for buttons, which carry
+    no command checks. Refusals raise `CommandOnCooldown`, which `report_error` words like a
+    command's. Members whose cooldown has passed are forgotten, so it holds only recent presses.
+    """
+
+    def __init__(self, per: float) -> None:
+        self._per = per
+        self._buckets: dict[tuple[int | None, int], app_commands.Cooldown] = {}
+
+    def check(self, interaction: discord.Interaction) -> None:
+        now = interaction.created_at.timestamp()
+        self._buckets = {key: bucket for key, bucket in self._buckets.items() if bucket.get_tokens(now) < bucket.rate}
+        bucket = self._buckets.setdefault(
+            (interaction.guild_id, interaction.user.id), app_commands.Cooldown(1, self._per)
+        )
+        retry_after = bucket.update_rate_limit(now)
+        if retry_after is not None:
+            raise app_commands.CommandOnCooldown(bucket, retry_after)
 
 
 def song_choice_label(song: SongRow) -> str:

@@ -7,10 +7,16 @@
 
 Both come from `ExportService`, which asks the API once per song and remembers the answer.
 Not an extension itself (it has no `setup`).
+
+Like the song buttons that post, they work only where the member may post, and each member may
+press each once per `EXPORT_COOLDOWN` (a pointer to a video already posted is free). Their downloads
+take the same media slots as song deliveries, so a crowd pressing WAV cannot hold more transfers in
+memory at once than `MEDIA_SLOTS`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -22,6 +28,7 @@ from bot.songs import render
 from bot.songs.delivery import DEFAULT_UPLOAD_LIMIT
 from bot.songs.status import jump_url
 from bot.storage.repository import SongRow
+from cogs._common import MemberCooldown
 
 if TYPE_CHECKING:
     from bot.app.bot import MusicBot
@@ -29,6 +36,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DOWNLOAD_SECONDS = 120.0
+EXPORT_COOLDOWN = 30.0
+"""Seconds before a member may press WAV again (and Video): each press downloads and uploads the file."""
+COOLDOWNS = {"wav": MemberCooldown(EXPORT_COOLDOWN), "video": MemberCooldown(EXPORT_COOLDOWN)}
+
+
+def _media_slots(bot: MusicBot) -> asyncio.Semaphore:
+    """The delivery's bound on media transfers in flight (`bot.songs.delivery.MEDIA_SLOTS`), shared so
+    that exports and deliveries together stay within it."""
+    return bot.delivery._media_slots
 
 
 async def _fetch(bot: MusicBot, url: str, filename: str, limit: int) -> media.Download | media.Skipped:
@@ -49,29 +65,32 @@ def _link_note(kind: str, url: str, reason: str | None) -> str:
 
 async def send_wav(bot: MusicBot, interaction: discord.Interaction, song: SongRow) -> None:
     """The song's WAV, privately: attached when it fits, else linked. Asked of the API once per song."""
+    bot.check_can_post(interaction)
+    COOLDOWNS["wav"].check(interaction)
     await interaction.response.defer(ephemeral=True, thinking=True)
     async with bot.exports.one_at_a_time(song.id, "wav"):
         copy = await bot.exports.wav(song)
     assert copy.url is not None
     title = f"💿 **{render.clip(escape_markdown(song.title), 200)}** as lossless WAV"
     limit = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
-    fetched = await _fetch(bot, copy.url, media.safe_filename(song.title, "wav"), limit)
-    reason = fetched.reason if isinstance(fetched, media.Skipped) else None
-    if isinstance(fetched, media.Download):
-        try:
-            await interaction.followup.send(
-                title,
-                file=discord.File(fetched.file, filename=fetched.filename),
-                ephemeral=True,
-                allowed_mentions=render.NO_MENTIONS,
-            )
-            return
-        except discord.HTTPException as exc:
-            if exc.status != 413 and exc.code != 40005:
-                raise
-            reason = "Discord refused the file as too large"
-        finally:
-            fetched.close()
+    async with _media_slots(bot):
+        fetched = await _fetch(bot, copy.url, media.safe_filename(song.title, "wav"), limit)
+        reason = fetched.reason if isinstance(fetched, media.Skipped) else None
+        if isinstance(fetched, media.Download):
+            try:
+                await interaction.followup.send(
+                    title,
+                    file=discord.File(fetched.file, filename=fetched.filename),
+                    ephemeral=True,
+                    allowed_mentions=render.NO_MENTIONS,
+                )
+                return
+            except discord.HTTPException as exc:
+                if exc.status != 413 and exc.code != 40005:
+                    raise
+                reason = "Discord refused the file as too large"
+            finally:
+                fetched.close()
     await interaction.followup.send(
         f"{title}: {_link_note('WAV', copy.url, reason)}", ephemeral=True, allowed_mentions=render.NO_MENTIONS
     )
@@ -79,6 +98,10 @@ async def send_wav(bot: MusicBot, interaction: discord.Interaction, song: SongRo
 
 async def post_video(bot: MusicBot, interaction: discord.Interaction, song: SongRow) -> None:
     """The song's video in the channel, as a reply to the song; once per song (then a pointer to it)."""
+    bot.check_can_post(interaction)
+    known = await bot.exports.remembered(song.id, "video")
+    if known is None or known.message_id is None:  # a pointer costs nothing; a post is a transfer
+        COOLDOWNS["video"].check(interaction)
     await interaction.response.defer(ephemeral=True, thinking=True)
     async with bot.exports.one_at_a_time(song.id, "video"):
         copy = await bot.exports.video(song)
@@ -121,22 +144,23 @@ async def _post_video_message(
             message_id=interaction.message.id, channel_id=interaction.channel_id, fail_if_not_exists=False
         )
     text = f"🎬 **{render.clip(escape_markdown(song.title), 200)}**: the video, for <@{interaction.user.id}>"
-    fetched = await _fetch(bot, url, media.safe_filename(song.title, "mp4"), limit)
-    reason = fetched.reason if isinstance(fetched, media.Skipped) else None
-    if isinstance(fetched, media.Download):
-        try:
-            return await channel.send(
-                text,
-                file=discord.File(fetched.file, filename=fetched.filename),
-                allowed_mentions=render.NO_MENTIONS,
-                **extra,
-            )
-        except discord.HTTPException as exc:
-            if exc.status != 413 and exc.code != 40005:
-                raise
-            reason = "Discord refused the file as too large"
-        finally:
-            fetched.close()
+    async with _media_slots(bot):
+        fetched = await _fetch(bot, url, media.safe_filename(song.title, "mp4"), limit)
+        reason = fetched.reason if isinstance(fetched, media.Skipped) else None
+        if isinstance(fetched, media.Download):
+            try:
+                return await channel.send(
+                    text,
+                    file=discord.File(fetched.file, filename=fetched.filename),
+                    allowed_mentions=render.NO_MENTIONS,
+                    **extra,
+                )
+            except discord.HTTPException as exc:
+                if exc.status != 413 and exc.code != 40005:
+                    raise
+                reason = "Discord refused the file as too large"
+            finally:
+                fetched.close()
     return await channel.send(
         f"{text}: {_link_note('video', url, reason)}", allowed_mentions=render.NO_MENTIONS, **extra
     )

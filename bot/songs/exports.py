@@ -40,6 +40,10 @@ class ExportService:
         async with self._locks[(song_id, kind)]:
             yield
 
+    async def remembered(self, song_id: str, kind: str) -> SongCopy | None:
+        """The song's `kind` copy if one was made already (nothing asked of the API)."""
+        return await self._repo.song_copy(song_id, kind)
+
     async def wav(self, song: SongRow) -> SongCopy:
         """The song's WAV: remembered, or asked of the API once and remembered."""
         return await self._copy(song, "wav", "WAV")
