@@ -13,6 +13,13 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 CALLBACK_PATH = re.compile(r"(/callbacks/)[^/\s?#'\"]+")
 """A callback URL's last segment is the per-task secret that authenticates its result."""
+INTERACTION_PATH = re.compile(r"(/(?:webhooks|interactions)/\d+/)[^/\s?#'\"]+")
+"""`/webhooks/<application id>/<interaction token>/…` (follow-ups, the original response) and
+`/interactions/<id>/<interaction token>/callback`: discord.py logs these URLs at DEBUG, and the token
+answers as the bot in that channel for 15 minutes (a channel webhook's token, forever)."""
+TOKEN_FIELD = re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]+""")
+"""`'token': '…'` in a logged payload: an INTERACTION_CREATE event (discord.py logs every gateway
+event at DEBUG), a voice server's token, a voice IDENTIFY."""
 
 
 def redact_callback_paths(text: str) -> str:
@@ -20,11 +27,18 @@ def redact_callback_paths(text: str) -> str:
     return CALLBACK_PATH.sub(r"\1********", text)
 
 
+def redact_tokens(text: str) -> str:
+    """Callback secrets, interaction and webhook tokens (in URLs) and `token` fields blanked."""
+    text = INTERACTION_PATH.sub(r"\1********", redact_callback_paths(text))
+    return TOKEN_FIELD.sub(r"\1********", text)
+
+
 class RedactSecrets(logging.Filter):
     """Replace each secret with `********` in the final message, arguments and tracebacks included.
 
-    The bot's tokens are known up front; callback secrets are one per task, so they are found by
-    their place in a URL (`/callbacks/<secret>`) instead.
+    The bot's tokens are known up front; callback secrets and interaction tokens are new all the
+    time, so they are found by their place instead: in a URL (`/callbacks/<secret>`,
+    `/webhooks/<app>/<token>`, `/interactions/<id>/<token>/callback`) or a payload's `token` field.
     """
 
     def __init__(self, secrets: Iterable[str]) -> None:
@@ -34,7 +48,7 @@ class RedactSecrets(logging.Filter):
     def _clean(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "********")
-        return redact_callback_paths(text)
+        return redact_tokens(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
