@@ -1,21 +1,25 @@
-"""Fetching the API's audio so it can be attached: streamed, size-capped and time-limited.
+"""Fetching the API's audio: to attach it (`download`) or to play it as it arrives (`open_stream`).
 
-A file is spooled to disk past a small in-memory threshold, so a hundred concurrent deliveries of
-large songs keep memory bounded (at most `SPOOL_IN_MEMORY` plus one `CHUNK` per download). Any
-failure (not an http(s) URL, a private address, too many redirects, too big, too slow, wrong type,
-HTTP error, a broken connection) returns
-a reason instead of raising: the caller then posts a link, which is always possible.
+A download is streamed, size-capped and time-limited, and spooled to disk past a small in-memory
+threshold, so a hundred concurrent deliveries of large songs keep memory bounded (at most
+`SPOOL_IN_MEMORY` plus one `CHUNK` per download). A stream for a player holds one `CHUNK` at a
+time. Both only reach public addresses, checked at every redirect and again at connection time.
+Any failure (not an http(s) URL, a private address, too many redirects, too big, too slow, wrong
+type, HTTP error, a broken connection) returns a reason instead of raising: the caller then posts a
+link, or skips the song, which is always possible.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import posixpath
 import re
 import socket
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import IO
 from urllib.parse import urljoin, urlsplit
@@ -75,10 +79,38 @@ MAX_REDIRECTS = 5
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 
 
+_CARRIES_IPV4_IN_LAST_32_BITS = (
+    ipaddress.ip_network("64:ff9b::/96"),  # NAT64 (RFC 6052): a translator connects to that IPv4 address
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated), `::a.b.c.d`
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # IPv4-translated (SIIT), `::ffff:0:a.b.c.d`
+)
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+"""Local-use NAT64 (RFC 8215): a network's own translators, the IPv4 address anywhere in the suffix."""
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to when it is a way of reaching IPv4 (mapped, compatible,
+    translated, NAT64, 6to4): the connection ends up there, so that is the address to judge."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if any(ip in network for network in _CARRIES_IPV4_IN_LAST_32_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)
+    return None
+
+
 def _is_public(address: str) -> bool:
+    """Whether the bot may connect to `address`: a global unicast address, judged by where it leads.
+
+    `ipaddress` calls `64:ff9b::7f00:1` (NAT64 to 127.0.0.1) or `2002:c0a8:101::` (6to4 to
+    192.168.1.1) global, as IPv6 addresses they are; the packets still reach the IPv4 address inside.
+    """
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _LOCAL_NAT64:
+            return False
+        ip = _embedded_ipv4(ip) or ip
     return ip.is_global and not ip.is_multicast
 
 
@@ -235,6 +267,143 @@ async def final_address(
         return Skipped("the file server did not answer in time")
     except (aiohttp.ClientError, ValueError) as exc:
         return Skipped(f"the file server could not be reached ({type(exc).__name__})")
+
+
+STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=20.0)
+"""A stream has no total limit (a paused song waits for minutes); a host silent for 20 s is asked again."""
+RESUME_DELAYS = (0.0, 0.5, 1.0, 2.0, 5.0)
+"""Seconds before each try, in a row and without a byte gained, to pick a stream up again; then it ends."""
+_BROKEN_STREAM = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError)
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
+
+
+def _span(response: aiohttp.ClientResponse) -> tuple[int, int | None] | None:
+    """Where the answer's body starts in the file and the file's length (if said); None if unusable."""
+    if response.status == 200:
+        return 0, response.content_length
+    found = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+    if response.status != 206 or found is None:
+        return None
+    return int(found[1]), None if found[2] == "*" else int(found[2])
+
+
+class MediaStream:
+    """A file read from its host while it plays, through the checked session, one chunk at a time.
+
+    Hosts drop connections (one that stops reading, as a paused listening party does, above all):
+    the rest is then asked for with a byte range, each redirect checked again, so the player gets
+    every byte once, in order, from public addresses only.
+    """
+
+    def __init__(
+        self, session: aiohttp.ClientSession, url: str, response: aiohttp.ClientResponse, *, allow_private: bool
+    ) -> None:
+        self._session = session
+        self._url = url
+        self._allow_private = allow_private
+        self._response: aiohttp.ClientResponse | None = response
+        self.offset = 0
+        span = _span(response)
+        self.total = span[1] if span is not None else None
+
+    def close(self) -> None:
+        """Let go of a stream whose chunks were never read (`chunks` closes its own connections)."""
+        if self._response is not None:
+            self._response.close()
+            self._response = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The file's bytes in order, each once, until its end or until its host cannot be had any more.
+
+        Use with `contextlib.aclosing`, so stopping early closes the connection at once.
+        """
+        response, self._response = self._response, None
+        failures = 0
+        while True:
+            if response is not None:
+                try:
+                    async with contextlib.aclosing(self._body(response)) as body:
+                        async for chunk in body:
+                            failures = 0
+                            yield chunk
+                    if self.total is None or self.offset >= self.total:
+                        return
+                except _BROKEN_STREAM as exc:
+                    log.info("Audio stream broke at byte %d (%s)", self.offset, type(exc).__name__)
+                finally:
+                    response.close()
+            if failures == len(RESUME_DELAYS):
+                log.info("Gave up on an audio stream at byte %d of %s", self.offset, self.total or "?")
+                return
+            await asyncio.sleep(RESUME_DELAYS[failures])
+            failures += 1
+            response = await self._rest()
+
+    async def _body(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+        """One answer's body from `offset` on (a host that ignored the range sends the start again)."""
+        span = _span(response)
+        position = span[0] if span is not None else 0
+        async for chunk in response.content.iter_chunked(CHUNK):
+            skip = min(len(chunk), max(0, self.offset - position))
+            position += len(chunk)
+            if skip < len(chunk):
+                self.offset += len(chunk) - skip
+                yield chunk[skip:]
+
+    async def _rest(self) -> aiohttp.ClientResponse | None:
+        """Ask for the file from `offset` on; None when that failed this time."""
+        try:
+            opened = await _get_checked(
+                self._session,
+                self._url,
+                self._allow_private,
+                MAX_REDIRECTS,
+                STREAM_TIMEOUT,
+                {"Range": f"bytes={self.offset}-"},
+            )
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.info("Could not pick an audio stream up again (%s)", type(exc).__name__)
+            return None
+        if isinstance(opened, Skipped):
+            log.info("Could not pick an audio stream up again: %s", opened.reason)
+            return None
+        response = opened[0]
+        span = _span(response)
+        if span is None or span[0] > self.offset or (None not in (span[1], self.total) and span[1] != self.total):
+            log.info("Could not pick an audio stream up again (HTTP %d, not the same file)", response.status)
+            response.close()
+            return None
+        return response
+
+
+async def open_stream(
+    session: aiohttp.ClientSession, url: str, *, allow_private: bool = False
+) -> MediaStream | Skipped:
+    """Start reading `url` for a player that consumes it as it plays (ffmpeg, in listening parties).
+
+    The rules of `download` (http(s), public addresses, each redirect checked, the media session's
+    resolver at connection time), without its size cap, since nothing is kept: the player is
+    handed the bytes, never an address it would resolve or follow itself.
+    """
+    try:
+        opened = await _get_checked(session, url, allow_private, MAX_REDIRECTS, STREAM_TIMEOUT)
+    except aiohttp.ClientConnectorDNSError:
+        return Skipped("the file's host could not be reached at a public address")
+    except TimeoutError:
+        return Skipped("the file server did not answer in time")
+    except (aiohttp.ClientError, ValueError) as exc:
+        return Skipped(f"the file server could not be reached ({type(exc).__name__})")
+    if isinstance(opened, Skipped):
+        return opened
+    response = opened[0]
+    content_type = (response.content_type or "").lower()
+    if response.status != 200:
+        response.close()
+        return Skipped(f"the file server answered HTTP {response.status}")
+    if content_type and not content_type.startswith(ALLOWED_TYPES):
+        response.close()
+        return Skipped(f"the file server sent {content_type}, not audio")
+    return MediaStream(session, url, response, allow_private=allow_private)
 
 
 async def _save(
