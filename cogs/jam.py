@@ -21,7 +21,8 @@ from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip
 from bot.songs.requests import SongRequest
 from bot.songs.validation import STYLE_MAX, check_model, clean_text
 from bot.storage.models import LyricsDraft
-from bot.storage.repository import Jam, JamLine, SongRow, Task
+from bot.storage.outbox import OutboxItem
+from bot.storage.repository import Jam, JamLine
 from cogs._common import MODEL_CHOICES
 from cogs.library import song_line
 from cogs.listen import play_jam
@@ -110,11 +111,11 @@ class Jams(commands.Cog):
         self.bot = bot
 
     async def cog_load(self) -> None:
-        self.bot.songs.delivered_listeners.append(self.on_songs_delivered)
+        self.bot.songs.follow_ups.register("jam", self.on_song_delivered)
         self.bot.add_dynamic_items(AddTheseButton)
 
     async def cog_unload(self) -> None:
-        self.bot.songs.delivered_listeners.remove(self.on_songs_delivered)
+        self.bot.songs.follow_ups.unregister("jam")
         self.bot.remove_dynamic_items(AddTheseButton)
 
     async def _jam_here(self, interaction: discord.Interaction) -> Jam:
@@ -348,12 +349,12 @@ class Jams(commands.Cog):
                 await message.add_reaction(LINE_ADDED_REACTION)
         await self.refresh(jam.id)
 
-    async def on_songs_delivered(self, task: Task, songs: list[SongRow]) -> None:
-        """A jam's song (or an extension of it) was posted: it is now the one the thread extends."""
-        if task.jam_id is None or not songs:
-            return
-        await self.bot.repo.set_jam_latest(task.jam_id, songs[-1].id)
-        await self.refresh(task.jam_id)
+    async def on_song_delivered(self, step: OutboxItem) -> None:
+        """A jam's song (or an extension of it) was posted, and made the one the thread extends in
+        the same transaction (`Repository.mark_delivered`): redraw the jam message (an outbox step)."""
+        task = await self.bot.repo.task(step.task_id) if step.task_id is not None else None
+        if task is not None and task.jam_id is not None:
+            await self.refresh(task.jam_id)
 
 
 async def setup(bot: MusicBot) -> None:

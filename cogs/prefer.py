@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -14,7 +13,6 @@ from discord.utils import escape_markdown
 from bot.songs.preferences import STYLE_SUFFIX_MAX
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS
 from bot.storage.models import Preferences
-from bot.storage.repository import SongRow, Task
 from cogs._common import MODEL_CHOICES
 
 if TYPE_CHECKING:
@@ -39,16 +37,10 @@ def preferences_embed(prefs: Preferences, *, changed: bool) -> discord.Embed:
 
 
 class Prefer(commands.Cog):
-    """/prefer, and sending finished songs to members who asked for DMs."""
+    """/prefer (the DM of each finished song, `auto_dm`, is an outbox step: `bot.songs.follow_ups`)."""
 
     def __init__(self, bot: MusicBot) -> None:
         self.bot = bot
-
-    async def cog_load(self) -> None:
-        self.bot.songs.delivered_listeners.append(self.on_songs_delivered)
-
-    async def cog_unload(self) -> None:
-        self.bot.songs.delivered_listeners.remove(self.on_songs_delivered)
 
     @app_commands.command(name="prefer", description="Your own defaults, in every server (without options: show them).")
     @app_commands.describe(
@@ -77,23 +69,6 @@ class Prefer(commands.Cog):
         await interaction.response.send_message(
             embed=preferences_embed(prefs, changed=changing), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
-
-    async def on_songs_delivered(self, task: Task, songs: list[SongRow]) -> None:
-        """`auto_dm`: one DM per finished song of the requester's (not when it already went by DM)."""
-        if not songs or not (await self.bot.prefs.get(task.requester_id)).auto_dm:
-            return
-        for song in songs:
-            if song.channel_id != task.channel_id:
-                continue  # the channel refused it, so it was sent to them by DM already
-            if not await self.bot.exports.claim_dm(song.id):
-                continue
-            try:
-                message = await self.bot.delivery.dm_copy(task, song)
-            except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
-                log.warning("Could not DM song %s to %d (%s)", song.id, task.requester_id, type(exc).__name__)
-                continue
-            if message is not None:
-                await self.bot.exports.dm_sent(song.id, message.channel.id, message.id)
 
 
 async def setup(bot: MusicBot) -> None:

@@ -97,8 +97,11 @@ class MusicBot(commands.AutoShardedBot):
         self.instance_id = instance_id()
         """Names this process in the database's leases (host, pid and a random part)."""
         self.identify_gate = IdentifyGate(self._identify_slot, self._max_concurrency)
-        # SHARD_IDS means the other shards run in other processes on the same database.
-        self.leases = Leases(owner=self.instance_id, ttl=settings.lease_seconds, shared=settings.shard_ids is not None)
+        # On PostgreSQL every process is a cluster member, whatever SHARD_IDS says: a rolling deploy or
+        # a replica started by mistake puts two "lone" processes on one database, and a process that
+        # believed itself alone would hand back the other's deliveries at start. SQLite is one process.
+        shared = settings.shard_ids is not None or settings.database_url is not None
+        self.leases = Leases(owner=self.instance_id, ttl=settings.lease_seconds, shared=shared)
         self.repo = repo
         self.http_session = session
         self.metrics = Metrics()
@@ -153,7 +156,7 @@ class MusicBot(commands.AutoShardedBot):
         if not self.leases.shared:
             return await self._local_slots.take(name, seconds)
         once = f"{self.instance_id}:{secrets.token_hex(4)}"
-        return await self.repo.try_lease(name, once, seconds, time.time())
+        return await self.repo.try_lease(name, once, seconds)
 
     async def setup_hook(self) -> None:
         """Only what answering needs, so the gateway connects and `/healthz` is up at once.
@@ -168,6 +171,7 @@ class MusicBot(commands.AutoShardedBot):
         await self.songs.release_interrupted()  # before callbacks can arrive, so nothing is delivered twice
         await self._start_webhook()
         self.poller.start()
+        self.songs.follow_ups.start()
         self.pruner.start()
         self._recovery = asyncio.create_task(self._recover(), name="recover")
         await self._sync_commands()
@@ -348,8 +352,8 @@ class MusicBot(commands.AutoShardedBot):
 
     async def health(self) -> tuple[bool, dict[str, object]]:
         """For `/healthz`: every shard connected (or only briefly not) and the database answering."""
-        health = await check_health(self.gateway, self.songs.pending_tasks)
-        pending = health.answer if isinstance(health.answer, list) else []
+        health = await check_health(self.gateway, lambda: self.repo.count_tasks("pending"))
+        pending = health.answer.get("pending", 0) if isinstance(health.answer, dict) else 0
         return health.healthy, {
             "status": "ok" if health.healthy else "unavailable",
             "reason": health.reason,
@@ -357,14 +361,14 @@ class MusicBot(commands.AutoShardedBot):
             "version": __version__,
             "shards": {str(shard): state for shard, state in health.shards.items()},
             "mode": "callback" if self.settings.callback_mode else "polling",
-            "pending_tasks": len(pending),
+            "pending_tasks": pending,
         }
 
     async def metrics_text(self) -> bytes:
         """For `/metrics`: the gauges read now, then everything in Prometheus' text format."""
-        self.metrics.queue_length.set(len(await self.repo.tasks_in_states("queued")))
-        in_progress = await self.repo.tasks_in_states("reserved", "pending", "received", "delivering")
-        self.metrics.songs_in_progress.set(len(in_progress))
+        counts = await self.repo.count_tasks("queued", "reserved", "pending", "received", "delivering")
+        self.metrics.queue_length.set(counts.pop("queued"))
+        self.metrics.songs_in_progress.set(sum(counts.values()))
         if isinstance(self, discord.AutoShardedClient):
             self.metrics.set_gateway_latencies(list(self.latencies))
         else:
@@ -386,8 +390,13 @@ class MusicBot(commands.AutoShardedBot):
         self.http.request = counted  # type: ignore[method-assign]
 
     async def close(self) -> None:
-        """Stop taking work first, let requests being charged and deliveries finish, then disconnect."""
-        await self.poller.stop()
+        """Stop taking work first, let requests being charged and deliveries finish, then disconnect.
+
+        The heartbeat stops last: while deliveries finish or are handed back within the grace, their
+        leases stay renewed, so no other process takes over work this one is still doing.
+        """
+        await self.poller.stop_sweeping()
+        await self.songs.follow_ups.stop()
         await self.parties.close()  # each party leaves its voice channel and says so
         await self.pruner.stop()
         if self._recovery is not None and not self._recovery.done():
@@ -406,5 +415,6 @@ class MusicBot(commands.AutoShardedBot):
             await asyncio.wait_for(self.favourites.drain(), SHUTDOWN_GRACE)
         await self.alerts.close()
         await self.songs.close()
+        await self.poller.stop()
         await super().close()
         await self.media_session.close()

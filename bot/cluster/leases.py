@@ -28,3 +28,35 @@ class Leases:
     shared: bool = False
     """Other live processes use this database (SHARD_IDS is set). When False, every lease in the
     database was this process's own in an earlier life, so start-up takes all of them back at once."""
+
+
+class ClaimLost(Exception):
+    """The claim a piece of work was made under is gone: another process took the task over (this
+    one stalled past its lease). The work stops where it is and writes nothing more."""
+
+
+class Claims:
+    """The task claims this process is working on right now, each with the epoch it was made under.
+
+    The heartbeat renews exactly these, so a task this process gave up on (its hand-back failed
+    while the database was away) runs out and is taken over by the next sweep, instead of being
+    renewed for as long as the process lives. Memory only, by design: it describes this process's
+    own coroutines, and everything another process needs is in the database.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[int, int] = {}
+
+    def hold(self, task_id: int, epoch: int) -> None:
+        self._held[task_id] = epoch
+
+    def drop(self, task_id: int, epoch: int) -> None:
+        """Forget the claim, unless a newer one on the same task was taken meanwhile."""
+        if self._held.get(task_id) == epoch:
+            del self._held[task_id]
+
+    def held(self) -> dict[int, int]:
+        return dict(self._held)
+
+    def __len__(self) -> int:
+        return len(self._held)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
@@ -125,7 +124,7 @@ class AccountAlerts:
     async def _tell_owner(self, problem: str, text: str) -> None:
         try:
             claim = f"owner-dm:{problem}"
-            if not await self._repo.try_lease(claim, self._instance_id, OWNER_DM_LEASE, time.time()):
+            if not await self._repo.try_lease(claim, self._instance_id, OWNER_DM_LEASE):
                 log.info("Another process of this bot has told the owner already")
                 return
             await self._contact.dm_owner(text)

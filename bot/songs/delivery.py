@@ -30,13 +30,14 @@ import datetime as dt
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
 from discord.utils import escape_markdown
 
+from bot.cluster.leases import ClaimLost
 from bot.producer import media
 from bot.producer.models import Song
 from bot.songs import render
@@ -109,15 +110,21 @@ class Delivery(StatusLines):
 
     # -- songs -------------------------------------------------------------------------------
 
-    async def post_songs(self, task: Task, songs: Sequence[Song]) -> None:
+    async def post_songs(
+        self, task: Task, songs: Sequence[Song], *, still_mine: Callable[[], Awaitable[bool]] | None = None
+    ) -> None:
         """Record and post each song once; a song that already has a message is skipped.
 
         Raises on a transient fault; the caller puts the task back in line with a backoff
-        (`retry_delay`).
+        (`retry_delay`). `still_mine` is asked right before each post, which cannot be taken back:
+        when the claim the delivery runs under was lost (this process stalled past its lease and
+        another took the task over), `ClaimLost` is raised and nothing more is posted.
         """
-        await self._post_songs(task, songs)
+        await self._post_songs(task, songs, still_mine)
 
-    async def _post_songs(self, task: Task, songs: Sequence[Song]) -> None:
+    async def _post_songs(
+        self, task: Task, songs: Sequence[Song], still_mine: Callable[[], Awaitable[bool]] | None
+    ) -> None:
         for index, song in enumerate(songs):
             key = song.id or f"{task.api_task_id or task.id}:{'stems' if song.stems_url else index}"
             earlier = await self._repo.song(key)
@@ -150,6 +157,8 @@ class Delivery(StatusLines):
             # A row without a message: an earlier attempt was stopped while posting it. Look first.
             message = await self._find_posted(task, row) if earlier is not None else None
             if message is None:
+                if still_mine is not None and not await still_mine():
+                    raise ClaimLost(f"task {task.id}")
                 message = await self._post_song(task, row)
             if message is not None:
                 await self._repo.set_song_message(row.id, message.channel.id, message.id)
@@ -320,9 +329,12 @@ class Delivery(StatusLines):
             return await self.send_song(channel_id, guild_id, song, content=content, stars=stars)
 
     async def cross_post(self, channel_id: int, task: Task, song: SongRow) -> None:
-        """Also post a finished song in the guild's song feed. Best effort: a failure is only logged.
+        """Also post a finished song in the guild's song feed (an outbox step: see `FollowUps`).
 
-        Only songs from channels `@everyone` can view: a private channel's songs stay in it.
+        Only songs from channels `@everyone` can view: a private channel's songs stay in it. A
+        refusal (the feed deleted, permissions taken away) is logged and the step is done; a fault
+        that may pass (Discord 5xx, the network) is raised, so the step is tried again. The post's
+        nonce makes a repeat within Discord's window return the first message.
         """
         guild = self._client.get_guild(task.guild_id)
         if self.visibility is not None and (
@@ -330,16 +342,26 @@ class Delivery(StatusLines):
         ):
             log.info("Task %d: made in a channel not everyone can view; not cross-posted", task.id)
             return
-        try:
-            message = await self.repost(
-                channel_id,
-                task.guild_id,
-                song,
-                content=f"🎵 New song by <@{task.requester_id}> in <#{task.channel_id}>",
-            )
-        except Exception as exc:  # the feed is a courtesy: nothing about it may stop the rest
-            log.warning("Could not cross-post task %d to the song feed %d (%s)", task.id, channel_id, exc)
-            return
+        async with self._channel_locks[channel_id], self._media_slots:
+            try:
+                message = await self.send_song(
+                    channel_id,
+                    task.guild_id,
+                    song,
+                    content=f"🎵 New song by <@{task.requester_id}> in <#{task.channel_id}>",
+                    nonce=render.message_nonce(song.id, channel_id),
+                )
+            except discord.HTTPException as exc:
+                if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
+                    raise
+                log.warning(
+                    "Could not cross-post task %d to the song feed %d (%s %s)",
+                    task.id,
+                    channel_id,
+                    exc.status,
+                    exc.code,
+                )
+                return
         # Follow-ups (menus, replies) work from the feed's copy too.
         await self._repo.add_song_message(song.id, message.channel.id, message.id)
 

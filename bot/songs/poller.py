@@ -27,6 +27,7 @@ from bot.core.settings import Settings
 from bot.producer.client import BATCH_LIMIT, ProducerClient, ProducerError
 from bot.songs.requests import Clock
 from bot.songs.service import SongService
+from bot.storage.models import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from bot.storage import Repository
@@ -42,6 +43,31 @@ FIRST_POLL_DELAY = 3.0
 PROGRESS_READ_INTERVAL = 10.0
 """Callback mode: how often songs someone is watching (they have a status line) are asked about, for
 their progress. They join the sweep's batched request, so this adds at most one request per round."""
+
+
+class Outage:
+    """A background loop's view of the database going away: one warning when it starts, one line
+    when it ends, and a growing pause between tries meanwhile (never a traceback per try)."""
+
+    def __init__(self, what: str, *, first: float = 1.0, cap: float = 30.0) -> None:
+        self._what = what
+        self._first = first
+        self._cap = cap
+        self._pause: float | None = None
+
+    def seen(self, error: Exception) -> float:
+        """Note a failed try; seconds to wait before the next."""
+        if self._pause is None:
+            log.warning("%s waits for the database (%s); retrying", self._what, error)
+            self._pause = self._first
+        else:
+            self._pause = min(self._pause * 2, self._cap)
+        return self._pause
+
+    def over(self) -> None:
+        if self._pause is not None:
+            log.info("%s reached the database again", self._what)
+            self._pause = None
 
 
 POLLER_LEASE = "poller"
@@ -60,7 +86,8 @@ class TaskPoller:
         self._clock = clock
         self._last_request = -float("inf")
         self._last_progress_round = -float("inf")
-        self._runners: list[asyncio.Task[None]] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._heart: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._polled = False
         self.is_poller = False
@@ -72,31 +99,42 @@ class TaskPoller:
         return max(3 * self._settings.poll_interval, self._service.leases.ttl / 2)
 
     def start(self) -> None:
-        if not self._runners:
-            self._runners = [
-                asyncio.create_task(self._run(), name="task-poller"),
-                asyncio.create_task(self._beat(), name="lease-heartbeat"),
-            ]
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._run(), name="task-poller")
+            self._heart = asyncio.create_task(self._beat(), name="lease-heartbeat")
 
-    async def stop(self) -> None:
-        for runner in self._runners:
-            runner.cancel()
+    async def stop_sweeping(self) -> None:
+        """Take on no more work (the first step of stopping); the heartbeat goes on, so deliveries
+        still finishing keep their leases until they are done or handed back."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await runner
-        self._runners = []
+                await self._sweeper
+            self._sweeper = None
         if self.is_poller and self._service.leases.shared:  # hand the role over now, not when the lease runs out
             with contextlib.suppress(Exception):
                 await self._repo.release_lease(POLLER_LEASE, self._service.leases.owner)
             self.is_poller = False
 
+    async def stop(self) -> None:
+        """Stop sweeping and then the heartbeat (the last step: nothing of this process's is held)."""
+        await self.stop_sweeping()
+        if self._heart is not None:
+            self._heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heart
+            self._heart = None
+
     async def _beat(self) -> None:
-        """Renew this process's task leases three times per lease lifetime."""
+        """Renew the leases of this process's work three times per lease lifetime."""
+        outage = Outage("Renewing task leases")
         while True:
             await asyncio.sleep(self._service.leases.ttl / 3)
             try:
                 await self._service.heartbeat()
-            except asyncio.CancelledError:
-                raise
+                outage.over()
+            except DatabaseUnavailable as exc:
+                outage.seen(exc)
             except Exception:
                 log.exception("Renewing task leases failed; trying again at the next beat")
 
@@ -105,15 +143,18 @@ class TaskPoller:
         self._wake.set()
 
     async def _run(self) -> None:
+        outage = Outage("The task poller")
         while True:
+            interval = self._settings.poll_interval
             try:
                 await self.sweep()
-            except asyncio.CancelledError:
-                raise
+                outage.over()
+            except DatabaseUnavailable as exc:
+                interval = outage.seen(exc)
             except Exception:
                 log.exception("Task poller sweep failed; trying again next interval")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
             self._wake.clear()
 
     def _due(self, submitted_at: float | None, now: float, *, watched: bool = False) -> bool:
@@ -129,9 +170,7 @@ class TaskPoller:
         `everything`); then the housekeeping every process does."""
         leases = self._service.leases
         # Alone on the database this process is the poller, whatever an earlier life of it held.
-        self.is_poller = not leases.shared or await self._repo.try_lease(
-            POLLER_LEASE, leases.owner, self.lease_seconds, self._clock()
-        )
+        self.is_poller = not leases.shared or await self._repo.try_lease(POLLER_LEASE, leases.owner, self.lease_seconds)
         if self.is_poller:
             await self.poll(everything=everything or not self._polled)
             self._polled = True
@@ -186,6 +225,6 @@ class TaskPoller:
             await asyncio.sleep(wait)
         if self._service.leases.shared:
             once = f"{self._service.leases.owner}:{secrets.token_hex(4)}"
-            while not await self._repo.try_lease(REQUEST_SLOT, once, MIN_REQUEST_SPACING, time.time()):  # noqa: ASYNC110 - another process holds it
+            while not await self._repo.try_lease(REQUEST_SLOT, once, MIN_REQUEST_SPACING):  # noqa: ASYNC110 - another process holds it
                 await asyncio.sleep(0.1)
         self._last_request = time.monotonic()

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from bot.cluster.leases import Leases
+from bot.cluster.leases import Claims, Leases
 from bot.core.settings import Settings
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.lookup import Unconfirmed, find_submissions
@@ -40,10 +40,13 @@ class Recovery:
     _delivery: Delivery
     _clock: Clock
     leases: Leases
+    claims: Claims
 
     if TYPE_CHECKING:
 
-        async def _fail(self, task: Task, message: str, *, waiting_in: tuple[str, ...] | None = None) -> bool: ...
+        async def _fail(
+            self, task: Task, message: str, *, waiting_in: tuple[str, ...] | None = None, epoch: int | None = None
+        ) -> bool: ...
 
         def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None: ...
 
@@ -59,14 +62,12 @@ class Recovery:
 
     async def expire_overdue(self) -> int:
         """Fail, with a refund, every task that has had no result by its deadline."""
-        now = self._clock()
         expired = 0
-        for task in await self._repo.tasks_in_states("reserved", "pending"):
-            if task.deadline_at <= now:
-                minutes = round(self._settings.task_timeout / 60)
-                message = f"no result from the music service after {minutes} minutes. Your credit was refunded."
-                # Only if still waiting: a result that came in meanwhile is delivered, not refunded.
-                expired += await self._fail(task, message, waiting_in=("reserved", "pending"))
+        for task in await self._repo.tasks_past_deadline(self._clock(), ("reserved", "pending")):
+            minutes = round(self._settings.task_timeout / 60)
+            message = f"no result from the music service after {minutes} minutes. Your credit was refunded."
+            # Only if still waiting: a result that came in meanwhile is delivered, not refunded.
+            expired += await self._fail(task, message, waiting_in=("reserved", "pending"))
         return expired
 
     async def release_interrupted(self) -> None:
@@ -102,12 +103,11 @@ class Recovery:
         unconfirmed submissions, since finding them asks `/producer/tasks`, whose limit is per token.
         Every step is a conditional update, so processes sweeping at once never do a thing twice.
         """
-        now = self._clock()
-        for task in await self._repo.claim_expired_tasks(self.leases.owner, self.leases.ttl, now, ("delivering",)):
+        for task in await self._repo.claim_expired_tasks(self.leases.owner, self.leases.ttl, None, ("delivering",)):
             log.warning("Task %d: its delivery's process stopped renewing it; delivering it here", task.id)
             self._spawn(self._deliver_claimed(task), name=f"deliver-{task.id}")
         if poller:
-            orphans = await self._repo.claim_expired_tasks(self.leases.owner, self.leases.ttl, now, ("reserved",))
+            orphans = await self._repo.claim_expired_tasks(self.leases.owner, self.leases.ttl, None, ("reserved",))
             if orphans:
                 log.warning("Taking over %d submission(s) whose process stopped", len(orphans))
                 await self.resolve_unconfirmed(orphans)
@@ -116,8 +116,19 @@ class Recovery:
         await self.pump(refresh=False)
 
     async def heartbeat(self) -> int:
-        """Renew this process's leases; how many it holds."""
-        return await self._repo.renew_task_leases(self.leases.owner, self.leases.ttl, self._clock())
+        """Renew the leases of the work this process is doing right now; how many it holds.
+
+        Only those (`claims`): a task whose delivery or hand-back failed, or whose submission was
+        abandoned, is not renewed, so its lease runs out and the next sweep (here or anywhere)
+        finishes it. A claim found lost here was taken over while this process stalled; the work
+        under it stops at its next check (`confirm_claim`) and its final write is refused anyway.
+        """
+        held = self.claims.held()
+        renewed = await self._repo.renew_task_leases(self.leases.owner, self.leases.ttl, task_ids=list(held))
+        for task_id, epoch in held.items():
+            if renewed.get(task_id) != epoch:
+                log.warning("Task %d: this process's claim on it ran out and was taken over elsewhere", task_id)
+        return len(renewed)
 
     async def resolve_unconfirmed(self, reserved: list[Task]) -> None:
         """Charged, maybe sent, but the API's answer was never recorded (the process stopped).
@@ -129,6 +140,15 @@ class Recovery:
         """
         if not reserved:
             return
+        for task in reserved:
+            self.claims.hold(task.id, task.lease_epoch)
+        try:
+            await self._resolve_held(reserved)
+        finally:
+            for task in reserved:
+                self.claims.drop(task.id, task.lease_epoch)
+
+    async def _resolve_held(self, reserved: list[Task]) -> None:
         hashes = await self._repo.secret_hashes(task.id for task in reserved)
         wanted = [Unconfirmed(task.id, task.request, hashes.get(task.id), task.created_at) for task in reserved]
         found: dict[int, TaskRecord] | None
@@ -151,12 +171,12 @@ class Recovery:
             await self._repo.mark_submitted(task.id, record.task_id, self._clock())
             if record.response is not None:
                 await self.accept_result(task.id, record.response)
-            await self._repo.release_task_lease(task.id, self.leases.owner)
+            await self._repo.release_task_lease(task.id, self.leases.owner, task.lease_epoch)
             await self._delivery.update_status(task.id)
 
     async def retry_undelivered(self) -> None:
         """Deliver received tasks again, each once its backoff after a failed attempt is over."""
-        for task in await self._repo.deliveries_due(self._clock()):
+        for task in await self._repo.deliveries_due():
             self._spawn(self.deliver(task.id), name=f"deliver-{task.id}")
 
     async def pending_tasks(self) -> list[Task]:

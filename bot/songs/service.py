@@ -25,10 +25,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
-from bot.cluster.leases import Leases
+from bot.cluster.leases import ClaimLost, Claims, Leases
 from bot.core.errors import ApiRejected, InvalidInput
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings
@@ -37,11 +37,13 @@ from bot.producer.lookup import Unconfirmed, find_submissions
 from bot.producer.models import MalformedResult, parse_result
 from bot.producer.wording import describe_api_error
 from bot.songs.actions import action_for
+from bot.songs.follow_ups import FollowUps, steps_after_delivery
 from bot.songs.library import Library
 from bot.songs.quota import Charge, Quota, utc_day
 from bot.songs.recovery import Recovery
 from bot.songs.render import Progress
 from bot.songs.requests import Clock, SongRequest, hash_secret, new_secret
+from bot.storage.models import DatabaseUnavailable
 from bot.storage.repository import Limits, NewTask, Refusal, Repository, SongRow, Task
 
 if TYPE_CHECKING:
@@ -77,8 +79,10 @@ class SongService(Recovery):
         self._quota = Quota(settings, repo, clock=clock)
         self._library = Library(repo, api, clock=clock)
         self._background: set[asyncio.Task[None]] = set()
-        self.delivered_listeners: list[Callable[[Task, list[SongRow]], Awaitable[None]]] = []
-        """Called after a task's songs are posted (the jam cog keeps its chain up to date)."""
+        self.claims = Claims()
+        """The task claims this process is working on: what the heartbeat renews."""
+        self.follow_ups = FollowUps(repo, delivery, self.leases, clock=clock)
+        """The outbox's steps after a delivery (song feed, jam message, auto-DM)."""
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -183,6 +187,12 @@ class SongService(Recovery):
                 failed = await self._repo.task(task.id)
                 if failed is not None:
                     await self._delivery.notify_failure(failed)
+            except DatabaseUnavailable as exc:
+                # Its claim runs out and the poller's sweep looks it up at the API: never sent twice.
+                log.warning("Task %d: submission interrupted (%s); the next sweep finishes it", task.id, exc)
+            except Exception:
+                # A bug must not abandon the rest of the batch (they would wait for their deadline).
+                log.exception("Task %d: submission failed; the next sweep finishes it", task.id)
         if not refresh and not promoted:
             return
         for waiting in await self._repo.queue_positions(guild):
@@ -253,7 +263,23 @@ class SongService(Recovery):
         )
 
     async def submit(self, task: Task, secret: str) -> Task:
-        """Send a promoted task to the API. On refusal, refund and raise `ApiRejected`."""
+        """Send a promoted task to the API. On refusal, refund and raise `ApiRejected`.
+
+        The task was claimed by its promotion (`task.lease_epoch`). Right before the request, which
+        cannot be taken back, the claim is confirmed: a process that stalled past its lease while
+        another took the submission over (looked it up, refunded it) sends nothing.
+        """
+        self.claims.hold(task.id, task.lease_epoch)
+        try:
+            return await self._submit_held(task, secret)
+        finally:
+            self.claims.drop(task.id, task.lease_epoch)
+
+    async def _submit_held(self, task: Task, secret: str) -> Task:
+        if not await self._repo.confirm_claim(task.id, task.lease_epoch, self.leases.ttl, ("reserved",)):
+            log.warning("Task %d: another process took its submission over; not sending it from here", task.id)
+            current = await self._repo.task(task.id)
+            return current or task
         body = dict(task.request)
         if self._settings.public_url:
             body["callback_url"] = f"{self._settings.public_url}/callbacks/{secret}"
@@ -295,7 +321,7 @@ class SongService(Recovery):
         else:
             await self._repo.mark_submitted(task.id, submission.task_id, self._clock())
             # Submitted: a pending task needs no owner (callbacks reach any process; one polls).
-            await self._repo.release_task_lease(task.id, self.leases.owner)
+            await self._repo.release_task_lease(task.id, self.leases.owner, task.lease_epoch)
             log.info("Task %d submitted as %s (%s)", task.id, submission.task_id, task.action)
             if submission.response is not None:
                 await self.accept_result(task.id, submission.response)
@@ -354,21 +380,42 @@ class SongService(Recovery):
         await self._deliver_claimed(task)
 
     async def _deliver_claimed(self, task: Task) -> None:
+        """Deliver a task claimed under `task.lease_epoch`; every write that ends it names that epoch."""
+        self.claims.hold(task.id, task.lease_epoch)
+        try:
+            await self._deliver_held(task)
+        except DatabaseUnavailable as exc:
+            # Nothing half-written: the claim runs out and the next sweep finishes the delivery
+            # (a song already posted is found in the channel, so it is not posted twice).
+            log.warning(
+                "Delivery of task %d was interrupted (%s); it is finished once the database is back", task.id, exc
+            )
+        finally:
+            self.claims.drop(task.id, task.lease_epoch)
+
+    async def _deliver_held(self, task: Task) -> None:
         try:
             result = parse_result(task.result)
         except MalformedResult:
             result = None
         if result is None or not result.deliverable:
             reason = (result.error_message if result else None) or "the music service reported a failure"
-            await self._fail(task, f"the song could not be made ({reason}). Your credit was refunded.")
+            await self._fail(
+                task, f"the song could not be made ({reason}). Your credit was refunded.", epoch=task.lease_epoch
+            )
             return
         try:
-            await self._delivery.post_songs(task, result.deliverable)
+            await self._delivery.post_songs(task, result.deliverable, still_mine=lambda: self._still_mine(task))
+        except ClaimLost:
+            log.warning("Task %d: another process took its delivery over; leaving it to that process", task.id)
+            return
         except asyncio.CancelledError:
             # Stopping: hand it back at once rather than when the lease runs out. A song already
             # posted is found in the channel by whoever delivers it next, so it is not posted twice.
             with contextlib.suppress(Exception):
-                await self._repo.release_delivery(task.id)
+                await self._repo.release_delivery(task.id, epoch=task.lease_epoch)
+            raise
+        except DatabaseUnavailable:
             raise
         except Exception as exc:
             # Transient (Discord 5xx, network): permanent refusals are handled inside post_songs.
@@ -379,35 +426,34 @@ class SongService(Recovery):
                 log.warning("Delivery of task %d failed (%s); it will be retried in %g s", task.id, fault, delay)
             else:
                 log.exception("Delivery of task %d failed; it will be retried in %g s", task.id, delay)
-            await self._repo.release_delivery(task.id, retry_at=self._clock() + delay)
+            await self._repo.release_delivery(task.id, epoch=task.lease_epoch, retry_in=delay)
             return
-        await self._repo.mark_delivered(task.id)
+        songs = [song for song in await self._repo.songs_for_task(task.id) if song.kind == "song"]
+        steps, jam_song = await steps_after_delivery(self._repo, task, songs)
+        if not await self._repo.mark_delivered(task.id, task.lease_epoch, follow_ups=steps, jam_song=jam_song):
+            log.warning("Task %d: another process took its delivery over; leaving the rest to it", task.id)
+            return
         self._metrics.songs_delivered.labels(task.action).inc()
         if task.finished_at is not None:
             self._metrics.delivery_latency.observe(max(0.0, self._clock() - task.finished_at))
         await self._delivery.update_status(task.id)
-        self._spawn(self._after_delivery(task), name=f"after-{task.id}")
+        if steps:
+            self.follow_ups.wake()
+        self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
 
-    async def _after_delivery(self, task: Task) -> None:
-        """Free the slot, cross-post to the song feed, and tell listeners (jams) about the songs."""
-        await self.pump(task.guild_id)
-        songs = [song for song in await self._repo.songs_for_task(task.id) if song.kind == "song"]
-        feed = (await self._repo.guild_settings(task.guild_id)).feed_channel_id
-        if feed and feed != task.channel_id:
-            for song in songs:
-                await self._delivery.cross_post(feed, task, song)
-        for listener in self.delivered_listeners:
-            try:
-                await listener(task, songs)
-            except Exception:
-                log.exception("A delivered-song listener failed for task %d", task.id)
+    async def _still_mine(self, task: Task) -> bool:
+        """Whether this process still holds the delivery it claimed (renewing it as it asks)."""
+        return await self._repo.confirm_claim(task.id, task.lease_epoch, self.leases.ttl, ("delivering",))
 
-    async def _fail(self, task: Task, message: str, *, waiting_in: tuple[str, ...] | None = None) -> bool:
+    async def _fail(
+        self, task: Task, message: str, *, waiting_in: tuple[str, ...] | None = None, epoch: int | None = None
+    ) -> bool:
         """Fail with a refund, tell the requester, free the slot. With `waiting_in`, only while the
-        task is still in one of those states (a result that came in meanwhile is delivered instead)."""
+        task is still in one of those states (a result that came in meanwhile is delivered instead);
+        with `epoch`, only under that claim."""
         now = self._clock()
         if waiting_in is None:
-            failed = await self._repo.fail_task(task.id, message, now)
+            failed = await self._repo.fail_task(task.id, message, now, epoch=epoch)
         else:
             failed = await self._repo.fail_waiting(task.id, message, now, waiting_in)
         if failed is None:

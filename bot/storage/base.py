@@ -26,6 +26,27 @@ class RepositoryBase:
         """ "sqlite" or "postgres": which SQL the few backend-specific statements must use."""
         return self._database.dialect
 
+    @property
+    def _db_now(self) -> str:
+        """SQL for the database's own clock, in unix seconds: lease expiry is judged by it, so
+        processes whose clocks disagree still agree on whose lease has run out."""
+        if self.dialect == "postgres":
+            return "EXTRACT(EPOCH FROM clock_timestamp())::double precision"
+        return "((julianday('now') - 2440587.5) * 86400.0)"
+
+    def _now(self, now: float | None) -> tuple[str, tuple[float, ...]]:
+        """'Now' in a statement: the database's clock (`_db_now`), or a time the caller names (the
+        repository tests' way of stepping past a lease). Returns the SQL and its parameters."""
+        if now is None:
+            return self._db_now, ()
+        return ("?::double precision" if self.dialect == "postgres" else "?"), (now,)
+
+    async def database_time(self) -> float:
+        """The database's clock now (unix seconds)."""
+        row = await self._fetchone(f"SELECT {self._db_now}")
+        assert row is not None
+        return float(row[0])
+
     async def _fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         """The first row of one statement (one round trip), or None."""
         return await self._database.fetchone(sql, params)

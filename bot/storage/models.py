@@ -16,6 +16,14 @@ class StorageError(Exception):
     """The database cannot be used; the message says why in one line."""
 
 
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached right now (restarting, connection cut, too many clients).
+
+    What the bot was doing is in the database already, so callers ride it out: a background loop
+    says so once and tries again with back-off; a member is told to try again in a moment.
+    """
+
+
 OPEN_STATES = ("queued", "reserved", "pending", "received", "delivering")
 """States of a task that has not reached its end (`delivered`, `failed` or `cancelled`)."""
 RUNNING_STATES = ("reserved", "pending")
@@ -52,6 +60,10 @@ class Task:
     """When that lease runs out unless renewed; after it another process may take the task over."""
     delivery_failures: int = 0
     """Delivery attempts that failed on a transient fault; the next retry's backoff grows with it."""
+    lease_epoch: int = 0
+    """How many times the task has been claimed: the fencing token. A claim adds one; a write that
+    finishes claimed work names the epoch it was claimed under, so a claim lost to another process
+    (its holder stalled past the lease) cannot write anything."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +183,7 @@ class SongRow:
 TASK_COLUMNS = (
     "id, api_task_id, guild_id, channel_id, requester_id, status_message_id, action, request, "
     "parent_song_id, state, quota_day, cost, refunded, result, error, created_at, submitted_at, "
-    "finished_at, deadline_at, jam_id, credits, lease_owner, lease_until, delivery_failures"
+    "finished_at, deadline_at, jam_id, credits, lease_owner, lease_until, delivery_failures, lease_epoch"
 )
 SONG_COLUMNS = (
     "id, task_id, kind, guild_id, channel_id, requester_id, title, prompt, lyric, duration, audio_url, "

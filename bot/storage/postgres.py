@@ -11,15 +11,15 @@ import functools
 import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 
 from bot.storage.database import Database, Dialect, Row, Transaction, migrations
-from bot.storage.models import StorageError
+from bot.storage.models import DatabaseUnavailable, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -165,21 +165,45 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Transaction]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            yield _PostgresTransaction(conn)
+        with _unavailable_as_one_error():
+            async with self._pool.acquire() as conn, conn.transaction():
+                yield _PostgresTransaction(conn)
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         return self._transaction()
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        row = await self._pool.fetchrow(to_numbered(sql), *params)
+        with _unavailable_as_one_error():
+            row = await self._pool.fetchrow(to_numbered(sql), *params)
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        return [tuple(row) for row in await self._pool.fetch(to_numbered(sql), *params)]
+        with _unavailable_as_one_error():
+            return [tuple(row) for row in await self._pool.fetch(to_numbered(sql), *params)]
 
     async def write(self, sql: str, params: Iterable[Any] = ()) -> int:
-        return _rowcount(await self._pool.execute(to_numbered(sql), *params))
+        with _unavailable_as_one_error():
+            return _rowcount(await self._pool.execute(to_numbered(sql), *params))
+
+
+UNAVAILABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InterfaceError,
+)
+"""What asyncpg raises while the server restarts, cuts a connection or refuses more clients."""
+
+
+@contextmanager
+def _unavailable_as_one_error() -> Iterator[None]:
+    """Turn asyncpg's many ways of saying "the server is not there" into `DatabaseUnavailable`, the
+    one error callers ride out (the pool replaces broken connections by itself)."""
+    try:
+        yield
+    except UNAVAILABLE as exc:
+        raise DatabaseUnavailable(f"PostgreSQL is not answering ({type(exc).__name__})") from exc
 
 
 def database_secrets(url: str | None) -> list[str]:

@@ -198,12 +198,14 @@ class QueueRepository(RepositoryBase):
 
         Returns the promoted tasks (state `reserved`) with their secrets, to be submitted. A member
         at their own running limit is skipped over, so they cannot hold up everybody else. With an
-        `owner` (a cluster process), each promoted task is leased to it until `at + ttl`, so another
+        `owner`, each promoted task is leased to it for `ttl` seconds by the database's clock (and its
+        epoch, the fencing token, goes up by one), so another
         process finishes the submission if this one dies (see `claim_expired_tasks`). On PostgreSQL
         the guild's lock (the one charges take) makes the slot count exact across processes.
         """
         promoted: list[tuple[Task, str]] = []
-        lease_until = at + ttl if owner is not None and ttl is not None else None
+        leased = owner is not None and ttl is not None
+        lease = f"{self._db_now} + ?" if leased else "NULL"
         async with self._transaction() as tx:
             await self._lock_guilds(tx, [guild_id])
             rows = await tx.fetchall(
@@ -226,9 +228,9 @@ class QueueRepository(RepositoryBase):
                 row = await tx.fetchone(
                     # The deadline runs from submission: time spent waiting in line does not count.
                     "UPDATE tasks SET state = 'reserved', secret_hash = ?, "
-                    "deadline_at = ? + (deadline_at - created_at), lease_owner = ?, lease_until = ? "
-                    f"WHERE id = ? AND state = 'queued' RETURNING {TASK_COLUMNS}",
-                    (secret_hash, at, owner, lease_until, task_id),
+                    f"deadline_at = ? + (deadline_at - created_at), lease_owner = ?, lease_until = {lease}, "
+                    f"lease_epoch = lease_epoch + 1 WHERE id = ? AND state = 'queued' RETURNING {TASK_COLUMNS}",
+                    (secret_hash, at, owner, *((ttl,) if leased else ()), task_id),
                 )
                 if row is None:
                     continue

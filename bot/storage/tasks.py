@@ -9,10 +9,9 @@ exact refunds rest on these methods.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.storage.base import RepositoryBase
 from bot.storage.group_commit import GroupCommit
 from bot.storage.models import (
     CANCELLABLE_STATES,
@@ -22,9 +21,10 @@ from bot.storage.models import (
     qualified,
     task_from_row,
 )
+from bot.storage.outbox import OutboxRepository, OutboxStep
 
 
-class TaskRepository(RepositoryBase):
+class TaskRepository(OutboxRepository):
     """Task states, submissions, callbacks, delivery claims and ends (failed, cancelled, refunded)."""
 
     _callbacks: GroupCommit[tuple[str, str, float, str | None, str | None, float | None], Task | None]
@@ -50,6 +50,26 @@ class TaskRepository(RepositoryBase):
         marks = ", ".join("?" for _ in states)
         rows = await self._fetchall(f"SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ({marks}) ORDER BY id", states)
         return [task_from_row(row) for row in rows]
+
+    async def tasks_past_deadline(self, now: float, states: tuple[str, ...]) -> list[Task]:
+        """Tasks in `states` whose deadline has passed (the sweep's; selected by an index, so a
+        sweep costs what is overdue, not what is pending)."""
+        marks = ", ".join("?" for _ in states)
+        rows = await self._fetchall(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ({marks}) AND deadline_at <= ? ORDER BY id",
+            (*states, now),
+        )
+        return [task_from_row(row) for row in rows]
+
+    async def count_tasks(self, *states: str) -> dict[str, int]:
+        """How many tasks are in each of `states` (for /healthz and /metrics: counts, not rows)."""
+        marks = ", ".join("?" for _ in states)
+        rows = await self._fetchall(
+            f"SELECT state, COUNT(*) FROM tasks WHERE state IN ({marks}) GROUP BY state", states
+        )
+        counts = dict.fromkeys(states, 0)
+        counts.update({str(state): int(count) for state, count in rows})
+        return counts
 
     async def set_status_message(self, task_id: int, message_id: int) -> None:
         await self._write("UPDATE tasks SET status_message_id = ? WHERE id = ?", (message_id, task_id))
@@ -86,19 +106,12 @@ class TaskRepository(RepositoryBase):
         None when no waiting task has this secret, or the body names another API task id; the
         caller then looks the task up to tell those cases (and repeats) apart. Callbacks arriving
         together are stored by one statement (see `_store_callbacks`). With an `owner` and `ttl`
-        (a cluster process) the delivery is leased to it until `at + ttl`; whoever held the task
-        before (its submitter or poller) loses the lease, since the task has moved on.
+        the delivery is leased to it for `ttl` seconds by the database's clock and the task's epoch goes
+        up (a new claim); whoever held the task before (its submitter) loses it, since it has moved on.
         """
         leased = owner is not None and ttl is not None
         return await self._callbacks.submit(
-            (
-                secret_hash,
-                json.dumps(result),
-                at,
-                claimed_api_id,
-                owner if leased else None,
-                at + ttl if leased and ttl is not None else None,
-            )
+            (secret_hash, json.dumps(result), at, claimed_api_id, owner if leased else None, ttl if leased else None)
         )
 
     async def _store_callbacks(
@@ -119,11 +132,11 @@ class TaskRepository(RepositoryBase):
         for start in range(0, len(batch), 500):
             chunk = batch[start : start + 500]
             rows = await self._fetchall(
-                "WITH incoming (secret_hash, result, finished_at, claimed, lease_owner, lease_until) AS (VALUES "
+                "WITH incoming (secret_hash, result, finished_at, claimed, lease_owner, ttl) AS (VALUES "
                 + self._values(types, len(chunk))
                 + ") UPDATE tasks SET result = incoming.result, state = 'delivering', "
                 "finished_at = incoming.finished_at, lease_owner = incoming.lease_owner, "
-                "lease_until = incoming.lease_until FROM incoming "
+                f"lease_until = {self._db_now} + incoming.ttl, lease_epoch = tasks.lease_epoch + 1 FROM incoming "
                 "WHERE tasks.secret_hash = incoming.secret_hash AND (tasks.state IN ('reserved', 'pending') "
                 "OR (tasks.state = 'failed' AND tasks.result IS NULL)) "
                 "AND (incoming.claimed IS NULL OR tasks.api_task_id IS NULL OR tasks.api_task_id = incoming.claimed) "
@@ -156,50 +169,112 @@ class TaskRepository(RepositoryBase):
     ) -> Task | None:
         """Move a received task to `delivering`; only one caller can win, so one delivery happens.
 
-        Without `owner` (one process): `received` → `delivering`, no lease; the process's own
-        start-up recovery handles a delivery it was interrupted in. With `owner`, `now` and `ttl`
-        (a cluster): the delivery is leased to `owner` until `now + ttl`, and a task already
-        `delivering` whose lease has expired (its process died or stalled) is taken over as well.
-        A `delivering` task that was never leased is not taken over: nothing says its owner died.
+        Each claim raises the task's epoch (its fencing token): the writes that finish the delivery
+        name it (`mark_delivered`, `release_delivery`), so a claim lost meanwhile writes nothing.
+        With `owner` and `ttl` the delivery is leased to `owner` for `ttl` seconds (by the database's
+        clock, or `now` when a test names one), and a task already `delivering` whose lease ran out
+        (its process died or stalled) is taken over as well. Without, a `received` task is claimed
+        with no lease (nothing but its own process's restart finishes it).
         """
-        if owner is None or now is None or ttl is None:
+        if owner is None or ttl is None:
             row = await self._fetchone(
-                f"UPDATE tasks SET state = 'delivering' WHERE id = ? AND state = 'received' RETURNING {TASK_COLUMNS}",
+                "UPDATE tasks SET state = 'delivering', lease_epoch = lease_epoch + 1 "
+                f"WHERE id = ? AND state = 'received' RETURNING {TASK_COLUMNS}",
                 (task_id,),
             )
         else:
+            clock, at = self._now(now)
             row = await self._fetchone(
-                "UPDATE tasks SET state = 'delivering', lease_owner = ?, lease_until = ? WHERE id = ? "
-                "AND (state = 'received' OR (state = 'delivering' AND lease_until < ?)) "
+                f"UPDATE tasks SET state = 'delivering', lease_owner = ?, lease_until = {clock} + ?, "
+                "lease_epoch = lease_epoch + 1 WHERE id = ? "
+                f"AND (state = 'received' OR (state = 'delivering' AND lease_until < {clock})) "
                 f"RETURNING {TASK_COLUMNS}",
-                (owner, now + ttl, task_id, now),
+                (owner, *at, ttl, task_id, *at),
             )
         return task_from_row(row) if row else None
 
-    async def release_delivery(self, task_id: int, *, retry_at: float | None = None) -> None:
+    async def confirm_claim(self, task_id: int, epoch: int, ttl: float, states: tuple[str, ...]) -> bool:
+        """Whether the claim made at `epoch` still stands (and renew it for `ttl` seconds).
+
+        Asked right before a step that cannot be taken back (a post to Discord, a request to the
+        API): a process that stalled past its lease and lost the task to another stops there.
+        """
+        marks = ", ".join("?" for _ in states)
+        changed = await self._write(
+            f"UPDATE tasks SET lease_until = {self._db_now} + ? WHERE id = ? AND lease_epoch = ? "
+            f"AND state IN ({marks})",
+            (ttl, task_id, epoch, *states),
+        )
+        return changed == 1
+
+    async def release_delivery(
+        self,
+        task_id: int,
+        *,
+        epoch: int | None = None,
+        retry_in: float | None = None,
+        retry_at: float | None = None,
+    ) -> bool:
         """Put a task whose delivery was interrupted back in line for another attempt (its lease dropped).
 
-        `retry_at` marks a failed attempt: it is kept in `lease_until` with no owner, so whichever
-        process retries waits until then (see `deliveries_due`), and the failure is counted with
-        the task, so that process's backoff continues from it. Without it (stopping, a lost lease)
-        the task is simply handed back."""
-        await self._write(
-            "UPDATE tasks SET state = 'received', lease_owner = NULL, lease_until = ?, "
-            "delivery_failures = delivery_failures + ? WHERE id = ? AND state = 'delivering'",
-            (retry_at, 0 if retry_at is None else 1, task_id),
+        A failed attempt is marked with `retry_in` seconds (by the database's clock; or `retry_at`, a
+        time a test names): kept in `lease_until` with no owner, so whichever process retries waits
+        until then (see `deliveries_due`), and the failure is counted with the task, so that process's
+        backoff continues from it. Without either (stopping) the task is simply handed back. With
+        `epoch`, only the claim made under it is handed back: a process that lost the task to
+        another meanwhile cannot take the other's live delivery away. False when nothing changed.
+        """
+        if retry_in is not None:
+            retry, params = f"{self._db_now} + ?", (retry_in,)
+        else:
+            retry, params = "?", (retry_at,)
+        failed = 0 if retry_in is None and retry_at is None else 1
+        fence, fenced = (" AND lease_epoch = ?", (epoch,)) if epoch is not None else ("", ())
+        changed = await self._write(
+            f"UPDATE tasks SET state = 'received', lease_owner = NULL, lease_until = {retry}, "
+            f"delivery_failures = delivery_failures + ? WHERE id = ? AND state = 'delivering'{fence}",
+            (*params, failed, task_id, *fenced),
         )
+        return changed == 1
 
-    async def deliveries_due(self, now: float) -> list[Task]:
+    async def deliveries_due(self, now: float | None = None) -> list[Task]:
         """Received tasks nobody is delivering whose backoff, if any, is over."""
+        clock, at = self._now(now)
         rows = await self._fetchall(
             f"SELECT {TASK_COLUMNS} FROM tasks WHERE state = 'received' "
-            "AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id",
-            (now,),
+            f"AND (lease_until IS NULL OR lease_until <= {clock}) ORDER BY id",
+            at,
         )
         return [task_from_row(row) for row in rows]
 
-    async def mark_delivered(self, task_id: int) -> None:
-        await self._write("UPDATE tasks SET state = 'delivered' WHERE id = ?", (task_id,))
+    async def mark_delivered(
+        self,
+        task_id: int,
+        epoch: int | None = None,
+        *,
+        follow_ups: Sequence[OutboxStep] = (),
+        jam_song: str | None = None,
+    ) -> bool:
+        """The task's songs are posted: end it, and queue what must follow, in one transaction.
+
+        `follow_ups` (song feed posts, the jam message, auto-DMs) go into the outbox with the state
+        change, so they happen exactly once even if this process stops right after; `jam_song`
+        becomes its jam's latest song in the same transaction. With `epoch`, only under that claim:
+        False (and nothing written) when the process lost the task to another meanwhile.
+        """
+        fence, fenced = (" AND lease_epoch = ?", (epoch,)) if epoch is not None else ("", ())
+        async with self._transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE tasks SET state = 'delivered', lease_owner = NULL, lease_until = NULL "
+                f"WHERE id = ? AND state = 'delivering'{fence} RETURNING jam_id",
+                (task_id, *fenced),
+            )
+            if row is None:
+                return False
+            if jam_song is not None and row[0] is not None:
+                await tx.execute("UPDATE jams SET latest_song_id = ? WHERE id = ?", (jam_song, row[0]))
+            await self._queue_steps(tx, follow_ups)
+        return True
 
     async def cancel_task(self, task_id: int, at: float) -> Task | None:
         """Cancel a waiting or running task and give its credits back. None if it had moved on."""
@@ -207,9 +282,12 @@ class TaskRepository(RepositoryBase):
             task_id, "cancelled", "Cancelled. Your credit was refunded.", at, CANCELLABLE_STATES
         )
 
-    async def fail_task(self, task_id: int, error: str, at: float, *, refund: bool = True) -> Task | None:
-        """End a task as failed and give its credits back, together. None if it had already ended."""
-        return await self._end_task(task_id, "failed", error, at, OPEN_STATES, refund=refund)
+    async def fail_task(
+        self, task_id: int, error: str, at: float, *, refund: bool = True, epoch: int | None = None
+    ) -> Task | None:
+        """End a task as failed and give its credits back, together. None if it had already ended
+        (or, with `epoch`, if the claim made under it was lost to another process)."""
+        return await self._end_task(task_id, "failed", error, at, OPEN_STATES, refund=refund, epoch=epoch)
 
     async def fail_waiting(
         self, task_id: int, error: str, at: float, states: tuple[str, ...] = ("reserved", "pending")
@@ -237,9 +315,18 @@ class TaskRepository(RepositoryBase):
         return {int(row[0]): str(row[1]) for row in rows}
 
     async def _end_task(
-        self, task_id: int, state: str, error: str, at: float, from_states: tuple[str, ...], *, refund: bool = True
+        self,
+        task_id: int,
+        state: str,
+        error: str,
+        at: float,
+        from_states: tuple[str, ...],
+        *,
+        refund: bool = True,
+        epoch: int | None = None,
     ) -> Task | None:
         marks = ", ".join("?" for _ in from_states)
+        fence, fenced = (" AND lease_epoch = ?", (epoch,)) if epoch is not None else ("", ())
         async with self._transaction() as tx:
             before = await tx.fetchone("SELECT refunded, guild_id FROM tasks WHERE id = ?", (task_id,))
             if before is None:
@@ -250,9 +337,9 @@ class TaskRepository(RepositoryBase):
             await self._lock_guilds(tx, [int(before[1])])
             row = await tx.fetchone(
                 "UPDATE tasks SET state = ?, error = ?, finished_at = COALESCE(finished_at, ?), "
-                "refunded = CASE WHEN ? = 1 THEN 1 ELSE refunded END "
-                f"WHERE id = ? AND state IN ({marks}) RETURNING {TASK_COLUMNS}",
-                (state, error, at, 1 if refund else 0, task_id, *from_states),
+                "refunded = CASE WHEN ? = 1 THEN 1 ELSE refunded END, lease_owner = NULL, lease_until = NULL "
+                f"WHERE id = ? AND state IN ({marks}){fence} RETURNING {TASK_COLUMNS}",
+                (state, error, at, 1 if refund else 0, task_id, *from_states, *fenced),
             )
             if row is None:
                 return None

@@ -45,6 +45,9 @@ class Crashable:
             "WEBHOOK_HOST": "127.0.0.1",
             "WEBHOOK_PORT": str(port),
             "POLL_INTERVAL": "1",
+            # On PostgreSQL a restarted process cannot tell its earlier life's claims from a live
+            # process's: it takes them over when their lease runs out, so keep that short here.
+            "LEASE_SECONDS": "3",
             "ALLOW_PRIVATE_MEDIA_HOSTS": "true",  # the fake API serves media from 127.0.0.1
             **extra,
         }

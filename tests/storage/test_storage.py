@@ -136,29 +136,40 @@ async def test_named_lease_has_one_holder_until_it_expires(writers: list[Reposit
 async def test_delivery_lease_expires_and_is_taken_over_once(writers: list[Repository]) -> None:
     a, b, c = writers
     task = await enqueue(a, new_task(1), limits())
+    before = await a.database_time()
     await a.promote_queued(1, limits(), new_secret, 1000.0, owner="A", ttl=60)
     leased = await a.task(task.id)
-    assert leased is not None and leased.lease_owner == "A" and leased.lease_until == 1060.0
+    # The lease runs by the database's clock, not the caller's (1000.0 here).
+    assert leased is not None and leased.lease_owner == "A" and leased.lease_until is not None
+    assert before + 60 <= leased.lease_until <= await a.database_time() + 60
+    t0 = leased.lease_until - 60  # from here on the test names the time, to step past leases
     assert await a.store_result(task.id, {"success": True}, 1001.0)
-    claimed = await a.claim_delivery(task.id, owner="A", now=1002.0, ttl=30)
-    assert claimed is not None and claimed.state == "delivering" and claimed.lease_until == 1032.0
+    claimed = await a.claim_delivery(task.id, owner="A", now=t0 + 2, ttl=30)
+    assert claimed is not None and claimed.state == "delivering" and claimed.lease_until == t0 + 32
     # While A's lease runs, nobody else may deliver it.
-    assert await b.claim_delivery(task.id, owner="B", now=1020.0, ttl=30) is None
-    assert await b.claim_expired_tasks("B", 30, 1020.0) == []
+    assert await b.claim_delivery(task.id, owner="B", now=t0 + 20, ttl=30) is None
+    assert await b.claim_expired_tasks("B", 30, t0 + 20) == []
     # A renews (heartbeat), then dies; once the lease runs out one survivor takes it over.
-    assert await a.renew_task_leases("A", 30, 1025.0) == 1
-    assert await b.claim_expired_tasks("B", 30, 1050.0) == []
+    assert await a.renew_task_leases("A", 30, t0 + 25) == {task.id: claimed.lease_epoch}
+    assert await b.claim_expired_tasks("B", 30, t0 + 50) == []
     results = await asyncio.gather(
-        b.claim_expired_tasks("B", 30, 1060.0, ("delivering",)),
-        c.claim_expired_tasks("C", 30, 1060.0, ("delivering",)),
-        c.claim_delivery(task.id, owner="C", now=1060.0, ttl=30),
+        b.claim_expired_tasks("B", 30, t0 + 60, ("delivering",)),
+        c.claim_expired_tasks("C", 30, t0 + 60, ("delivering",)),
+        c.claim_delivery(task.id, owner="C", now=t0 + 60, ttl=30),
     )
     winners = [r for r in (*results[0], *results[1], results[2]) if r is not None]
     assert len(winners) == 1 and winners[0].id == task.id and winners[0].state == "delivering"
     assert winners[0].lease_owner in {"B", "C"}
-    assert await a.renew_task_leases("A", 30, 1061.0) == 0  # A lost it
-    await b.mark_delivered(task.id)
-    assert await c.claim_expired_tasks("C", 30, 5000.0) == []  # finished work is never taken over
+    assert winners[0].lease_epoch == claimed.lease_epoch + 1  # a new claim, a new fencing token
+    assert await a.renew_task_leases("A", 30, t0 + 61) == {}  # A lost it
+    # A resumes and tries to finish under its old claim: nothing is written.
+    assert not await a.mark_delivered(task.id, claimed.lease_epoch)
+    assert not await a.release_delivery(task.id, epoch=claimed.lease_epoch, retry_at=t0 + 70)
+    assert not await a.confirm_claim(task.id, claimed.lease_epoch, 30, ("delivering",))
+    assert (await a.task(task.id)).state == "delivering"  # type: ignore[union-attr]
+    winner = b if winners[0].lease_owner == "B" else c
+    assert await winner.mark_delivered(task.id, winners[0].lease_epoch)
+    assert await c.claim_expired_tasks("C", 30, t0 + 5000) == []  # finished work is never taken over
 
 
 async def test_expired_tasks_are_split_between_claimers(writers: list[Repository]) -> None:
@@ -167,10 +178,11 @@ async def test_expired_tasks_are_split_between_claimers(writers: list[Repository
     for n in range(20):
         await enqueue(a, new_task(n), lim)
     await a.promote_queued(1, lim, new_secret, 1000.0, owner="A", ttl=10)
+    later = await a.database_time() + 100
     claimed = await asyncio.gather(
-        b.claim_expired_tasks("B", 30, 2000.0, ("reserved", "pending"), limit=8),
-        c.claim_expired_tasks("C", 30, 2000.0, ("reserved", "pending"), limit=8),
-        b.claim_expired_tasks("B", 30, 2000.0, ("reserved", "pending"), limit=8),
+        b.claim_expired_tasks("B", 30, later, ("reserved", "pending"), limit=8),
+        c.claim_expired_tasks("C", 30, later, ("reserved", "pending"), limit=8),
+        b.claim_expired_tasks("B", 30, later, ("reserved", "pending"), limit=8),
     )
     ids = [task.id for batch in claimed for task in batch]
     assert len(ids) == len(set(ids)) == 20
