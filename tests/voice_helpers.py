@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 import subprocess
+import threading
+from pathlib import Path
 
 from bot.voice.audio import ffmpeg_executable
 from tests.fakes.fake_discord import FakeMessage
@@ -92,3 +96,27 @@ def now_playing(message: FakeMessage) -> str:
     """The party message's "Now playing" line, or "" when nothing plays."""
     lines = (message.embeds[0].get("description") or "").splitlines()
     return next((line for line in lines if "Now playing" in line or "Paused" in line), "")
+
+
+def ffmpeg_children() -> list[int]:
+    """ffmpeg processes this test process started that still exist (an unreaped one counts: nobody waited for it)."""
+    name = Path(ffmpeg_executable()).name[:15]  # the kernel keeps 15 characters of a command's name
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        command, after = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+        if command == name and int(after[1]) == os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def party_workers() -> list[str]:
+    """Songs' read-ahead threads and download tasks still alive (a party that ended leaves none)."""
+    threads = [thread.name for thread in threading.enumerate() if thread.name.startswith("party-audio-")]
+    tasks = [task.get_name() for task in asyncio.all_tasks() if task.get_name().startswith("party-feed-")]
+    return threads + tasks

@@ -1,15 +1,20 @@
-"""Audio for listening parties: ffmpeg streams a song's URL to Opus, frame by frame.
+"""Audio for listening parties: the bot downloads a song and ffmpeg turns it into Opus, frame by frame.
 
-ffmpeg comes from the `imageio-ffmpeg` wheel (a static build with libopus, TLS and HTTP), so a
-fresh machine needs nothing from the system; an `ffmpeg` on PATH is the fallback. ffmpeg reads
-the song over HTTP(S) itself and writes Ogg/Opus to a pipe that discord.py's player thread reads
-one 20 ms packet at a time: the pipe's back-pressure keeps ffmpeg at playback speed and never more
-than a few kilobytes of a song are in the bot's memory. discord.py sends the Opus packets as they
-are (no encoding in Python, so libopus need not be installed).
+ffmpeg comes from the `imageio-ffmpeg` wheel (a static build with libopus), so a fresh machine
+needs nothing from the system; an `ffmpeg` on PATH is the fallback. ffmpeg never sees an address:
+the bot fetches the song through its media session (`media.open_stream`: public addresses only,
+each redirect checked, a dropped connection resumed with a byte range) and writes it to ffmpeg's
+stdin, and ffmpeg may open nothing but that pipe. ffmpeg writes Ogg/Opus to another pipe that a
+reader thread keeps a few seconds ahead of discord.py's player thread, which sends one 20 ms
+packet at a time. Back-pressure runs the whole way (player, read-ahead, ffmpeg, stdin, the
+download), so ffmpeg and the download stay a few seconds ahead of playback and never more than a
+few chunks of a song are in the bot's memory. discord.py sends the Opus packets as they are (no
+encoding in Python, so libopus need not be installed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -20,9 +25,11 @@ import subprocess
 import tempfile
 import threading
 import time
+from typing import IO, cast
 
 import aiohttp
 import discord
+from discord.oggparse import OggStream
 
 from bot.producer import media
 
@@ -31,14 +38,14 @@ log = logging.getLogger(__name__)
 FRAME_SECONDS = 0.02
 """Every Opus packet discord.py sends carries 20 ms of audio: 50 per second."""
 BITRATE_KBPS = 96
-PROBE_TIMEOUT = 10.0
-# Reconnect on dropped streams; give up on a stalled read after 20 s; only network inputs (no file:).
-BEFORE_OPTIONS = (
-    "-nostdin -reconnect 1 -reconnect_streamed 1 -reconnect_delay_max 5 -rw_timeout 20000000 "
-    "-protocol_whitelist http,https,tls,tcp"
+FFMPEG_ARGUMENTS = (
+    *("-protocol_whitelist", "pipe"),  # the bytes the bot hands it, and nothing it would open itself
+    *("-i", "pipe:0", "-map_metadata", "-1", "-vn"),
+    *("-f", "opus", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-b:a", f"{BITRATE_KBPS}k"),
+    *("-fec", "true", "-packet_loss", "15", "-loglevel", "error"),
+    # Ogg pages of 200 ms instead of ffmpeg's 1 s, so audio is ready in small steps (the first one sooner).
+    *("-page_duration", "200000", "-blocksize", "8192", "pipe:1"),
 )
-# Ogg pages of 200 ms instead of ffmpeg's 1 s, so audio is ready in small steps (the first one sooner).
-OPTIONS = "-vn -loglevel error -page_duration 200000"
 READ_AHEAD_PACKETS = 250
 """Opus packets (5 s) read ahead of the player, so a moment when ffmpeg gets no CPU is not heard."""
 PRIME_PACKETS = 25
@@ -81,39 +88,106 @@ def _lower_priority(process: object) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, min(19, current + FFMPEG_NICE_INCREMENT))
 
 
-class PartyAudio(discord.FFmpegOpusAudio):
-    """A song streamed through ffmpeg, read ahead on its own thread; counts the frames handed to the player.
+class _PipeWriter(asyncio.Protocol):
+    """ffmpeg's stdin on the event loop: a write waits while the pipe is full (ffmpeg is ahead of playback)."""
 
-    discord.py's player thread would otherwise read ffmpeg's pipe itself, page by page, and wait
-    whenever ffmpeg is behind (at start-up above all, when many parties start at once). A reader
-    thread keeps up to `READ_AHEAD_PACKETS` ready instead, and leaves out the Ogg header packets
-    (OpusHead, OpusTags), which are not audio and which discord.py would send as if they were.
+    def __init__(self) -> None:
+        self._transport: asyncio.WriteTransport | None = None
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.WriteTransport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._writable.set()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    async def write(self, data: bytes) -> bool:
+        """Hand `data` to ffmpeg; False once ffmpeg has stopped reading (the song ended or was stopped)."""
+        if self.closed or self._transport is None or self._transport.is_closing():
+            return False
+        self._transport.write(data)
+        await self._writable.wait()
+        return not self.closed
+
+
+class PartyAudio(discord.AudioSource):
+    """A song: ffmpeg fed from the bot's own download, read ahead on its own thread; counts the frames played.
+
+    Three workers, each ended by `cleanup` (discord.py's player calls it when the song ends or is
+    stopped; a party stopped before the song plays calls it itself): ffmpeg; a task on the event
+    loop that writes the download to ffmpeg's stdin; a reader thread that keeps up to
+    `READ_AHEAD_PACKETS` ready for the player (discord.py's player thread would otherwise read
+    ffmpeg's pipe itself and wait whenever ffmpeg is behind, at start-up above all) and leaves out
+    the Ogg header packets (OpusHead, OpusTags), which are not audio and which discord.py would
+    send as if they were. Create it on the event loop.
     """
 
-    def __init__(self, url: str, song_id: str) -> None:
-        errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in cleanup(), when ffmpeg has exited
-        super().__init__(
-            url,
-            executable=ffmpeg_executable(),
-            bitrate=BITRATE_KBPS,
-            before_options=BEFORE_OPTIONS,
-            options=OPTIONS,
-            stderr=errors,  # a real file: discord.py's stderr pipe thread spins once ffmpeg has exited
-        )
-        self._errors = errors
-        _lower_priority(self._process)
+    def __init__(self, stream: media.MediaStream, song_id: str) -> None:
         self.song_id = song_id
         self.frames = 0
         self._ended = False
+        self._cleaned = False
+        self._cleanup_lock = threading.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._primed = asyncio.Event()
+        self._primed_told = False
         self._ahead: queue.Queue[bytes] = queue.Queue(maxsize=READ_AHEAD_PACKETS)
         self._stop_reading = threading.Event()
         self._reader_done = threading.Event()
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in cleanup(), when ffmpeg has exited
+        try:
+            self._process = subprocess.Popen(  # noqa: S603 - a fixed command; the song arrives on stdin
+                [ffmpeg_executable(), *FFMPEG_ARGUMENTS],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._errors,  # a real file: nothing to copy while the song plays
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            self._errors.close()
+            self._cleaned = True
+            raise RuntimeError(f"ffmpeg could not be started ({type(exc).__name__})") from exc
+        _lower_priority(self._process)
         self._reader = threading.Thread(target=self._read_ahead, name=f"party-audio-{song_id[:8]}", daemon=True)
         self._reader.start()
+        self._feeder = self._loop.create_task(self._feed(stream), name=f"party-feed-{song_id[:8]}")
+
+    @property
+    def pid(self) -> int:
+        """ffmpeg's process id."""
+        return self._process.pid
+
+    async def _feed(self, stream: media.MediaStream) -> None:
+        """Write the download to ffmpeg's stdin, then close it: ffmpeg finishes the song at end of file."""
+        stdin = cast(IO[bytes], self._process.stdin)
+        transport: asyncio.WriteTransport | None = None
+        try:
+            transport, pipe = await self._loop.connect_write_pipe(_PipeWriter, stdin)
+            async with contextlib.aclosing(stream.chunks()) as chunks:
+                async for chunk in chunks:
+                    if not await pipe.write(chunk):
+                        return
+        except Exception as exc:  # a pipe or a loop gone with ffmpeg or the bot: the song ends, nothing else
+            log.info("Feeding ffmpeg ended early for song %s (%s)", self.song_id, type(exc).__name__)
+        finally:
+            stream.close()
+            if transport is not None:
+                transport.close()
+            else:
+                with contextlib.suppress(OSError):
+                    stdin.close()
 
     def _read_ahead(self) -> None:
         try:
-            for packet in self._packet_iter:
+            for packet in OggStream(cast(IO[bytes], self._process.stdout)).iter_packets():
                 if packet.startswith(_HEADERS):
                     continue
                 while not self._stop_reading.is_set():
@@ -124,16 +198,30 @@ class PartyAudio(discord.FFmpegOpusAudio):
                         continue
                 if self._stop_reading.is_set():
                     return
+                if self._ahead.qsize() >= PRIME_PACKETS:
+                    self._tell_primed()
         except Exception as exc:  # a broken stream ends the song like its end would
             log.info("Audio stream ended early (%s)", type(exc).__name__)
         finally:
             self._reader_done.set()  # read() ends the song once the buffer is drained
+            self._tell_primed()
 
-    def prime(self) -> None:
-        """Wait (in a worker thread) until half a second is ready, the song ended, or ffmpeg gave up."""
-        deadline = time.monotonic() + PRIME_TIMEOUT
-        while self._ahead.qsize() < PRIME_PACKETS and not self._reader_done.is_set() and time.monotonic() < deadline:
-            time.sleep(0.01)
+    def _tell_primed(self) -> None:
+        """Wake `prime` (on the event loop) from another thread, once."""
+        if self._primed_told:
+            return
+        self._primed_told = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the bot stopped meanwhile
+            self._loop.call_soon_threadsafe(self._primed.set)
+
+    async def prime(self) -> None:
+        """Wait until half a second is ready, the song ended, ffmpeg gave up or was stopped (at most
+        `PRIME_TIMEOUT`). A wait on the loop, not a thread: the default thread pool resolves names."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._primed.wait(), PRIME_TIMEOUT)
+
+    def is_opus(self) -> bool:
+        return True
 
     def read(self) -> bytes:
         if self._ended:
@@ -154,13 +242,24 @@ class PartyAudio(discord.FFmpegOpusAudio):
         return data
 
     def cleanup(self) -> None:
-        """Kill ffmpeg (discord.py) and close its pipes, which discord.py leaves to the garbage collector."""
-        process = self._process
+        """End ffmpeg, the download and the reader, and log what ffmpeg complained about. Safe from any
+        thread and more than once (discord.py's player, the party, the garbage collector)."""
+        with self._cleanup_lock:
+            if self._cleaned:
+                return
+            self._cleaned = True
         self._stop_reading.set()
-        super().cleanup()
-        if isinstance(process, subprocess.Popen) and process.stdout is not None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the task went with it
+            self._loop.call_soon_threadsafe(self._feeder.cancel)
+        process = self._process
+        with contextlib.suppress(OSError):
+            process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+        if process.stdout is not None:
             with contextlib.suppress(OSError, ValueError):
                 process.stdout.close()
+        self._tell_primed()
         with contextlib.suppress(OSError, ValueError):
             self._errors.seek(0)
             for line in self._errors.read(4000).decode(errors="replace").splitlines()[:5]:
@@ -174,24 +273,18 @@ class PartyAudio(discord.FFmpegOpusAudio):
         return self.frames * FRAME_SECONDS
 
 
-async def playable_address(session: aiohttp.ClientSession, url: str | None, *, allow_private: bool) -> str | None:
-    """The address ffmpeg should read the song from, or None when the audio cannot be had.
+async def audio_stream(
+    session: aiohttp.ClientSession, url: str | None, *, allow_private: bool
+) -> media.MediaStream | None:
+    """The song's audio, opened for reading as it plays, or None when it cannot be had.
 
-    The same rules as downloads (`bot.producer.media`): http(s) only, public addresses only, each redirect
-    checked. ffmpeg would fail on a dead URL too, but silently and after its own timeouts; asking
-    first lets the party skip the song at once with a note.
+    The same rules as downloads (`bot.producer.media`): http(s) only, public addresses only, each
+    redirect checked. Opening it before ffmpeg starts lets the party skip a dead song at once with a note.
     """
     if not url:
         return None
-    found = await media.final_address(session, url, allow_private=allow_private, timeout_seconds=PROBE_TIMEOUT)
-    if isinstance(found, media.Skipped):
-        log.info("Audio of a song cannot be played: %s", found.reason)
+    opened = await media.open_stream(session, url, allow_private=allow_private)
+    if isinstance(opened, media.Skipped):
+        log.info("Audio of a song cannot be played: %s", opened.reason)
         return None
-    return found
-
-
-def open_audio(url: str, song_id: str) -> PartyAudio:
-    """Start ffmpeg for `url` and wait for its first half second (blocking: call it in a worker thread)."""
-    audio = PartyAudio(url, song_id)
-    audio.prime()
-    return audio
+    return opened

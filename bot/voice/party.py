@@ -25,7 +25,7 @@ import discord
 from bot.core.errors import InvalidInput, UserError
 from bot.songs.render import NO_MENTIONS, format_duration
 from bot.storage import SongRow
-from bot.voice.audio import open_audio, playable_address
+from bot.voice.audio import PartyAudio, audio_stream
 from bot.voice.message import party_embed, song_credits, song_title
 from bot.voice.model import Party, Track
 
@@ -35,7 +35,9 @@ IDLE_TIMEOUT = 120.0
 """Seconds with nothing left to play before the bot leaves the voice channel."""
 CONNECT_TIMEOUT = 20.0
 END_TIMEOUT = 15.0
-"""Seconds Stop waits for the party to leave (the audio probe and ffmpeg start are bounded too)."""
+"""Seconds Stop waits for the party to leave (opening the song's audio is bounded too)."""
+STEP_UP_TIMEOUT = 15.0
+"""Seconds Discord gets to make the bot a speaker on a stage (or take its request to speak)."""
 QUEUE_MAX = 100
 """Songs waiting per server; a jam's whole chain fits many times over."""
 
@@ -60,6 +62,7 @@ class Parties:
         self.allow_private_media = allow_private_media
         self.max_parties = max_parties
         self.idle_timeout = idle_timeout  # tests shorten it
+        self.step_up_timeout = STEP_UP_TIMEOUT  # tests shorten it too
         self.view_factory: ViewFactory | None = None
         self._parties: dict[int, Party] = {}
         self._locks: dict[int, asyncio.Lock] = {}
@@ -145,11 +148,29 @@ class Parties:
         party = Party(guild.id, voice, text_channel_id)
         self._parties[guild.id] = party
         if isinstance(channel, discord.StageChannel):
-            await self._take_the_stage(party, channel)
+            try:
+                await asyncio.wait_for(self._take_the_stage(party, channel), timeout=self.step_up_timeout)
+            except (Exception, asyncio.CancelledError) as exc:
+                await self._abandon(party, "I could not step up to speak on the stage")
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                log.warning("Could not step up on a stage in guild %d (%s)", guild.id, type(exc).__name__)
+                raise UserError(
+                    f"I joined {channel.mention} but Discord did not let me step up to speak there, so I left "
+                    "again. Try again in a minute."
+                ) from None
         else:
             party.heard.set()
         party.task = asyncio.create_task(self._run(party), name=f"listening-party-{guild.id}")
         return party
+
+    async def _abandon(self, party: Party, reason: str) -> None:
+        """A party that never got going (no player task, no message yet): free its slot and leave."""
+        party.ended = reason
+        if self._parties.get(party.guild_id) is party:
+            del self._parties[party.guild_id]
+        with contextlib.suppress(Exception):
+            await party.voice.disconnect(force=True)
 
     async def _take_the_stage(self, party: Party, stage: discord.StageChannel) -> None:
         """On a stage the bot arrives in the audience, where nobody hears it. With *Mute Members*
@@ -215,12 +236,22 @@ class Parties:
     async def _play(self, party: Party, track: Track) -> None:
         song = track.song
         party.current, party.votes, party.paused, party.skipping = track, set(), False, False
-        address = await playable_address(self.session, song.audio_url, allow_private=self.allow_private_media)
+        stream = await audio_stream(self.session, song.audio_url, allow_private=self.allow_private_media)
         if party.ended is not None:
+            if stream is not None:
+                stream.close()
             return
-        if address is None:
+        if stream is None:
             self._skipped(party, song, "is unavailable")
             return
+        try:
+            audio = PartyAudio(stream, song.id)
+        except RuntimeError as exc:
+            stream.close()
+            log.error("Could not start ffmpeg for song %s (%s)", song.id, exc)
+            self._skipped(party, song, "could not be played")
+            return
+        party.audio = audio  # from here on, `end` stops ffmpeg, its reader and the download even before playback
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
         errors: list[BaseException] = []
@@ -232,15 +263,8 @@ class Parties:
                 loop.call_soon_threadsafe(done.set)
 
         try:
-            audio = await asyncio.to_thread(open_audio, address, song.id)
-        except (discord.ClientException, OSError, RuntimeError) as exc:
-            log.error("Could not start ffmpeg for song %s (%s)", song.id, exc)
-            self._skipped(party, song, "could not be played")
-            return
-        party.audio = audio
-        try:
+            await audio.prime()
             if party.ended is not None or not party.voice.is_connected():  # stopped or kicked meanwhile
-                audio.cleanup()
                 party.ended = party.ended or "I was disconnected from the voice channel"
                 return
             party.voice.play(audio, after=after)
@@ -250,7 +274,8 @@ class Parties:
         finally:
             if party.voice.is_playing() or party.voice.is_paused():
                 party.voice.stop()
-        party.audio = None
+            audio.cleanup()  # the player has done it when the song played; here when it never did
+            party.audio = None
         if audio.frames == 0 and not party.skipping and party.ended is None:
             log.info("Song %s produced no audio (%s)", song.id, type(errors[0]).__name__ if errors else "empty")
             self._skipped(party, song, "could not be played")
@@ -361,6 +386,8 @@ class Parties:
         party.heard.set()  # out of a stage's wait to speak (the loop sees `ended` and stops)
         if party.voice.is_playing() or party.voice.is_paused():
             party.voice.stop()  # the player thread ends and `after` wakes the song's wait
+        elif party.audio is not None:
+            party.audio.cleanup()  # a song still starting: ffmpeg, its reader and the download end now
         task = party.task
         if task is not None and task is not asyncio.current_task():
             # The loop notices `ended` after its current step and leaves the channel itself.

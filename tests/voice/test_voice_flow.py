@@ -373,7 +373,7 @@ async def test_pause_and_resume(world: World, lounge: int) -> None:
     heard = stream.audio_frames()
     party = bot.parties.get(world.guild_id)
     assert party is not None and party.audio is not None
-    ffmpeg = party.audio._process.pid  # works ahead of the player, so it runs at a lower CPU priority
+    ffmpeg = party.audio.pid  # works ahead of the player, so it runs at a lower CPU priority
     assert os.getpriority(os.PRIO_PROCESS, ffmpeg) == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
     await asyncio.sleep(0.5)
     assert stream.audio_frames() == heard < 400
