@@ -326,12 +326,14 @@ class MediaStream:
                         async for chunk in body:
                             failures = 0
                             yield chunk
-                    if self.total is None or self.offset >= self.total:
+                    if self.total is None:  # no length said: the end of the answer is the end of the file
                         return
                 except _BROKEN_STREAM as exc:
                     log.info("Audio stream broke at byte %d (%s)", self.offset, type(exc).__name__)
                 finally:
                     response.close()
+                if self.total is not None and self.offset >= self.total:
+                    return
             if failures == len(RESUME_DELAYS):
                 log.info("Gave up on an audio stream at byte %d of %s", self.offset, self.total or "?")
                 return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 
@@ -43,13 +44,15 @@ def file_host(
     return app
 
 
-async def read_all(url: str) -> bytes:
+async def read_all(url: str, *, pause: float = 0) -> bytes:
+    """Everything the stream gives, taking each chunk after `pause` seconds (a player behind the download)."""
     async with media.media_session(allow_private=True) as session:
         stream = await media.open_stream(session, url, allow_private=True)
         assert isinstance(stream, media.MediaStream)
         received = bytearray()
         async with contextlib.aclosing(stream.chunks()) as chunks:
             async for chunk in chunks:
+                await asyncio.sleep(pause)
                 received += chunk
         return bytes(received)
 
@@ -71,3 +74,11 @@ async def test_a_host_that_stops_answering_ends_the_stream_after_a_few_tries(mon
     async with local_server(file_host(honours_range=True, drop_after=0, ranges=ranges, every_time=True)) as base:
         assert await read_all(f"{base}/song.mp3") == b""
     assert ranges == [None, "bytes=0-", "bytes=0-", "bytes=0-"]
+
+
+async def test_a_host_that_closes_after_the_last_byte_is_not_asked_again() -> None:
+    """The whole file arrived and the host closed the connection abruptly: the stream ends, with no second request."""
+    ranges: list[str | None] = []
+    async with local_server(file_host(honours_range=True, drop_after=len(FILE), ranges=ranges)) as base:
+        assert await read_all(f"{base}/song.mp3", pause=0.01) == FILE
+    assert ranges == [None]
