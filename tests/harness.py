@@ -150,8 +150,8 @@ class World:
         """Let background deliveries (and favourites posts) finish."""
         assert self.bot is not None
         await self.bot.songs.drain()
-        await self.bot.songs.follow_ups.settle()  # the outbox: song feed, jam message, auto-DM
         await self.bot.favourites.drain()
+        await self.bot.songs.follow_ups.settle()  # the outbox: song feed, jam message, auto-DM, favourites
 
 
 def embed_field(message: FakeMessage, name: str) -> str:

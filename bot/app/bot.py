@@ -126,6 +126,8 @@ class MusicBot(commands.AutoShardedBot):
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
         self.favourites = Favourites(repo, self.delivery, clock=clock)
+        self.favourites.follow_ups = self.songs.follow_ups
+        self.songs.follow_ups.register("favourite", self.favourites.post_queued)
         self.parties = Parties(
             self,
             self.media_session,

@@ -321,12 +321,12 @@ class Delivery(StatusLines):
     # -- other copies of a song ---------------------------------------------------------------
 
     async def repost(
-        self, channel_id: int, guild_id: int, song: SongRow, *, content: str, stars: int = 0
+        self, channel_id: int, guild_id: int, song: SongRow, *, content: str, stars: int = 0, nonce: str | None = None
     ) -> discord.Message:
-        """Post an existing song again (`/show`, the song feed) under the same throttles as a delivery:
+        """Post an existing song again (`/show`, the favourites) under the same throttles as a delivery:
         one post at a time per channel and at most MEDIA_SLOTS transfers at once."""
         async with self._channel_locks[channel_id], self._media_slots:
-            return await self.send_song(channel_id, guild_id, song, content=content, stars=stars)
+            return await self.send_song(channel_id, guild_id, song, content=content, stars=stars, nonce=nonce)
 
     async def cross_post(self, channel_id: int, task: Task, song: SongRow) -> None:
         """Also post a finished song in the guild's song feed (an outbox step: see `FollowUps`).

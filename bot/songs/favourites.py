@@ -5,9 +5,10 @@ Only songs made in channels `@everyone` can view are posted there, as for the so
 a private channel's songs stay with those who can see it, however many stars they get.
 
 The post happens once per song whatever happens around it: the first star to reach the threshold
-claims it in the database (a primary key), so three members pressing ☆ at the same moment, or a
-member unstarring and starring again, never make a second post. A post that fails (channel gone,
-missing permissions) gives its claim back, so the next star tries again.
+claims it in the database (a primary key) and queues the post in the outbox in the same
+transaction, so three members pressing ☆ at the same moment, a member unstarring and starring
+again, or the process stopping mid-post, never make a second post nor lose it. A post Discord
+refuses (channel gone, missing permissions) gives its claim back, so the next star tries again.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.songs import render
+from bot.songs.delivery import TRANSIENT_STATUSES
 from bot.songs.requests import Clock
 from bot.storage import Repository, SongRow
 from bot.storage.models import DEFAULT_FAVOURITES_THRESHOLD
+from bot.storage.outbox import OutboxItem
 
 if TYPE_CHECKING:
     from bot.songs.delivery import Delivery
+    from bot.songs.follow_ups import FollowUps
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +43,9 @@ class Favourites:
         self._repo = repo
         self._delivery = delivery
         self._clock = clock
-        self._posting: set[asyncio.Task[discord.Message | None]] = set()
+        self._posting: set[asyncio.Task[bool]] = set()
+        self.follow_ups: FollowUps | None = None
+        """Where the post itself is done (set by the bot; it registers `post_queued` there)."""
 
     async def toggle(self, song: SongRow, user_id: int) -> tuple[bool, int]:
         """Star `song` for the member, or take their star back; (starred now, the song's stars)."""
@@ -63,28 +69,53 @@ class Favourites:
         while self._posting:
             await asyncio.gather(*list(self._posting), return_exceptions=True)
 
-    async def post_if_due(self, song: SongRow, stars: int) -> discord.Message | None:
-        """Post `song` to its server's favourites channel if it just has enough stars and never was."""
+    async def post_if_due(self, song: SongRow, stars: int) -> bool:
+        """Queue `song`'s favourites post if it just has enough stars and never was; True if queued.
+
+        The claim and the outbox step are one transaction, so the post happens once even if this
+        process stops right after (`post_queued` does it, in whichever process claims the step).
+        """
         settings = await self._repo.guild_settings(song.guild_id)
         channel_id = settings.favourites_channel_id
         threshold = settings.favourites_threshold or DEFAULT_FAVOURITES_THRESHOLD
         if channel_id is None or stars < threshold or not (song.audio_url or song.stems_url):
-            return None
+            return False
         visibility = self._delivery.visibility
         if visibility is not None and not await visibility.is_public(song.guild_id, song.channel_id):
             log.info("Song %s was made in a channel not everyone can view; not posted to the favourites", song.id)
-            return None
-        if not await self._repo.claim_favourite_post(song.id, song.guild_id, channel_id, self._clock()):
-            return None  # posted already (or being posted by another press right now)
+            return False
+        if not await self._repo.queue_favourite_post(song.id, song.guild_id, channel_id, self._clock()):
+            return False  # posted already (or queued by another press right now)
+        if self.follow_ups is not None:
+            self.follow_ups.wake()
+        return True
+
+    async def post_queued(self, step: OutboxItem) -> None:
+        """The outbox step: post the song to the favourites channel (a repeat returns Discord's first
+        message, by the post's nonce). A refusal (channel gone, permissions) gives the claim back, so
+        the next star tries again; a fault that may pass is raised, so the step is tried again."""
+        assert step.song_id is not None and step.channel_id is not None
+        song = await self._repo.song(step.song_id)
+        if song is None:
+            return
+        stars = await self._repo.star_count(song.id)
         content = f"⭐ **{discord.utils.escape_markdown(render.display_title(song, 200))}** by "
         content += f"<@{song.requester_id}> reached {stars} stars"
         try:
-            message = await self._delivery.repost(channel_id, song.guild_id, song, content=content, stars=stars)
-        except Exception as exc:  # whatever stopped it, the next star may try again
-            log.warning("Could not post song %s to the favourites channel %d (%s)", song.id, channel_id, exc)
+            message = await self._delivery.repost(
+                step.channel_id,
+                song.guild_id,
+                song,
+                content=content,
+                stars=stars,
+                nonce=render.message_nonce(song.id, step.channel_id),
+            )
+        except discord.HTTPException as exc:
+            if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
+                raise
+            log.warning("Could not post song %s to the favourites channel %d (%s)", song.id, step.channel_id, exc)
             await self._repo.release_favourite_post(song.id)
-            return None
+            return
         await self._repo.set_favourite_message(song.id, message.id)
         await self._repo.add_song_message(song.id, message.channel.id, message.id)  # its buttons work there too
-        log.info("Song %s posted to the favourites channel %d with %d stars", song.id, channel_id, stars)
-        return message
+        log.info("Song %s posted to the favourites channel %d with %d stars", song.id, step.channel_id, stars)

@@ -40,8 +40,8 @@ MAX_ATTEMPTS = 8
 """Tries of one step before it is given up (about 40 minutes of backoff in all)."""
 RETRY_BASE = 10.0
 RETRY_CAP = 600.0
-OUTBOX_LEASE_MIN = 120.0
-"""Seconds a claimed step is this process's: long enough for one upload of a large song."""
+OUTBOX_LEASE_FACTOR = 2
+"""A claimed step is this process's for twice the task lease: one upload of a large song fits."""
 SWEEP_INTERVAL = 15.0
 """How often steps queued by other processes (or left by a stopped one) are looked for."""
 OUTAGE_BACKOFF_MAX = 30.0
@@ -111,7 +111,7 @@ class FollowUps:
 
     async def run_once(self) -> int:
         """Claim the due steps and do them; how many were claimed."""
-        ttl = max(OUTBOX_LEASE_MIN, self._leases.ttl)
+        ttl = OUTBOX_LEASE_FACTOR * self._leases.ttl
         items = await self._repo.claim_outbox(self._leases.owner, ttl)
         for item in items:
             await self._do(item)
@@ -126,7 +126,7 @@ class FollowUps:
                 if down:
                     log.info("Follow-ups: the database is back")
                 down, backoff = False, 1.0
-                interval = SWEEP_INTERVAL
+                interval = min(SWEEP_INTERVAL, self._leases.ttl)  # a stopped process's steps, soon after they run out
             except DatabaseUnavailable as exc:
                 if not down:
                     log.warning("Follow-ups wait for the database (%s)", exc)

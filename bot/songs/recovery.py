@@ -81,6 +81,7 @@ class Recovery:
             return
         for task in await self._repo.tasks_in_states("delivering"):
             await self._repo.release_delivery(task.id)
+        await self._repo.release_outbox_claims()  # follow-up steps it was doing
 
     async def recover(self) -> None:
         """After start, in the background: finish what a previous run left half done.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.storage.base import RepositoryBase
+from bot.storage.outbox import OutboxRepository, OutboxStep
 
 
-class FavouriteRepository(RepositoryBase):
+class FavouriteRepository(OutboxRepository):
     """Stars (one per member per song) and favourites-channel posts (one per song)."""
 
     async def toggle_star(self, song_id: str, guild_id: int, user_id: int, at: float) -> tuple[bool, int]:
@@ -48,21 +48,32 @@ class FavouriteRepository(RepositoryBase):
         )
         return {str(song_id): int(count) for song_id, count in rows}
 
-    async def claim_favourite_post(
+    async def queue_favourite_post(
         self, song_id: str, guild_id: int, channel_id: int, at: float, *, stale_after: float = 600.0
     ) -> bool:
-        """True for exactly one caller per song: the one that posts it to the favourites channel.
+        """Claim the song's favourites post and queue it in the outbox, in one transaction.
 
-        A claim whose post never completed (the process stopped mid-post) may be taken over once it
-        is `stale_after` seconds old, so a crash does not keep a favourite from ever being posted.
+        True for exactly one caller per song; the post itself is then done once by whichever process
+        claims the step (see `bot.storage.outbox`), even if this one stops right after. A claim whose
+        post never happened and is no longer queued (its step was given up) may be taken again once
+        it is `stale_after` seconds old, so a favourite is not kept from ever being posted.
         """
-        claimed = await self._write(
-            "INSERT INTO favourite_posts (song_id, guild_id, channel_id, posted_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (song_id) DO UPDATE SET channel_id = excluded.channel_id, posted_at = excluded.posted_at "
-            "WHERE favourite_posts.message_id IS NULL AND favourite_posts.posted_at < ?",
-            (song_id, guild_id, channel_id, at, at - stale_after),
-        )
-        return claimed > 0
+        async with self._transaction() as tx:
+            claimed = await tx.execute(
+                "INSERT INTO favourite_posts (song_id, guild_id, channel_id, posted_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (song_id) DO UPDATE SET channel_id = excluded.channel_id, "
+                "posted_at = excluded.posted_at WHERE favourite_posts.message_id IS NULL "
+                "AND favourite_posts.posted_at < ? AND NOT EXISTS (SELECT 1 FROM outbox WHERE "
+                "outbox.song_id = favourite_posts.song_id AND outbox.kind = 'favourite' AND outbox.state = 'ready')",
+                (song_id, guild_id, channel_id, at, at - stale_after),
+            )
+            if not claimed:
+                return False
+            key = f"favourite:{song_id}:{at}"
+            await self._queue_steps(
+                tx, [OutboxStep(key, "favourite", guild_id, song_id=song_id, channel_id=channel_id)]
+            )
+        return True
 
     async def set_favourite_message(self, song_id: str, message_id: int) -> None:
         await self._write("UPDATE favourite_posts SET message_id = ? WHERE song_id = ?", (message_id, song_id))

@@ -101,6 +101,13 @@ class OutboxRepository(RepositoryBase):
         )
         return changed == 1
 
+    async def release_outbox_claims(self) -> int:
+        """Hand every claimed step back at once: a process alone on its database at start, whose
+        earlier life held them (stopped mid-step), need not wait for their leases to run out."""
+        return await self._write(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE state = 'ready' AND lease_owner IS NOT NULL"
+        )
+
     async def outbox_state(self, key: str) -> str | None:
         """A step's state by its key (`ready`, `done`, `dropped`), or None when never queued."""
         row = await self._fetchone("SELECT state FROM outbox WHERE key = ?", (key,))

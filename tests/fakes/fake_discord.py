@@ -344,6 +344,8 @@ class FakeDiscord:
         self._command_ids: dict[tuple, int] = {}
         self._failures: list[_Failure] = []
         self._holds: list[tuple[str, re.Pattern[str], asyncio.Event]] = []
+        self.held: list[tuple[str, str]] = []
+        """Requests that reached a `hold` and waited there (method, path), in order."""
         self._closed_dms: set[int] = set()
         self._sessions: list[_GatewaySession] = []
         self._changed_event = asyncio.Event()
@@ -671,6 +673,11 @@ class FakeDiscord:
         gate = asyncio.Event()
         self._holds.append((method.upper(), re.compile(path_regex), gate))
         return gate
+
+    def stop_holding(self, gate: asyncio.Event) -> None:
+        """New requests pass again; those already waiting on `gate` keep waiting (a client that went
+        away while Discord was slow never gets its answer)."""
+        self._holds = [hold for hold in self._holds if hold[2] is not gate]
 
     def set_channel_rate_limit(self, channel_id: int, *, limit: int, window: float) -> None:
         self.channels[channel_id].rate_limit = (limit, window)
@@ -1586,6 +1593,8 @@ class FakeDiscord:
                 raise _error(401, 0, "401: Unauthorized")
             for held_method, held_path, gate in self._holds:
                 if held_method == method and held_path.search(path):
+                    self.held.append((method, path))
+                    self._changed()
                     await gate.wait()
             if (failure := self._injected_failure(method, path)) is not None:
                 raise failure

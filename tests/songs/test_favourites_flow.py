@@ -149,3 +149,23 @@ async def test_show_repost_carries_the_star_count(world: World) -> None:
     await world.discord.click_button(repost, f"star:{song_id}", user_id=world.member_id)  # pressed again: unstar
     await world.discord.wait_for(lambda: star_button(repost, song_id)["label"] == "Star")
     assert await world.repo.star_count(song_id) == 0
+
+
+async def test_a_favourite_cut_short_by_a_stop_is_posted_after_the_restart(world: World) -> None:
+    """Issue 18, defect 6: the bot stops while the favourites post is on its way (Discord slow). The
+    claim used to stay taken, so the song never reached the favourites channel; now the post is an
+    outbox step, done by the next start, once. (On PostgreSQL the restarted process cannot tell
+    its earlier life from a live process, so it takes the step over when its lease runs out.)"""
+    await world.start_bot(callbacks=True, LEASE_SECONDS="2")
+    favourites = world.discord.add_channel(world.guild_id, "favourites")
+    await set_favourites(world, favourites_channel=favourites, favourites_threshold=1)
+    message, song_id = await make(world, "a song stopped halfway to fame", title="Halfway")
+    slow = world.discord.hold("POST", rf"/channels/{favourites}/messages")
+    await world.discord.click_button(message, f"star:{song_id}", user_id=world.discord.add_user("bob"))
+    await world.discord.wait_for(lambda: ("POST", f"/channels/{favourites}/messages") in world.discord.held)
+    world.discord.stop_holding(slow)  # the stopped bot's post never gets an answer
+    await world.restart_bot()
+    posted = await world.wait_for_song(favourites)
+    await world.settle()
+    assert "**Halfway**" in posted.content and "reached 1 stars" in posted.content
+    assert len(world.songs_in_channel(favourites)) == 1

@@ -105,15 +105,22 @@ async def test_top_orders_by_stars_in_the_period(repo: Repository) -> None:
 
 async def test_favourite_post_is_claimed_once(repo: Repository) -> None:
     await library(repo)
-    claims = await asyncio.gather(*(repo.claim_favourite_post("b0000000-rain", GUILD, 55, 1.0) for _ in range(5)))
+    claims = await asyncio.gather(*(repo.queue_favourite_post("b0000000-rain", GUILD, 55, 1.0) for _ in range(5)))
     assert claims.count(True) == 1
-    await repo.release_favourite_post("b0000000-rain")  # the post failed: the next star may try again
-    assert await repo.claim_favourite_post("b0000000-rain", GUILD, 55, 2.0)
-    assert not await repo.claim_favourite_post("b0000000-rain", GUILD, 55, 500.0)
-    assert await repo.claim_favourite_post("b0000000-rain", GUILD, 56, 700.0)  # a post cut short long ago
+    [step] = await repo.claim_outbox("A", 60)  # one post queued, with the claim
+    assert (step.kind, step.song_id, step.channel_id) == ("favourite", "b0000000-rain", 55)
+    await repo.release_favourite_post("b0000000-rain")  # the post was refused: the next star may try again
+    assert await repo.finish_outbox(step)
+    assert await repo.queue_favourite_post("b0000000-rain", GUILD, 55, 2.0)
+    assert not await repo.queue_favourite_post("b0000000-rain", GUILD, 55, 500.0)
+    # A claim long unposted is taken again only once its post is no longer queued.
+    assert not await repo.queue_favourite_post("b0000000-rain", GUILD, 56, 700.0)
+    [queued] = await repo.claim_outbox("A", 60)
+    assert await repo.finish_outbox(queued, state="dropped")
+    assert await repo.queue_favourite_post("b0000000-rain", GUILD, 56, 700.0)  # a post given up long ago
     await repo.set_favourite_message("b0000000-rain", 999)
     await repo.release_favourite_post("b0000000-rain")  # posted: releasing does nothing any more
-    assert not await repo.claim_favourite_post("b0000000-rain", GUILD, 55, 5000.0)
+    assert not await repo.queue_favourite_post("b0000000-rain", GUILD, 55, 5000.0)
 
 
 async def test_favourites_settings_round_trip(repo: Repository) -> None:
