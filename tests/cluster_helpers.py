@@ -7,7 +7,9 @@ records which listener took each callback.
 
 `Cluster` starts the processes (each a `BotProcess` from `crash_helpers`, so the fake Discord's
 addresses reach the children the way the crash tests pass them) on shards of `SHARD_COUNT`, with
-`PUBLIC_URL` pointing at the proxy in callback mode.
+`PUBLIC_URL` pointing at the proxy in callback mode. A shard entry of None starts that process
+without SHARD_IDS and SHARD_COUNT, as a single-process deployment runs (two of them on one database
+are a rolling deploy's old and new copy).
 """
 
 from __future__ import annotations
@@ -81,33 +83,36 @@ class Cluster:
         discord_api: str,
         gateway: str,
         base_env: dict[str, str],
-        shard_ids: Sequence[str],
+        shard_ids: Sequence[str | None],
         cwd: Path,
         callbacks: bool,
+        shard_count: int | None = None,
     ) -> None:
         self.proxy = RoundRobinProxy()
         self.ports = [free_port() for _ in shard_ids]
         self._callbacks = callbacks
         self.processes: list[BotProcess] = []
         for ids, port in zip(shard_ids, self.ports, strict=True):
-            env = {
-                **base_env,
-                "SHARD_COUNT": str(len(shard_ids)),
-                "SHARD_IDS": ids,
-                "WEBHOOK_HOST": "127.0.0.1",
-                "WEBHOOK_PORT": str(port),
-            }
+            env = {**base_env, "WEBHOOK_HOST": "127.0.0.1", "WEBHOOK_PORT": str(port)}
+            if ids is not None:
+                env["SHARD_COUNT"] = str(shard_count or len(shard_ids))
+                env["SHARD_IDS"] = ids
             self.processes.append(BotProcess(discord_api=discord_api, gateway=gateway, env=env, cwd=cwd))
         self.proxy.backends = [f"http://127.0.0.1:{port}" for port in self.ports]
 
-    async def start(self, **options: Any) -> None:
-        """The proxy, then every process at once (as an orchestrator starts them)."""
+    async def start(self, *, only: Sequence[int] | None = None, **options: Any) -> None:
+        """The proxy, then every process at once (as an orchestrator starts them), or those `only` names."""
         if not self.proxy.url:
             await self.proxy.start()
             if self._callbacks:
                 for process in self.processes:
                     process._env["PUBLIC_URL"] = self.proxy.url
-        await asyncio.gather(*(process.start(**options) for process in self.processes))
+        chosen = [self.processes[index] for index in only] if only is not None else self.processes
+        await asyncio.gather(*(process.start(**options) for process in chosen))
+
+    def listener(self, index: int) -> str:
+        """The base URL of process `index`'s own webhook listener (not through the proxy)."""
+        return f"http://127.0.0.1:{self.ports[index]}"
 
     async def stop(self) -> None:
         await asyncio.gather(*(process.stop() for process in self.processes))

@@ -9,6 +9,11 @@ test (`kill()`), at a moment it can observe from outside (the status line says "
 fake CDN is half-way through a download), or by the child itself at a *crash point*: the launcher
 wraps one real method before the bot starts, so that the process kills itself at the exact step
 no outside observer could time. The wrappers change nothing else.
+
+A *pause point* is the same idea for a stall instead of a death: the child SIGSTOPs itself once, at
+a step no outside observer could catch (after claiming a song, before sending it to the API), as a
+GC pause, a VM migration or `docker pause` would stop it. The test SIGCONTs it (`resume()`) when it
+wants the process to carry on from exactly there.
 """
 
 from __future__ import annotations
@@ -29,6 +34,11 @@ CRASH_POINTS = {
     "submitted_unrecorded": "the API accepted the request; its task id is never recorded",
     "result_stored": "the result is stored; the delivery has not started",
     "message_posted": "the song message is posted in Discord; its id is never recorded",
+    "delivered_marked": "the task is marked delivered; the work after delivery (feed, jam, auto-DM) never runs",
+}
+
+PAUSE_POINTS = {
+    "stalled_before_submit": "claimed (reserved, leased) and charged; the process stops itself before /producer/audios",
 }
 
 
@@ -37,9 +47,36 @@ def _die(point: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _pause(point: str) -> None:
+    os.write(2, f"PAUSE POINT {point}\n".encode())
+    os.kill(os.getpid(), signal.SIGSTOP)  # returns when the test sends SIGCONT
+
+
+def install_pause_point(point: str) -> None:
+    """In the child: make the process SIGSTOP itself the first time it reaches `point`."""
+    if point == "stalled_before_submit":
+        from bot.producer.client import ProducerClient
+
+        submit = ProducerClient.submit_audio
+        paused: list[bool] = []
+
+        async def pause_then_send(self: ProducerClient, body: dict[str, Any]) -> Any:
+            if not paused:
+                paused.append(True)
+                _pause(point)
+            return await submit(self, body)
+
+        ProducerClient.submit_audio = pause_then_send  # type: ignore[method-assign]
+    else:
+        raise ValueError(f"unknown pause point {point!r}; expected one of {sorted(PAUSE_POINTS)}")
+
+
 def install_crash_point(point: str) -> None:
-    """In the child, before the bot runs: make the process SIGKILL itself at `point`."""
-    if point == "before_submit":
+    """In the child, before the bot runs: make the process SIGKILL itself at `point` (or, for one
+    of `PAUSE_POINTS`, SIGSTOP itself there once)."""
+    if point in PAUSE_POINTS:
+        install_pause_point(point)
+    elif point == "before_submit":
         from bot.producer.client import ProducerClient
 
         async def never_sent(self: ProducerClient, body: dict[str, Any]) -> Any:
@@ -84,6 +121,17 @@ def install_crash_point(point: str) -> None:
             _die(point)
 
         Repository.set_song_message = posted_then_die  # type: ignore[method-assign]
+    elif point == "delivered_marked":
+        from bot.storage.repository import Repository
+
+        mark = Repository.mark_delivered
+
+        async def marked_then_die(self: Repository, *args: Any, **kwargs: Any) -> Any:
+            outcome = await mark(self, *args, **kwargs)
+            _die(point)
+            return outcome
+
+        Repository.mark_delivered = marked_then_die  # type: ignore[method-assign]
     else:
         raise ValueError(f"unknown crash point {point!r}; expected one of {sorted(CRASH_POINTS)}")
 
@@ -103,17 +151,29 @@ class BotProcess:
         self._changed = asyncio.Event()
         self._life_start = 0
 
-    async def start(self, *, crash_at: str | None = None, until_crash: bool = False, timeout: float = 30) -> None:
+    async def start(
+        self,
+        *,
+        crash_at: str | None = None,
+        pause_at: str | None = None,
+        until_crash: bool = False,
+        timeout: float = 30,
+    ) -> None:
         """Start the child and wait until it has logged in to the fake Discord.
 
         With `until_crash`, the crash point is expected to fire while the bot is still starting
         (recovering what the previous life left): wait for that instead, logged in or not.
+        With `pause_at`, the child stops itself at that pause point (see `wait_paused`).
         """
         assert self.process is None or self.process.returncode is not None, "already running"
+        assert crash_at is None or pause_at is None, "one crash or pause point per life"
         env = dict(self._env)
         if crash_at is not None:
             assert crash_at in CRASH_POINTS, crash_at
             env["CRASH_AT"] = crash_at
+        if pause_at is not None:
+            assert pause_at in PAUSE_POINTS, pause_at
+            env["CRASH_AT"] = pause_at  # the launcher installs it (`install_crash_point` dispatches)
         mark = self._life_start = len(self.lines)
         self.process = await asyncio.create_subprocess_exec(
             *self._argv, cwd=self._cwd, env=env, stderr=asyncio.subprocess.PIPE
@@ -155,6 +215,45 @@ class BotProcess:
             await self._reader
         assert returncode == -signal.SIGKILL, f"exit {returncode}\n{self.output}"
         assert f"CRASH POINT {point}\n" in self.lines[self._life_start :], self.output
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment every life of this child starts with (its settings)."""
+        return self._env
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None and self.process.returncode is None, "not running"
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def pause(self) -> None:
+        """SIGSTOP from outside: the process stalls where it is (sockets open, nothing runs)."""
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: a paused process carries on from where it stopped."""
+        os.kill(self.pid, signal.SIGCONT)
+
+    def is_paused(self) -> bool:
+        """Whether the kernel has the process stopped (state T in /proc/<pid>/stat)."""
+        if not self.running:
+            return False
+        try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] in {"T", "t"}
+
+    async def wait_paused(self, point: str, timeout: float = 20) -> None:
+        """Wait for the child to stop itself at pause point `point`."""
+        await self.wait_for_log(lambda line: line == f"PAUSE POINT {point}\n", timeout=timeout, since=self._life_start)
+        async with asyncio.timeout(timeout):
+            while not self.is_paused():  # noqa: ASYNC110 - the kernel's state, no event to wait on
+                await asyncio.sleep(0.02)
 
     async def kill(self) -> None:
         """SIGKILL from outside, now."""
