@@ -115,6 +115,8 @@ class Recovery:
         await self.expire_overdue()
         await self.retry_undelivered()
         await self.pump(refresh=False)
+        if self._delivery.remembered_tasks():
+            self._delivery.forget_ended(set(await self._repo.open_task_ids()))
 
     async def heartbeat(self) -> int:
         """Renew the leases of the work this process is doing right now; how many it holds.

@@ -64,6 +64,22 @@ class StatusLines:
                 del self._interactions[key]
         self._interactions[task_id] = (interaction, now)
 
+    def remembered_tasks(self) -> set[int]:
+        """The tasks this process keeps status-line state for (progress, the text it last showed)."""
+        return set(self._progress) | set(self._progress_shown_at) | set(self._shown_status)
+
+    def forget_ended(self, open_ids: set[int]) -> None:
+        """Drop the state of tasks that ended anywhere. The poller shows the progress of songs other
+        processes finish, and only the process that ends a task forgets it on the way, so without
+        this a poller's per-task entries would grow for as long as it runs."""
+        for task_id in self.remembered_tasks() - open_ids:
+            self._progress.pop(task_id, None)
+            self._progress_shown_at.pop(task_id, None)
+            self._shown_status.pop(task_id, None)
+            lock = self._status_locks.get(task_id)
+            if lock is not None and not lock.locked():
+                del self._status_locks[task_id]
+
     async def _tell_privately(self, task: Task, text: str) -> None:
         """An ephemeral note to the requester, while the command's token is alive. Best effort."""
         remembered = self._interactions.get(task.id)

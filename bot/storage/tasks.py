@@ -61,6 +61,12 @@ class TaskRepository(OutboxRepository):
         )
         return [task_from_row(row) for row in rows]
 
+    async def open_task_ids(self) -> list[int]:
+        """The ids of every task that has not ended (an index lookup; no request or result JSON)."""
+        marks = ", ".join("?" for _ in OPEN_STATES)
+        rows = await self._fetchall(f"SELECT id FROM tasks WHERE state IN ({marks})", OPEN_STATES)
+        return [int(row[0]) for row in rows]
+
     async def count_tasks(self, *states: str) -> dict[str, int]:
         """How many tasks are in each of `states` (for /healthz and /metrics: counts, not rows)."""
         marks = ", ".join("?" for _ in states)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -99,3 +100,24 @@ async def test_callback_mode_reads_progress_for_watched_songs_in_one_batch(world
         await world.producer.complete(task.task_id)  # the callbacks bring the songs
     await world.discord.wait_for(lambda: len(world.songs_in_channel()) == 3, timeout=15)
     _tasks_requests_fit_the_budget(world)
+
+
+async def test_the_poller_forgets_songs_another_process_finished(world: World) -> None:
+    """Issue 18, defect 9: the poller keeps each song's progress for its status line; a song another
+    process ends (here: cancelled straight in the shared database) is forgotten at the next sweep,
+    so a long-running poller's memory does not grow with every song the cluster makes."""
+    await world.start_bot(POLL_INTERVAL="1")
+    world.producer.script(outcome="never")
+    interaction = await generate(world, "a song finished elsewhere")
+    await world.producer.wait_for_task_count(1)
+    await world.discord.wait_for(lambda: "0% ·" in _status(interaction), timeout=15)
+    [task] = await world.repo.tasks_in_states("pending")
+    assert task.id in world.bot.delivery.remembered_tasks()
+
+    assert await world.repo.cancel_task(task.id, world.clock()) is not None  # another process's doing
+    for _ in range(100):
+        if task.id not in world.bot.delivery.remembered_tasks():
+            break
+        world.bot.poller.wake()
+        await asyncio.sleep(0.1)
+    assert task.id not in world.bot.delivery.remembered_tasks()
