@@ -16,7 +16,6 @@ memory at once than `MEDIA_SLOTS`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -39,12 +38,6 @@ DOWNLOAD_SECONDS = 120.0
 EXPORT_COOLDOWN = 30.0
 """Seconds before a member may press WAV again (and Video): each press downloads and uploads the file."""
 COOLDOWNS = {"wav": MemberCooldown(EXPORT_COOLDOWN), "video": MemberCooldown(EXPORT_COOLDOWN)}
-
-
-def _media_slots(bot: MusicBot) -> asyncio.Semaphore:
-    """The delivery's bound on media transfers in flight (`bot.songs.delivery.MEDIA_SLOTS`), shared so
-    that exports and deliveries together stay within it."""
-    return bot.delivery._media_slots
 
 
 async def _fetch(bot: MusicBot, url: str, filename: str, limit: int) -> media.Download | media.Skipped:
@@ -73,7 +66,7 @@ async def send_wav(bot: MusicBot, interaction: discord.Interaction, song: SongRo
     assert copy.url is not None
     title = f"💿 **{render.clip(escape_markdown(song.title), 200)}** as lossless WAV"
     limit = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
-    async with _media_slots(bot):
+    async with bot.delivery.media_slots:  # shared with deliveries: MEDIA_SLOTS files at once in all
         fetched = await _fetch(bot, copy.url, media.safe_filename(song.title, "wav"), limit)
         reason = fetched.reason if isinstance(fetched, media.Skipped) else None
         if isinstance(fetched, media.Download):
@@ -144,7 +137,7 @@ async def _post_video_message(
             message_id=interaction.message.id, channel_id=interaction.channel_id, fail_if_not_exists=False
         )
     text = f"🎬 **{render.clip(escape_markdown(song.title), 200)}**: the video, for <@{interaction.user.id}>"
-    async with _media_slots(bot):
+    async with bot.delivery.media_slots:  # shared with deliveries: MEDIA_SLOTS files at once in all
         fetched = await _fetch(bot, url, media.safe_filename(song.title, "mp4"), limit)
         reason = fetched.reason if isinstance(fetched, media.Skipped) else None
         if isinstance(fetched, media.Download):

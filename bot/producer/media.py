@@ -237,38 +237,6 @@ async def download(
         return Skipped(f"the download failed ({type(exc).__name__})")
 
 
-async def final_address(
-    session: aiohttp.ClientSession,
-    url: str,
-    *,
-    allow_private: bool = False,
-    timeout_seconds: float = 10.0,
-    max_redirects: int = MAX_REDIRECTS,
-) -> str | Skipped:
-    """Where `url` answers after its redirects, each checked like the first; the file is not read.
-
-    For a player that fetches the file itself (ffmpeg, in listening parties): a one-byte ranged GET
-    per hop, and the player is handed the final address, so it needs to follow no redirect the bot
-    has not checked.
-    """
-    timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-    try:
-        opened = await _get_checked(session, url, allow_private, max_redirects, timeout, {"Range": "bytes=0-0"})
-        if isinstance(opened, Skipped):
-            return opened
-        response, final = opened
-        async with response:
-            if response.status >= 400:
-                return Skipped(f"the file server answered HTTP {response.status}")
-            return final
-    except aiohttp.ClientConnectorDNSError:
-        return Skipped("the file's host could not be reached at a public address")
-    except TimeoutError:
-        return Skipped("the file server did not answer in time")
-    except (aiohttp.ClientError, ValueError) as exc:
-        return Skipped(f"the file server could not be reached ({type(exc).__name__})")
-
-
 STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=20.0)
 """A stream has no total limit (a paused song waits for minutes); a host silent for 20 s is asked again."""
 RESUME_DELAYS = (0.0, 0.5, 1.0, 2.0, 5.0)

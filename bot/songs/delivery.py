@@ -85,7 +85,8 @@ class Delivery(StatusLines):
         self.retry_base = 5.0
         """Seconds before the first retry of a delivery that failed on a transient fault."""
         self.retry_cap = 600.0
-        self._media_slots = asyncio.Semaphore(MEDIA_SLOTS)
+        self.media_slots = asyncio.Semaphore(MEDIA_SLOTS)
+        """At most MEDIA_SLOTS song files in flight at once, shared with the WAV and Video buttons."""
         self._channel_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)  # one per channel
 
     # -- retries -----------------------------------------------------------------------------
@@ -201,7 +202,7 @@ class Delivery(StatusLines):
         MEDIA_SLOTS transfers at once overall: each one in flight holds aiohttp's 256 KiB read chunks
         and socket buffers, so without a bound a burst costs memory in proportion to its size. The
         channel comes first, so a channel waiting out a rate limit holds at most one slot."""
-        async with self._channel_locks[task.channel_id], self._media_slots:
+        async with self._channel_locks[task.channel_id], self.media_slots:
             return await self._post_song_now(task, song)
 
     async def _post_song_now(self, task: Task, song: SongRow) -> discord.Message | None:
@@ -325,7 +326,7 @@ class Delivery(StatusLines):
     ) -> discord.Message:
         """Post an existing song again (`/show`, the favourites) under the same throttles as a delivery:
         one post at a time per channel and at most MEDIA_SLOTS transfers at once."""
-        async with self._channel_locks[channel_id], self._media_slots:
+        async with self._channel_locks[channel_id], self.media_slots:
             return await self.send_song(channel_id, guild_id, song, content=content, stars=stars, nonce=nonce)
 
     async def cross_post(self, channel_id: int, task: Task, song: SongRow) -> None:
@@ -342,7 +343,7 @@ class Delivery(StatusLines):
         ):
             log.info("Task %d: made in a channel not everyone can view; not cross-posted", task.id)
             return
-        async with self._channel_locks[channel_id], self._media_slots:
+        async with self._channel_locks[channel_id], self.media_slots:
             try:
                 message = await self.send_song(
                     channel_id,

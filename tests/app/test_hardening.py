@@ -379,26 +379,11 @@ async def test_a_host_that_turns_private_at_connection_time_is_not_fetched(
     async with media.media_session() as session:
         fetched = await media.download(session, url, filename="a.mp3", max_bytes=1024)
         assert isinstance(fetched, media.Skipped) and "public address" in fetched.reason
-        assert isinstance(await media.final_address(session, url), media.Skipped)
     assert seen == []
     async with media.media_session(allow_private=True) as session:  # the same fetch where private is allowed
         fetched = await media.download(session, url, filename="a.mp3", max_bytes=1024)
     assert isinstance(fetched, media.Download) and seen == ["/a.mp3"]
     fetched.close()
-
-
-async def test_a_players_address_is_checked_at_every_redirect(
-    redirecting_server: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """ffmpeg is handed the address a song's audio finally answers at; a redirect to a private one is refused."""
-    base, _ = redirecting_server
-    monkeypatch.setattr(media, "_is_public", lambda address: address == "127.0.0.1")  # stands in for a CDN
-    async with aiohttp.ClientSession() as session:
-        assert await media.final_address(session, f"{base}/a.mp3") == f"{base}/a.mp3"
-        away = await media.final_address(session, f"{base}/away")
-        assert isinstance(away, media.Skipped) and "not a public one" in away.reason
-        looping = await media.final_address(session, f"{base}/loop")
-    assert isinstance(looping, media.Skipped) and "redirected too many times" in looping.reason
 
 
 @both_backends
