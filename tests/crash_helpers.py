@@ -38,7 +38,8 @@ CRASH_POINTS = {
 }
 
 PAUSE_POINTS = {
-    "stalled_before_submit": "claimed (reserved, leased) and charged; the process stops itself before /producer/audios",
+    "stalled_after_claim": "queued songs were just claimed for submission (reserved, leased, charged); the "
+    "process stops itself before it does anything more with them, checks included",
 }
 
 
@@ -54,19 +55,20 @@ def _pause(point: str) -> None:
 
 def install_pause_point(point: str) -> None:
     """In the child: make the process SIGSTOP itself the first time it reaches `point`."""
-    if point == "stalled_before_submit":
-        from bot.producer.client import ProducerClient
+    if point == "stalled_after_claim":
+        from bot.storage.repository import Repository
 
-        submit = ProducerClient.submit_audio
+        claim = Repository.promote_queued
         paused: list[bool] = []
 
-        async def pause_then_send(self: ProducerClient, body: dict[str, Any]) -> Any:
-            if not paused:
+        async def claim_then_pause(self: Repository, *args: Any, **kwargs: Any) -> Any:
+            claimed = await claim(self, *args, **kwargs)
+            if claimed and not paused:
                 paused.append(True)
                 _pause(point)
-            return await submit(self, body)
+            return claimed
 
-        ProducerClient.submit_audio = pause_then_send  # type: ignore[method-assign]
+        Repository.promote_queued = claim_then_pause  # type: ignore[method-assign]
     else:
         raise ValueError(f"unknown pause point {point!r}; expected one of {sorted(PAUSE_POINTS)}")
 

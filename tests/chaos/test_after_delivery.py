@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chaos.conftest import Chaos, require, require_exactly_once
+from tests.chaos.figures import require, require_exactly_once
+from tests.chaos.kit import Chaos
 
 
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="issue 18 defect 6: mark_delivered commits before an in-memory background task posts to the feed "
-    "and sends the auto-DM; SIGKILL right after it loses both for good",
+    reason="issue 18 defect 6: the feed post is lost: the restarted process runs the outbox's feed step before "
+    "the gateway has sent it the guild, and cross_post takes an unknown guild (get_guild is None) for a "
+    "private channel and ends the step (before 8986e48 both feed post and auto-DM died with the process)",
 )
 async def test_killed_right_after_the_delivery_is_recorded_loses_no_follow_up(chaos: Chaos) -> None:
     """SIGKILL the moment the task is marked delivered (crash point `delivered_marked`), with the
@@ -44,9 +46,9 @@ async def test_killed_right_after_the_delivery_is_recorded_loses_no_follow_up(ch
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="issue 18 (found by this suite, not in the list; the outbox should cover it): a process that "
-    "delivers a song of a guild on another process's shard never posts it to the feed (no guild in its "
-    "cache, so 'not everyone can view')",
+    reason="issue 18 (found by this suite, not in the list): a process that delivers a song of a guild on "
+    "another process's shard never posts it to the feed: cross_post takes an unknown guild (get_guild is "
+    "None) for a private channel",
 )
 async def test_song_delivered_by_the_process_without_the_guild_still_reaches_the_feed(chaos: Chaos) -> None:
     """Callbacks reach any process of the cluster, so half the songs of a guild are delivered by a

@@ -10,7 +10,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from tests.chaos.conftest import Chaos, Request, require, require_exactly_once, wait_until
+from tests.chaos.figures import require, require_exactly_once
+from tests.chaos.kit import Chaos, Request, wait_until
 
 
 async def songs_in_flight(
@@ -31,25 +32,13 @@ async def songs_in_flight(
     return waiting, posting, gates
 
 
-@pytest.mark.parametrize(
-    "fault",
-    [
-        "restart",
-        pytest.param(
-            "outage",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="issue 18 defect 1: a delivery whose recording and hand-back both fail in the outage "
-                "stays 'delivering', its lease renewed by the live process: the status line still says Generating",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("fault", ["restart", "outage"])
 async def test_postgres_restarted_with_songs_in_flight(chaos: Chaos, fault: str) -> None:
     """`restart`: `pg_ctl restart -m fast` (every connection cut, the server back within a second).
     `outage`: `pg_ctl stop -m fast`, a few seconds down (the held messages reach Discord then, so
-    recording them fails; a callback arrives and is refused), then `start`."""
+    recording them fails and so does handing them back; a callback arrives and is refused), then
+    `start`. Issue 18, defect 1: those deliveries stayed `delivering` under the live process's
+    renewed lease, their status lines at "Generating…" for good."""
     bot = chaos.process()
     await bot.start()
     pid = bot.pid
@@ -99,18 +88,15 @@ def statuses(chaos: Chaos) -> str:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 18 defect 1: a delivery whose recording fails on a killed connection and whose hand-back "
-    "is killed too stays 'delivering' under the live process's renewed lease: status line never ends true",
-)
 async def test_connections_killed_mid_statement_lose_no_song(chaos: Chaos) -> None:
     """Two processes; their statements are made to wait on a lock (the messages of three songs have
     just reached Discord, a callback is being stored, the heartbeats and sweeps run), then every
     connection of theirs is killed with `pg_terminate_backend`, three times half a second apart
     (a failover proxy cutting connections as they come back), so what they do about the first
-    failures (hand a delivery back, retry) is killed too. The server stays up throughout."""
+    failures (hand a delivery back, retry) is killed too. The server stays up throughout.
+    Issue 18, defect 1 (the deliveries stranded as in the outage) and defect 4 (the shards,
+    cut off from the gateway at the same time, wait for their IDENTIFY slot in the locked
+    database: that once ended the process)."""
     cluster = chaos.cluster()
     await cluster.start()
     pids = [bot.pid for bot in cluster.processes]

@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
-from tests.chaos.conftest import LEASE, Chaos, assert_exactly_once, require, require_exactly_once, wait_until
+from tests.chaos.figures import assert_exactly_once, require, require_exactly_once
+from tests.chaos.kit import LEASE, Chaos, wait_until
 from tests.crash_helpers import BotProcess
 
 
@@ -26,18 +25,13 @@ async def pair_on_one_shard(chaos: Chaos) -> tuple[BotProcess, BotProcess]:
     return first, second
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 18 defect 2: nothing fences the resumed process: it records the delivery the other process "
-    "already finished and posts the song to the feed a second time",
-)
 async def test_paused_past_its_lease_while_posting_the_other_process_delivers_once(chaos: Chaos) -> None:
     """The first process is stopped (SIGSTOP) while its song message is on its way to Discord; the
     message lands while it is stopped. The other process takes the delivery over when the lease
     runs out, finds the message and finishes the delivery (feed post included). Then the first
     process is continued (SIGCONT): it must find out it lost the lease and change nothing. One
-    song message, one feed post, no third attempt."""
+    song message, one feed post, no third attempt. Issue 18, defect 2: unfenced, the resumed
+    process recorded the delivery again and posted the song to the feed a second time."""
     guild = chaos.guilds[0]
     await chaos.turn_on(guild, feed=True)
     first, second = await pair_on_one_shard(chaos)
@@ -67,25 +61,21 @@ async def test_paused_past_its_lease_while_posting_the_other_process_delivers_on
     assert figures.bad_status == 0, request.interaction.original.content if request.interaction.original else None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 18 defect 2: the resumed submitter sends the request the other process already refunded "
-    "(the API bills it and the song is delivered on top of the refund)",
-)
 async def test_paused_past_its_lease_while_submitting_is_sent_at_most_once(chaos: Chaos) -> None:
-    """The process that claimed a member's song stops itself (SIGSTOP) after charging and claiming
-    it, before sending it to the API, and stays stopped past its lease. The other process takes the
+    """The process that claimed a member's song stops itself (SIGSTOP) right after charging and
+    claiming it (pause point `stalled_after_claim`: before any check it makes before sending), and
+    stays stopped past its lease. The other process takes the
     submission over (here: looks it up, finds nothing, refunds it). Then the first is continued.
     The API may receive the request at most once, the member is charged at most once, and a song
-    that was refunded must never have been sent."""
+    that was refunded must never have been sent. Issue 18, defect 2: unfenced, the resumed process
+    sent the refunded request (billed), and the song was delivered on top of the refund."""
     cluster = chaos.cluster()
     await cluster.start(only=[])  # the proxy
     submitter, other = cluster.processes
-    await asyncio.gather(submitter.start(pause_at="stalled_before_submit"), other.start())
+    await asyncio.gather(submitter.start(pause_at="stalled_after_claim"), other.start())
     guild = chaos.guilds[0]  # shard 0: the submitter's
     request = await chaos.generate(guild, "paused while submitting")
-    await submitter.wait_paused("stalled_before_submit")
+    await submitter.wait_paused("stalled_after_claim")
 
     async def taken_over() -> bool:
         return await chaos.sql("SELECT state FROM tasks ORDER BY id LIMIT 1") != "reserved"
@@ -116,17 +106,12 @@ async def test_paused_past_its_lease_while_submitting_is_sent_at_most_once(chaos
     assert figures.bad_status == 0, request.interaction.original.content if request.interaction.original else None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 18 defect 7: shutdown stops the heartbeat first, so with a lease shorter than the grace "
-    "the other process takes over a delivery the stopping process is still finishing",
-)
 async def test_sigterm_while_posting_with_a_short_lease_is_not_taken_over(chaos: Chaos) -> None:
     """The first process gets SIGTERM (`docker stop`) while its song message is held at Discord;
     LEASE_SECONDS (3) is shorter than its shutdown grace. Until it has finished or handed the
     delivery back, the other process must not take it over: one post attempt, one message, one
-    feed post."""
+    feed post. Issue 18, defect 7: shutdown stopped the heartbeat first, so the other process
+    took the delivery over after 3 s and posted it again (the nonce saved the message)."""
     guild = chaos.guilds[0]
     await chaos.turn_on(guild, feed=True)
     first, second = await pair_on_one_shard(chaos)
