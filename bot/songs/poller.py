@@ -182,14 +182,16 @@ class TaskPoller:
         """Ask about due pending tasks (all of them with `everything`), take in finished ones, show progress."""
         now = self._clock()
         progress_round = self._settings.callback_mode and now - self._last_progress_round >= PROGRESS_READ_INTERVAL
+        wait = self._settings.callback_grace if self._settings.callback_mode else FIRST_POLL_DELAY
+        # Only due tasks are read (by the index), not every pending one with its request JSON.
+        candidates = await self._repo.pending_to_poll(
+            submitted_before=None if everything else now - wait, with_status_line=progress_round or everything
+        )
         pending = [
             task
-            for task in await self._service.pending_tasks()
-            if task.api_task_id
-            and (
-                everything
-                or self._due(task.submitted_at, now, watched=progress_round and task.status_message_id is not None)
-            )
+            for task in candidates
+            if everything
+            or self._due(task.submitted_at, now, watched=progress_round and task.status_message_id is not None)
         ]
         if progress_round and pending:
             self._last_progress_round = now

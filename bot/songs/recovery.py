@@ -182,13 +182,10 @@ class Recovery:
         for task in await self._repo.deliveries_due():
             self._spawn(self.deliver(task.id), name=f"deliver-{task.id}")
 
-    async def pending_tasks(self) -> list[Task]:
-        return await self._repo.tasks_in_states("pending")
-
     async def confirm_unconfirmed(self) -> None:
         """Look up waiting tasks whose submission was never confirmed (no API task id): one found
         gets its id, so it is polled like the rest (and its result taken in if finished)."""
-        waiting = [task for task in await self.pending_tasks() if not task.api_task_id]
+        waiting = await self._repo.pending_unconfirmed()
         if not waiting:
             return
         hashes = await self._repo.secret_hashes(task.id for task in waiting)

@@ -61,6 +61,29 @@ class TaskRepository(OutboxRepository):
         )
         return [task_from_row(row) for row in rows]
 
+    async def pending_to_poll(self, *, submitted_before: float | None, with_status_line: bool) -> list[Task]:
+        """Pending tasks with an API id that the poller asks about: those submitted before
+        `submitted_before` (all of them when None), and with `with_status_line` also every one
+        someone watches (it has a status line), for its progress."""
+        if submitted_before is None:
+            due, params = "", ()
+        elif with_status_line:
+            due, params = " AND (submitted_at <= ? OR status_message_id IS NOT NULL)", (submitted_before,)
+        else:
+            due, params = " AND submitted_at <= ?", (submitted_before,)
+        rows = await self._fetchall(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE state = 'pending' AND api_task_id IS NOT NULL{due} ORDER BY id",
+            params,
+        )
+        return [task_from_row(row) for row in rows]
+
+    async def pending_unconfirmed(self) -> list[Task]:
+        """Pending tasks whose submission was never confirmed (no API task id yet)."""
+        rows = await self._fetchall(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE state = 'pending' AND api_task_id IS NULL ORDER BY id"
+        )
+        return [task_from_row(row) for row in rows]
+
     async def open_task_ids(self) -> list[int]:
         """The ids of every task that has not ended (an index lookup; no request or result JSON)."""
         marks = ", ".join("?" for _ in OPEN_STATES)
