@@ -127,6 +127,7 @@ class MusicBot(commands.AutoShardedBot):
         self.exports = ExportService(repo, self.api, clock=clock)
         self.favourites = Favourites(repo, self.delivery, clock=clock)
         self.favourites.follow_ups = self.songs.follow_ups
+        self.songs.follow_ups.shards = self._my_shards
         self.songs.follow_ups.register("favourite", self.favourites.post_queued)
         self.parties = Parties(
             self,
@@ -231,6 +232,12 @@ class MusicBot(commands.AutoShardedBot):
             self.tree, self.repo, application_id=self.application_id, dev_guild_id=self.settings.dev_guild_id
         )
         self.access.forget_commands()
+
+    def _my_shards(self) -> tuple[int, tuple[int, ...]] | None:
+        """(shard count, the shards this process runs) when it runs only some, else None."""
+        if self.settings.shard_ids is None:
+            return None
+        return self.shard_count or 1, tuple(self.settings.shard_ids)
 
     async def fetch_command_ids(self) -> dict[str, set[int]]:
         """For `CommandAccess`: the registered commands' ids (global and the development guild's)."""

@@ -57,6 +57,10 @@ TRANSIENT_STATUSES = {401, 408, 429}
 a timeout, and a rate limit discord.py did not wait out. These are retried, never "delivered"."""
 
 
+class NotReadyHere(Exception):
+    """This process cannot do the step yet (the gateway has not sent the guild); try again soon."""
+
+
 def _field_pairs(embed: discord.Embed) -> set[tuple[str | None, str | None]]:
     return {(field.name, field.value) for field in embed.fields}
 
@@ -338,9 +342,9 @@ class Delivery(StatusLines):
         nonce makes a repeat within Discord's window return the first message.
         """
         guild = self._client.get_guild(task.guild_id)
-        if self.visibility is not None and (
-            guild is None or not await self.visibility.everyone_can_view(guild, task.channel_id)
-        ):
+        if guild is None:  # not yet in the cache (just started); the step is claimed where the guild's shard runs
+            raise NotReadyHere(f"guild {task.guild_id} is not in this process's cache yet")
+        if self.visibility is not None and not await self.visibility.everyone_can_view(guild, task.channel_id):
             log.info("Task %d: made in a channel not everyone can view; not cross-posted", task.id)
             return
         async with self._channel_locks[channel_id], self.media_slots:

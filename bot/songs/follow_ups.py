@@ -1,4 +1,4 @@
-"""What follows a delivered song (its song-feed post, its jam's message, its auto-DM), done exactly once.
+"""What follows a delivered song (its status line, song-feed post, jam message, auto-DM), done exactly once.
 
 The steps are queued in the database's outbox in the same transaction that marks the song
 delivered (`Repository.mark_delivered`), so a process that stops right after delivering loses
@@ -19,18 +19,15 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 import aiohttp
 import discord
 
 from bot.cluster.leases import Leases
+from bot.songs.delivery import Delivery, NotReadyHere
 from bot.storage.models import DatabaseUnavailable
 from bot.storage.outbox import OutboxItem, OutboxStep
 from bot.storage.repository import Repository, SongRow, Task
-
-if TYPE_CHECKING:
-    from bot.songs.delivery import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +47,9 @@ OUTAGE_BACKOFF_MAX = 30.0
 async def steps_after_delivery(
     repo: Repository, task: Task, songs: list[SongRow]
 ) -> tuple[list[OutboxStep], str | None]:
-    """What must follow the delivery, queued with it: the song feed's copies, the auto-DMs
-    (not for songs that went by DM already), and the jam's next song and message."""
-    steps: list[OutboxStep] = []
+    """What must follow the delivery, queued with it: the status line's last word, the song feed's
+    copies, the auto-DMs (not for songs that went by DM already), and the jam's next song and message."""
+    steps = [OutboxStep(f"status:{task.id}", "status", task.guild_id, task.id)]
     if not songs:
         return steps, None
     feed = (await repo.guild_settings(task.guild_id)).feed_channel_id
@@ -74,11 +71,13 @@ class FollowUps:
     """Claims and does outbox steps; `wake()` after queueing some, a sweep picks up the rest."""
 
     def __init__(self, repo: Repository, delivery: Delivery, leases: Leases, *, clock: Callable[[], float]) -> None:
+        self.shards: Callable[[], tuple[int, tuple[int, ...]] | None] = lambda: None
+        """This process's (shard count, shard ids) when it runs only some shards; set by the bot."""
         self._repo = repo
         self._delivery = delivery
         self._leases = leases
         self._clock = clock
-        self._handlers: dict[str, Handler] = {"feed": self._feed, "dm": self._dm}
+        self._handlers: dict[str, Handler] = {"status": self._status, "feed": self._feed, "dm": self._dm}
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._doing = 0
@@ -112,7 +111,7 @@ class FollowUps:
     async def run_once(self) -> int:
         """Claim the due steps and do them; how many were claimed."""
         ttl = OUTBOX_LEASE_FACTOR * self._leases.ttl
-        items = await self._repo.claim_outbox(self._leases.owner, ttl)
+        items = await self._repo.claim_outbox(self._leases.owner, ttl, shards=self.shards())
         for item in items:
             await self._do(item)
         return len(items)
@@ -158,6 +157,11 @@ class FollowUps:
             await handler(item)
         except DatabaseUnavailable:
             raise  # the claim runs out; the step is done once the database is back
+        except NotReadyHere as exc:
+            # The gateway has not sent this guild yet (a process just started): soon, not a fault.
+            log.info("Outbox step %s waits: %s", item.key, exc)
+            await self._repo.retry_outbox(item, RETRY_BASE)
+            return
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
             if item.attempts + 1 >= MAX_ATTEMPTS:
                 log.warning("Giving up on outbox step %s after %d attempts (%s)", item.key, MAX_ATTEMPTS, exc)
@@ -175,6 +179,11 @@ class FollowUps:
             log.info("Outbox step %s was taken over by another process meanwhile", item.key)
 
     # -- the song's own steps ----------------------------------------------------------------
+
+    async def _status(self, item: OutboxItem) -> None:
+        """The requester's status line says the song is here (with its link), whoever delivered it."""
+        assert item.task_id is not None
+        await self._delivery.update_status(item.task_id)
 
     async def _feed(self, item: OutboxItem) -> None:
         """The song feed's copy of a delivered song (only from channels everyone can view)."""

@@ -436,9 +436,7 @@ class SongService(Recovery):
         self._metrics.songs_delivered.labels(task.action).inc()
         if task.finished_at is not None:
             self._metrics.delivery_latency.observe(max(0.0, self._clock() - task.finished_at))
-        await self._delivery.update_status(task.id)
-        if steps:
-            self.follow_ups.wake()
+        self.follow_ups.wake()  # the status line first among the steps queued with `delivered`
         self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
 
     async def _still_mine(self, task: Task) -> bool:

@@ -17,6 +17,9 @@ from bot.storage.base import RepositoryBase
 from bot.storage.database import Transaction
 
 OUTBOX_COLUMNS = "id, key, kind, guild_id, task_id, song_id, channel_id, attempts, lease_epoch"
+GUILD_STEPS = ("feed",)
+"""Steps that judge the guild from the gateway's cache (who may view the song's channel): in a
+cluster only a process running the guild's shard claims them (see `claim_outbox`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,22 +66,38 @@ class OutboxRepository(RepositoryBase):
             await self._queue_steps(tx, steps)
 
     async def claim_outbox(
-        self, owner: str, ttl: float, *, limit: int = 20, now: float | None = None
+        self,
+        owner: str,
+        ttl: float,
+        *,
+        limit: int = 20,
+        now: float | None = None,
+        shards: tuple[int, tuple[int, ...]] | None = None,
     ) -> list[OutboxItem]:
         """Claim up to `limit` due steps for `owner` for `ttl` seconds, oldest first.
 
         Due: never claimed, or its claim (or its retry backoff) has run out by the database's
-        clock. On PostgreSQL the candidates are taken with `FOR UPDATE SKIP LOCKED`, so processes
-        claiming at once split the work; the conditions are checked again on the locked rows.
+        clock. With `shards` (shard count, this process's shard ids), steps of `GUILD_STEPS` are
+        claimed only for guilds on those shards (Discord's `(guild_id >> 22) % count`). On
+        PostgreSQL the candidates are taken with `FOR UPDATE SKIP LOCKED`, so processes claiming at
+        once split the work; the conditions are checked again on the locked rows.
         """
         clock, at = self._now(now)
         skip_locked = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgres" else ""
+        local, local_params = "", ()
+        if shards is not None:
+            # Steps that need the guild in the gateway cache (`GUILD_STEPS`) only where its shard runs.
+            count, ids = shards
+            kinds = ", ".join("?" for _ in GUILD_STEPS)
+            marks = ", ".join("?" for _ in ids) or "NULL"
+            local = f" AND (kind NOT IN ({kinds}) OR ((guild_id >> 22) % ?) IN ({marks}))"
+            local_params = (*GUILD_STEPS, count, *ids)
         rows = await self._fetchall(
             f"UPDATE outbox SET lease_owner = ?, lease_until = {clock} + ?, lease_epoch = lease_epoch + 1 "
             "WHERE id IN (SELECT id FROM outbox WHERE state = 'ready' "
-            f"AND (lease_until IS NULL OR lease_until <= {clock}) ORDER BY id LIMIT ?{skip_locked}) "
+            f"AND (lease_until IS NULL OR lease_until <= {clock}){local} ORDER BY id LIMIT ?{skip_locked}) "
             f"AND state = 'ready' AND (lease_until IS NULL OR lease_until <= {clock}) RETURNING {OUTBOX_COLUMNS}",
-            (owner, *at, ttl, *at, limit, *at),
+            (owner, *at, ttl, *at, *local_params, limit, *at),
         )
         items = [OutboxItem(*row) for row in rows]
         return sorted(items, key=lambda item: item.id)

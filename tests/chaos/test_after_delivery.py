@@ -3,19 +3,10 @@ at the moment the delivery is recorded."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.chaos.figures import require, require_exactly_once
 from tests.chaos.kit import Chaos
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 18 defect 6: the feed post is lost: the restarted process runs the outbox's feed step before "
-    "the gateway has sent it the guild, and cross_post takes an unknown guild (get_guild is None) for a "
-    "private channel and ends the step (before 8986e48 both feed post and auto-DM died with the process)",
-)
 async def test_killed_right_after_the_delivery_is_recorded_loses_no_follow_up(chaos: Chaos) -> None:
     """SIGKILL the moment the task is marked delivered (crash point `delivered_marked`), with the
     song feed on and the member's auto-DM on. After the restart the feed has the song once and
@@ -43,13 +34,6 @@ async def test_killed_right_after_the_delivery_is_recorded_loses_no_follow_up(ch
     assert figures.bad_status == 0, request.interaction.original.content if request.interaction.original else None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 18 (found by this suite, not in the list): a process that delivers a song of a guild on "
-    "another process's shard never posts it to the feed: cross_post takes an unknown guild (get_guild is "
-    "None) for a private channel",
-)
 async def test_song_delivered_by_the_process_without_the_guild_still_reaches_the_feed(chaos: Chaos) -> None:
     """Callbacks reach any process of the cluster, so half the songs of a guild are delivered by a
     process that does not run the guild's shard. The song feed must get each of them once anyway."""
