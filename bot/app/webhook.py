@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from aiohttp import web
 
 from bot.core.metrics import CONTENT_TYPE
+from bot.storage.models import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,19 @@ async def error_middleware(
         return _error(413, "body too large")
     except web.HTTPException as exc:
         return _error(exc.status, exc.reason or "error")
+    except DatabaseUnavailable as exc:
+        # Nothing was stored; the poller fetches the result once the database is back.
+        log.warning("Webhook request on %s answered 503: %s", _route(request), exc)
+        return _error(503, "database unavailable")
     except Exception:
-        # The route's template, never `request.path`: a callback's path is its secret.
-        route = request.match_info.route.resource
-        log.exception("Webhook handler failed on %s %s", request.method, route.canonical if route else "?")
+        log.exception("Webhook handler failed on %s", _route(request))
         return _error(500, "internal error")
+
+
+def _route(request: web.Request) -> str:
+    """The method and the route's template, never `request.path`: a callback's path is its secret."""
+    route = request.match_info.route.resource
+    return f"{request.method} {route.canonical if route else '?'}"
 
 
 JSON_TYPES = {"application/json", "text/json", "application/octet-stream", ""}
