@@ -44,10 +44,10 @@ class NoopDelivery:
     def remember_interaction(self, task_id: int, interaction: Any) -> None:
         pass
 
-    async def post_songs(self, task: Any, songs: Any) -> None:
+    async def post_songs(self, task: Any, songs: Any, *, still_mine: Any = None) -> None:
         pass
 
-    async def update_status(self, task_id: int) -> None:
+    async def update_status(self, task_id: int, *, as_delivered: bool = False) -> None:
         pass
 
     async def notify_failure(self, task: Any) -> None:

@@ -123,6 +123,7 @@ class MusicBot(commands.AutoShardedBot):
         self.visibility = Visibility(self, repo)
         self.delivery.visibility = self.visibility
         self.prefs = PreferenceService(repo, self.songs, clock=clock)
+        self.songs.auto_dm = self._wants_dms
         self.lyrics = LyricsService(self.songs, repo, self.api)
         self.exports = ExportService(repo, self.api, clock=clock)
         self.favourites = Favourites(repo, self.delivery, clock=clock)
@@ -232,6 +233,11 @@ class MusicBot(commands.AutoShardedBot):
             self.tree, self.repo, application_id=self.application_id, dev_guild_id=self.settings.dev_guild_id
         )
         self.access.forget_commands()
+
+    async def _wants_dms(self, user_id: int) -> bool:
+        """`/prefer auto_dm`, from the preferences cache (a change reaches other processes within
+        its lifetime)."""
+        return (await self.prefs.get(user_id)).auto_dm
 
     def _my_shards(self) -> tuple[int, tuple[int, ...]] | None:
         """(shard count, the shards this process runs) when it runs only some, else None."""

@@ -1,4 +1,4 @@
-"""What follows a delivered song (its status line, song-feed post, jam message, auto-DM), done exactly once.
+"""What follows a delivered song (its song-feed post, its jam's message, its auto-DM), done exactly once.
 
 The steps are queued in the database's outbox in the same transaction that marks the song
 delivered (`Repository.mark_delivered`), so a process that stops right after delivering loses
@@ -27,7 +27,7 @@ from bot.cluster.leases import Leases
 from bot.songs.delivery import Delivery, NotReadyHere
 from bot.storage.models import DatabaseUnavailable
 from bot.storage.outbox import OutboxItem, OutboxStep
-from bot.storage.repository import Repository, SongRow, Task
+from bot.storage.repository import Repository, Task
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +45,23 @@ OUTAGE_BACKOFF_MAX = 30.0
 
 
 async def steps_after_delivery(
-    repo: Repository, task: Task, songs: list[SongRow]
+    repo: Repository, task: Task, *, auto_dm: Callable[[int], Awaitable[bool]]
 ) -> tuple[list[OutboxStep], str | None]:
-    """What must follow the delivery, queued with it: the status line's last word, the song feed's
-    copies, the auto-DMs (not for songs that went by DM already), and the jam's next song and message."""
-    steps = [OutboxStep(f"status:{task.id}", "status", task.guild_id, task.id)]
-    if not songs:
-        return steps, None
+    """What must follow the delivery, queued with it: the song feed's copies, the auto-DMs (not for
+    songs that went by DM already), and the jam's next song and message. Most songs need none of
+    them, and then nothing is read but two cached settings."""
     feed = (await repo.guild_settings(task.guild_id)).feed_channel_id
-    if feed and feed != task.channel_id:
+    feed = feed if feed and feed != task.channel_id else None
+    dm = await auto_dm(task.requester_id)
+    if feed is None and not dm and task.jam_id is None:
+        return [], None
+    songs = [song for song in await repo.songs_for_task(task.id) if song.kind == "song"]
+    if not songs:
+        return [], None
+    steps: list[OutboxStep] = []
+    if feed is not None:
         steps += [OutboxStep(f"feed:{song.id}", "feed", task.guild_id, task.id, song.id, feed) for song in songs]
-    if (await repo.preferences(task.requester_id)).auto_dm:
+    if dm:
         steps += [
             OutboxStep(f"dm:{song.id}", "dm", task.guild_id, task.id, song.id)
             for song in songs
@@ -77,7 +83,7 @@ class FollowUps:
         self._delivery = delivery
         self._leases = leases
         self._clock = clock
-        self._handlers: dict[str, Handler] = {"status": self._status, "feed": self._feed, "dm": self._dm}
+        self._handlers: dict[str, Handler] = {"feed": self._feed, "dm": self._dm}
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._doing = 0
@@ -179,11 +185,6 @@ class FollowUps:
             log.info("Outbox step %s was taken over by another process meanwhile", item.key)
 
     # -- the song's own steps ----------------------------------------------------------------
-
-    async def _status(self, item: OutboxItem) -> None:
-        """The requester's status line says the song is here (with its link), whoever delivered it."""
-        assert item.task_id is not None
-        await self._delivery.update_status(item.task_id)
 
     async def _feed(self, item: OutboxItem) -> None:
         """The song feed's copy of a delivered song (only from channels everyone can view)."""

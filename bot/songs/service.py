@@ -16,28 +16,28 @@ nothing is done twice (every takeover is one conditional UPDATE only one process
 
 The service is the one object cogs ask, but not all of it lives here: credits and limits are
 `bot.songs.quota`, finishing work after a restart and the periodic sweep are `bot.songs.recovery`,
-and finding the songs members name is `bot.songs.library`.
+delivering a claimed task is `bot.songs.delivering`, and finding the songs members name is
+`bot.songs.library`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from bot.cluster.leases import ClaimLost, Claims, Leases
+from bot.cluster.leases import Claims, Leases
 from bot.core.errors import ApiRejected, InvalidInput
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.lookup import Unconfirmed, find_submissions
-from bot.producer.models import MalformedResult, parse_result
 from bot.producer.wording import describe_api_error
 from bot.songs.actions import action_for
-from bot.songs.follow_ups import FollowUps, steps_after_delivery
+from bot.songs.delivering import Delivering
+from bot.songs.follow_ups import FollowUps
 from bot.songs.library import Library
 from bot.songs.quota import Charge, Quota, utc_day
 from bot.songs.recovery import Recovery
@@ -55,7 +55,7 @@ PUMP_CONCURRENCY = 4
 """Guild queues started at once after a restart (each submits its own songs one by one)."""
 
 
-class SongService(Recovery):
+class SongService(Recovery, Delivering):
     """Owns every transition of a task; see the module docstring for the states."""
 
     def __init__(
@@ -83,6 +83,8 @@ class SongService(Recovery):
         """The task claims this process is working on: what the heartbeat renews."""
         self.follow_ups = FollowUps(repo, delivery, self.leases, clock=clock)
         """The outbox's steps after a delivery (song feed, jam message, auto-DM)."""
+        self.auto_dm: Callable[[int], Awaitable[bool]] = self._auto_dm
+        """Whether a member wants their songs by DM (the bot points it at its preferences cache)."""
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -378,70 +380,6 @@ class SongService(Recovery):
         if task is None:
             return  # someone else is delivering it, or it is done
         await self._deliver_claimed(task)
-
-    async def _deliver_claimed(self, task: Task) -> None:
-        """Deliver a task claimed under `task.lease_epoch`; every write that ends it names that epoch."""
-        self.claims.hold(task.id, task.lease_epoch)
-        try:
-            await self._deliver_held(task)
-        except DatabaseUnavailable as exc:
-            # Nothing half-written: the claim runs out and the next sweep finishes the delivery
-            # (a song already posted is found in the channel, so it is not posted twice).
-            log.warning(
-                "Delivery of task %d was interrupted (%s); it is finished once the database is back", task.id, exc
-            )
-        finally:
-            self.claims.drop(task.id, task.lease_epoch)
-
-    async def _deliver_held(self, task: Task) -> None:
-        try:
-            result = parse_result(task.result)
-        except MalformedResult:
-            result = None
-        if result is None or not result.deliverable:
-            reason = (result.error_message if result else None) or "the music service reported a failure"
-            await self._fail(
-                task, f"the song could not be made ({reason}). Your credit was refunded.", epoch=task.lease_epoch
-            )
-            return
-        try:
-            await self._delivery.post_songs(task, result.deliverable, still_mine=lambda: self._still_mine(task))
-        except ClaimLost:
-            log.warning("Task %d: another process took its delivery over; leaving it to that process", task.id)
-            return
-        except asyncio.CancelledError:
-            # Stopping: hand it back at once rather than when the lease runs out. A song already
-            # posted is found in the channel by whoever delivers it next, so it is not posted twice.
-            with contextlib.suppress(Exception):
-                await self._repo.release_delivery(task.id, epoch=task.lease_epoch)
-            raise
-        except DatabaseUnavailable:
-            raise
-        except Exception as exc:
-            # Transient (Discord 5xx, network): permanent refusals are handled inside post_songs.
-            # The next attempt's time is stored with the task, so whichever process retries waits it out.
-            delay = self._delivery.retry_delay(task)
-            fault = self._delivery.describe_fault(exc)
-            if fault is not None:  # expected now and then: one line, no traceback
-                log.warning("Delivery of task %d failed (%s); it will be retried in %g s", task.id, fault, delay)
-            else:
-                log.exception("Delivery of task %d failed; it will be retried in %g s", task.id, delay)
-            await self._repo.release_delivery(task.id, epoch=task.lease_epoch, retry_in=delay)
-            return
-        songs = [song for song in await self._repo.songs_for_task(task.id) if song.kind == "song"]
-        steps, jam_song = await steps_after_delivery(self._repo, task, songs)
-        if not await self._repo.mark_delivered(task.id, task.lease_epoch, follow_ups=steps, jam_song=jam_song):
-            log.warning("Task %d: another process took its delivery over; leaving the rest to it", task.id)
-            return
-        self._metrics.songs_delivered.labels(task.action).inc()
-        if task.finished_at is not None:
-            self._metrics.delivery_latency.observe(max(0.0, self._clock() - task.finished_at))
-        self.follow_ups.wake()  # the status line first among the steps queued with `delivered`
-        self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
-
-    async def _still_mine(self, task: Task) -> bool:
-        """Whether this process still holds the delivery it claimed (renewing it as it asks)."""
-        return await self._repo.confirm_claim(task.id, task.lease_epoch, self.leases.ttl, ("delivering",))
 
     async def _fail(
         self, task: Task, message: str, *, waiting_in: tuple[str, ...] | None = None, epoch: int | None = None

@@ -10,6 +10,7 @@ class, so one object answers for both.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -103,7 +104,7 @@ class StatusLines:
         self._progress[task_id] = progress
         await self.update_status(task_id)
 
-    async def update_status(self, task_id: int) -> None:
+    async def update_status(self, task_id: int, *, as_delivered: bool = False) -> None:
         """Rewrite the requester's status line from the task's current state. Never raises.
 
         In a cluster another process may move the task on (and edit the line) while this edit is
@@ -112,14 +113,17 @@ class StatusLines:
         lock = self._status_locks.setdefault(task_id, asyncio.Lock())
         async with lock:
             for _ in range(3 if self.shared else 1):
-                if not await self._update_status_once(task_id):
+                if not await self._update_status_once(task_id, as_delivered=as_delivered):
                     break
 
-    async def _update_status_once(self, task_id: int) -> bool:
-        """One read and, if the text changed, one edit; True when an edit was made."""
+    async def _update_status_once(self, task_id: int, *, as_delivered: bool = False) -> bool:
+        """One read and, if the text changed, one edit; True when an edit was made. `as_delivered`
+        draws the line as the delivery about to be recorded will leave it (its songs are posted)."""
         task = await self._repo.task(task_id)
         if task is None or task.status_message_id is None:
             return False
+        if as_delivered and task.state == "delivering":
+            task = dataclasses.replace(task, state="delivered")
         link = dm_link = None
         songs = await self._repo.songs_for_task(task_id)
         for song in songs:

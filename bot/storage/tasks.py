@@ -292,12 +292,14 @@ class TaskRepository(OutboxRepository):
         False (and nothing written) when the process lost the task to another meanwhile.
         """
         fence, fenced = (" AND lease_epoch = ?", (epoch,)) if epoch is not None else ("", ())
+        end = (
+            "UPDATE tasks SET state = 'delivered', lease_owner = NULL, lease_until = NULL "
+            f"WHERE id = ? AND state = 'delivering'{fence} RETURNING jam_id"
+        )
+        if not follow_ups and jam_song is None:  # most songs: one statement, no transaction
+            return await self._fetchone(end, (task_id, *fenced)) is not None
         async with self._transaction() as tx:
-            row = await tx.fetchone(
-                "UPDATE tasks SET state = 'delivered', lease_owner = NULL, lease_until = NULL "
-                f"WHERE id = ? AND state = 'delivering'{fence} RETURNING jam_id",
-                (task_id, *fenced),
-            )
+            row = await tx.fetchone(end, (task_id, *fenced))
             if row is None:
                 return False
             if jam_song is not None and row[0] is not None:
