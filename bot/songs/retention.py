@@ -15,7 +15,7 @@ import logging
 
 from bot.songs.quota import utc_day
 from bot.songs.requests import Clock
-from bot.storage import Repository
+from bot.storage import DatabaseUnavailable, Repository
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,12 @@ class Pruner:
     async def _run(self) -> None:
         await asyncio.sleep(FIRST_PRUNE_DELAY)
         while True:
+            pause = PRUNE_INTERVAL
             try:
                 await self.run_once()
-            except asyncio.CancelledError:
-                raise
+            except DatabaseUnavailable as exc:  # soon, not in six hours; one line, no traceback
+                log.warning("Pruning waits for the database (%s); trying again in a minute", exc)
+                pause = FIRST_PRUNE_DELAY
             except Exception:
                 log.exception("Pruning failed; trying again later")
-            await asyncio.sleep(PRUNE_INTERVAL)
+            await asyncio.sleep(pause)
