@@ -10,7 +10,9 @@ so a step repeated after a crash between posting and finishing returns Discord's
 instead of making a second.
 
 Handlers are registered by kind: the song feed and the auto-DM here, the jam message by the jam
-cog (`register`), which owns how a jam message looks.
+cog (`register`), which owns how a jam message looks, and the favourites post by `Favourites`
+(the bot registers it). A feed copy judges its channel from the gateway's cache, so in a cluster
+it is claimed only by a process running the guild's shard.
 """
 
 from __future__ import annotations
