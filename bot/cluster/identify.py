@@ -16,6 +16,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from bot.core.loops import Outage
+from bot.storage.models import DatabaseUnavailable
+
 log = logging.getLogger(__name__)
 
 IDENTIFY_WINDOW = 5.0
@@ -82,22 +85,12 @@ class IdentifyGate:
         """Take the slot, riding out a database that cannot be reached: discord.py treats any error
         raised before IDENTIFY as fatal and would end the process, so an outage only delays the
         shard (one warning, then retries with back-off up to `OUTAGE_BACKOFF_MAX`)."""
-        backoff = IDENTIFY_RETRY
-        warned = False
+        outage = Outage(f"Shard {shard_id}'s identify slot", first=IDENTIFY_RETRY, cap=OUTAGE_BACKOFF_MAX)
         while True:
             try:
                 taken = await self._take_slot(name, IDENTIFY_WINDOW)
-            except Exception as exc:
-                if not warned:
-                    log.warning(
-                        "Shard %d cannot take its identify slot: the database is not answering (%s); retrying",
-                        shard_id,
-                        type(exc).__name__,
-                    )
-                    warned = True
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, OUTAGE_BACKOFF_MAX)
+            except DatabaseUnavailable as exc:
+                await asyncio.sleep(outage.seen(exc))
                 continue
-            if warned:
-                log.info("Shard %d reached the database again", shard_id)
+            outage.over()
             return taken

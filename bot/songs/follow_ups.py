@@ -26,6 +26,7 @@ import aiohttp
 import discord
 
 from bot.cluster.leases import Leases
+from bot.core.loops import Outage, stop_task
 from bot.songs.delivery import Delivery, NotReadyHere
 from bot.storage.models import DatabaseUnavailable
 from bot.storage.outbox import OutboxItem, OutboxStep
@@ -43,7 +44,6 @@ OUTBOX_LEASE_FACTOR = 2
 """A claimed step is this process's for twice the task lease: one upload of a large song fits."""
 SWEEP_INTERVAL = 15.0
 """How often steps queued by other processes (or left by a stopped one) are looked for."""
-OUTAGE_BACKOFF_MAX = 30.0
 
 
 async def steps_after_delivery(
@@ -105,11 +105,8 @@ class FollowUps:
             self._runner = asyncio.create_task(self._run(), name="follow-ups")
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-            self._runner = None
+        await stop_task(self._runner)
+        self._runner = None
 
     async def settle(self) -> None:
         """Do every step due now, and wait for those under way here (tests use it)."""
@@ -125,20 +122,14 @@ class FollowUps:
         return len(items)
 
     async def _run(self) -> None:
-        backoff = 1.0
-        down = False
+        outage = Outage("Follow-ups")
         while True:
             try:
                 await self.settle()
-                if down:
-                    log.info("Follow-ups: the database is back")
-                down, backoff = False, 1.0
+                outage.over()
                 interval = min(SWEEP_INTERVAL, self._leases.ttl)  # a stopped process's steps, soon after they run out
             except DatabaseUnavailable as exc:
-                if not down:
-                    log.warning("Follow-ups wait for the database (%s)", exc)
-                down = True
-                interval, backoff = backoff, min(backoff * 2, OUTAGE_BACKOFF_MAX)
+                interval = outage.seen(exc)
             except Exception:
                 log.exception("Follow-ups sweep failed; trying again shortly")
                 interval = SWEEP_INTERVAL

@@ -23,6 +23,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
+from bot.core.loops import Outage, stop_task
 from bot.core.settings import Settings
 from bot.producer.client import BATCH_LIMIT, ProducerClient, ProducerError
 from bot.songs.requests import Clock
@@ -43,31 +44,6 @@ FIRST_POLL_DELAY = 3.0
 PROGRESS_READ_INTERVAL = 10.0
 """Callback mode: how often songs someone is watching (they have a status line) are asked about, for
 their progress. They join the sweep's batched request, so this adds at most one request per round."""
-
-
-class Outage:
-    """A background loop's view of the database going away: one warning when it starts, one line
-    when it ends, and a growing pause between tries meanwhile (never a traceback per try)."""
-
-    def __init__(self, what: str, *, first: float = 1.0, cap: float = 30.0) -> None:
-        self._what = what
-        self._first = first
-        self._cap = cap
-        self._pause: float | None = None
-
-    def seen(self, error: Exception) -> float:
-        """Note a failed try; seconds to wait before the next."""
-        if self._pause is None:
-            log.warning("%s waits for the database (%s); retrying", self._what, error)
-            self._pause = self._first
-        else:
-            self._pause = min(self._pause * 2, self._cap)
-        return self._pause
-
-    def over(self) -> None:
-        if self._pause is not None:
-            log.info("%s reached the database again", self._what)
-            self._pause = None
 
 
 POLLER_LEASE = "poller"
@@ -106,11 +82,8 @@ class TaskPoller:
     async def stop_sweeping(self) -> None:
         """Take on no more work (the first step of stopping); the heartbeat goes on, so deliveries
         still finishing keep their leases until they are done or handed back."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await stop_task(self._sweeper)
+        self._sweeper = None
         if self.is_poller and self._service.leases.shared:  # hand the role over now, not when the lease runs out
             with contextlib.suppress(Exception):
                 await self._repo.release_lease(POLLER_LEASE, self._service.leases.owner)
@@ -119,11 +92,8 @@ class TaskPoller:
     async def stop(self) -> None:
         """Stop sweeping and then the heartbeat (the last step: nothing of this process's is held)."""
         await self.stop_sweeping()
-        if self._heart is not None:
-            self._heart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heart
-            self._heart = None
+        await stop_task(self._heart)
+        self._heart = None
 
     async def _beat(self) -> None:
         """Renew the leases of this process's work three times per lease lifetime."""

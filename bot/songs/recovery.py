@@ -131,6 +131,7 @@ class Recovery:
         for task_id, epoch in held.items():
             if renewed.get(task_id) != epoch:
                 log.warning("Task %d: this process's claim on it ran out and was taken over elsewhere", task_id)
+                self.claims.drop(task_id, epoch)  # said once; the work stops at its next check
         return len(renewed)
 
     async def resolve_unconfirmed(self, reserved: list[Task]) -> None:

@@ -10,9 +10,9 @@ shortly after start and then every `PRUNE_INTERVAL` seconds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from bot.core.loops import Outage, stop_task
 from bot.songs.quota import utc_day
 from bot.songs.requests import Clock
 from bot.storage import DatabaseUnavailable, Repository
@@ -37,11 +37,8 @@ class Pruner:
             self._runner = asyncio.create_task(self._run(), name="prune")
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-            self._runner = None
+        await stop_task(self._runner)
+        self._runner = None
 
     async def run_once(self) -> tuple[int, int]:
         """Prune now: (tasks whose request/result were cleared, usage rows deleted)."""
@@ -59,13 +56,14 @@ class Pruner:
 
     async def _run(self) -> None:
         await asyncio.sleep(FIRST_PRUNE_DELAY)
+        outage = Outage("Pruning", first=FIRST_PRUNE_DELAY, cap=PRUNE_INTERVAL)
         while True:
             pause = PRUNE_INTERVAL
             try:
                 await self.run_once()
-            except DatabaseUnavailable as exc:  # soon, not in six hours; one line, no traceback
-                log.warning("Pruning waits for the database (%s); trying again in a minute", exc)
-                pause = FIRST_PRUNE_DELAY
+                outage.over()
+            except DatabaseUnavailable as exc:  # soon, not in six hours
+                pause = outage.seen(exc)
             except Exception:
                 log.exception("Pruning failed; trying again later")
             await asyncio.sleep(pause)
