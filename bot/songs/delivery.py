@@ -57,6 +57,11 @@ TRANSIENT_STATUSES = {401, 408, 429}
 a timeout, and a rate limit discord.py did not wait out. These are retried, never "delivered"."""
 
 
+def is_transient(exc: discord.HTTPException) -> bool:
+    """A refusal that may pass (5xx or `TRANSIENT_STATUSES`): retry, never settle for a fallback."""
+    return exc.status >= 500 or exc.status in TRANSIENT_STATUSES
+
+
 class NotReadyHere(Exception):
     """This process cannot do the step yet (the gateway has not sent the guild); try again soon."""
 
@@ -224,7 +229,7 @@ class Delivery(StatusLines):
                 nonce=render.message_nonce(song.id, task.channel_id),
             )
         except discord.HTTPException as exc:
-            if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
+            if is_transient(exc):
                 raise  # transient: the task is retried with backoff
             log.warning(
                 "Cannot post task %d to channel %d (%s %s); trying a DM", task.id, task.channel_id, exc.status, exc.code
@@ -314,7 +319,7 @@ class Delivery(StatusLines):
                 nonce=render.message_nonce(song.id, dm.id),
             )
         except discord.HTTPException as exc:
-            if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
+            if is_transient(exc):
                 raise
             log.warning(
                 "Task %d: DM to the requester failed too (%s); the song stays in the library",
@@ -357,7 +362,7 @@ class Delivery(StatusLines):
                     nonce=render.message_nonce(song.id, channel_id),
                 )
             except discord.HTTPException as exc:
-                if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
+                if is_transient(exc):
                     raise
                 log.warning(
                     "Could not cross-post task %d to the song feed %d (%s %s)",
@@ -381,7 +386,7 @@ class Delivery(StatusLines):
                 dm.id, None, song, content=note, nonce=render.message_nonce(song.id, dm.id), buttons=False
             )
         except discord.HTTPException as exc:
-            if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
+            if is_transient(exc):
                 raise
             log.info("Could not DM song %s to its requester (%s %s)", song.id, exc.status, exc.code)
             return None

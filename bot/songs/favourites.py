@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.songs import render
-from bot.songs.delivery import TRANSIENT_STATUSES
+from bot.songs.delivery import is_transient
 from bot.songs.requests import Clock
 from bot.storage import Repository, SongRow
 from bot.storage.models import DEFAULT_FAVOURITES_THRESHOLD
@@ -111,7 +111,7 @@ class Favourites:
                 nonce=render.message_nonce(song.id, step.channel_id),
             )
         except discord.HTTPException as exc:
-            if exc.status >= 500 or exc.status in TRANSIENT_STATUSES:
+            if is_transient(exc):
                 raise
             log.warning("Could not post song %s to the favourites channel %d (%s)", song.id, step.channel_id, exc)
             await self._repo.release_favourite_post(song.id)

@@ -127,14 +127,6 @@ class TaskPoller:
                 await asyncio.wait_for(self._wake.wait(), timeout=interval)
             self._wake.clear()
 
-    def _due(self, submitted_at: float | None, now: float, *, watched: bool = False) -> bool:
-        if submitted_at is None:
-            return False
-        waited = now - submitted_at
-        if self._settings.callback_mode:
-            return waited >= self._settings.callback_grace or watched
-        return waited >= FIRST_POLL_DELAY
-
     async def sweep(self, *, everything: bool = False) -> None:
         """Poll due tasks if this process is the poller (all pending ones on its first poll, or with
         `everything`); then the housekeeping every process does."""
@@ -153,16 +145,11 @@ class TaskPoller:
         now = self._clock()
         progress_round = self._settings.callback_mode and now - self._last_progress_round >= PROGRESS_READ_INTERVAL
         wait = self._settings.callback_grace if self._settings.callback_mode else FIRST_POLL_DELAY
-        # Only due tasks are read (by the index), not every pending one with its request JSON.
-        candidates = await self._repo.pending_to_poll(
-            submitted_before=None if everything else now - wait, with_status_line=progress_round or everything
+        # Due: waited long enough (polling: its first seconds; callbacks: the grace), or watched in
+        # a progress round. Selected in SQL, not by reading every pending task with its JSON.
+        pending = await self._repo.pending_to_poll(
+            submitted_before=None if everything else now - wait, with_status_line=progress_round
         )
-        pending = [
-            task
-            for task in candidates
-            if everything
-            or self._due(task.submitted_at, now, watched=progress_round and task.status_message_id is not None)
-        ]
         if progress_round and pending:
             self._last_progress_round = now
         by_api_id = {task.api_task_id: task for task in pending}

@@ -126,13 +126,3 @@ class OutboxRepository(RepositoryBase):
         return await self._write(
             "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE state = 'ready' AND lease_owner IS NOT NULL"
         )
-
-    async def outbox_state(self, key: str) -> str | None:
-        """A step's state by its key (`ready`, `done`, `dropped`), or None when never queued."""
-        row = await self._fetchone("SELECT state FROM outbox WHERE key = ?", (key,))
-        return str(row[0]) if row else None
-
-    async def outbox_ready(self) -> int:
-        """How many steps wait to be done (for /metrics)."""
-        row = await self._fetchone("SELECT COUNT(*) FROM outbox WHERE state = 'ready'")
-        return int(row[0]) if row else 0
