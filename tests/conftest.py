@@ -45,10 +45,10 @@ def postgres_server() -> Iterator[PostgresServer]:
         server.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def private_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of the module's own, which its fault tests stop, restart and cut off, leaving the
-    session's server untouched for every other test."""
+    """A PostgreSQL for fault tests (tests/chaos, the identify outage), which they stop, restart and
+    cut off, leaving the session's server untouched for every other test."""
     server = PostgresServer.start_private(f"bot_fault_{os.getpid()}")
     try:
         yield server

@@ -266,3 +266,26 @@ async def private_reply(world: World, interaction: FakeInteraction) -> str:
         return interaction.responses[0]["data"]["content"]
     assert interaction.followups[-1].ephemeral
     return interaction.followups[-1].content
+
+
+VIEW_CHANNEL = 1 << 10
+"""Discord's View Channel permission bit."""
+
+
+def private_channel(world: World, name: str = "backstage") -> tuple[int, int]:
+    """A text channel hidden from @everyone and open to a role, `insiders`: (channel id, role id).
+    Give members the role with `world.discord.give_role(world.guild_id, member, role)`."""
+    channel = world.discord.add_channel(world.guild_id, name)
+    insiders = world.discord.add_role(world.guild_id, "insiders")
+    world.discord.set_overwrite(channel, world.guild_id, deny=VIEW_CHANNEL)
+    world.discord.set_overwrite(channel, insiders, allow=VIEW_CHANNEL)
+    return channel, insiders
+
+
+async def start_jam(world: World, theme: str) -> int:
+    """A member runs `/jam start`; the jam's thread."""
+    start = await world.discord.invoke_slash(
+        "jam start", {"theme": theme}, user_id=world.member_id, channel_id=world.channel_id
+    )
+    await world.discord.wait_for(lambda: start.followups)
+    return next(c.id for c in world.discord.channels.values() if c.type in (11, 12))

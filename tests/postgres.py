@@ -77,26 +77,23 @@ class PostgresServer:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
         prefix = f"bot_test_{worker}_{os.getpid()}"
         given = os.environ.get("TEST_POSTGRES_URL", "").strip()
-        server = cls(admin_url=given, prefix=prefix) if given else cls._start_local(prefix)
-        try:
-            server.template = f"{prefix}_template"
-            _run_async(server._make_template())
-        except BaseException:
-            server.stop()
-            raise
-        return server
+        return (cls(admin_url=given, prefix=prefix) if given else cls._start_local(prefix))._with_template()
 
     @classmethod
     def start_private(cls, prefix: str) -> PostgresServer:
         """A server of its own (never TEST_POSTGRES_URL's), which a fault test may stop and restart."""
-        server = cls._start_local(prefix)
+        return cls._start_local(prefix)._with_template()
+
+    def _with_template(self) -> PostgresServer:
+        """Make the migrated template the tests' databases are copied from (stopping the server if
+        that fails, so no server outlives a failed start)."""
         try:
-            server.template = f"{prefix}_template"
-            _run_async(server._make_template())
+            self.template = f"{self.prefix}_template"
+            _run_async(self._make_template())
         except BaseException:
-            server.stop()
+            self.stop()
             raise
-        return server
+        return self
 
     @classmethod
     def _start_local(cls, prefix: str) -> PostgresServer:

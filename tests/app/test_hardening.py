@@ -16,7 +16,17 @@ from aiohttp import web
 from bot.core.logs import RedactSecrets
 from bot.producer import media
 from tests.fakes.fake_discord import FakeMessage, FakeUpload
-from tests.harness import World, embed_field, generate, local_server, private_reply, reply_text, set_song_feed, today
+from tests.harness import (
+    World,
+    embed_field,
+    generate,
+    local_server,
+    private_channel,
+    private_reply,
+    reply_text,
+    set_song_feed,
+    today,
+)
 from tests.postgres import both_backends
 
 
@@ -498,7 +508,6 @@ async def test_retention_prunes_delivery_data_but_keeps_the_song(world: World) -
 
 
 SEND_MESSAGES = 1 << 11
-VIEW_CHANNEL = 1 << 10
 
 
 async def test_buttons_menus_and_replies_follow_the_servers_command_permissions(world: World) -> None:
@@ -605,12 +614,9 @@ async def test_songs_from_a_private_channel_stay_with_those_who_can_see_it(world
     """A song made in a channel hidden from @everyone (open to a role): members without the role are not
     offered it, cannot show or build on it, /songs does not count it, and the song feed does not take it."""
     await world.start_bot(callbacks=True)
-    secret = world.discord.add_channel(world.guild_id, "backstage")
-    insiders = world.discord.add_role(world.guild_id, "insiders")
+    secret, insiders = private_channel(world)
     insider = world.discord.add_user("insider")
     world.discord.give_role(world.guild_id, insider, insiders)
-    world.discord.set_overwrite(secret, world.guild_id, deny=VIEW_CHANNEL)
-    world.discord.set_overwrite(secret, insiders, allow=VIEW_CHANNEL)
     feed = await set_song_feed(world)
 
     await generate(world, "public song", title="Open")

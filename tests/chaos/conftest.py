@@ -1,6 +1,6 @@
 """Fixtures of the chaos suite (issue 18) and the figures table at the end of the run.
 
-`chaos` gives each test a `tests.chaos.kit.Chaos` on `chaos_postgres`, a PostgreSQL of the suite's
+`chaos` gives each test a `tests.chaos.kit.Chaos` on `private_postgres`, a PostgreSQL of the suite's
 own. When a test ends, passed or not, its figures (`tests.chaos.figures`) are kept; after the run
 `pytest_terminal_summary` prints them as a table, and appends them as JSON lines to the file
 `$CHAOS_REPORT` names, if set.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +24,17 @@ from tests.fakes.fake_producer import FakeProducer
 from tests.postgres import PostgresServer
 
 
-@pytest.fixture(scope="package")
-def chaos_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of the suite's own, which its faults stop, restart and cut off."""
-    server = PostgresServer.start_private(f"bot_chaos_{os.getpid()}")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-async def chaos(chaos_postgres: PostgresServer, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Chaos]:
+async def chaos(
+    private_postgres: PostgresServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Chaos]:
     discord = FakeDiscord()
     producer = FakeProducer(token=PRODUCER_TOKEN, latency=0.2)
     await discord.start()
     await producer.start()
     discord.max_concurrency = 2  # two shards may identify at once
-    url = await asyncio.to_thread(chaos_postgres.create_database)
-    harness = Chaos(discord, producer, chaos_postgres, url, tmp_path)
+    url = await asyncio.to_thread(private_postgres.create_database)
+    harness = Chaos(discord, producer, private_postgres, url, tmp_path)
     try:
         yield harness
     finally:
@@ -55,7 +47,7 @@ async def chaos(chaos_postgres: PostgresServer, tmp_path: Path, request: pytest.
         finally:
             await producer.close()
             await discord.close()
-            chaos_postgres.drop_database(url)
+            private_postgres.drop_database(url)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from tests.harness import World, embed_field, generate
+from tests.harness import World, embed_field, generate, private_channel
 from tests.postgres import both_backends
 from tests.songs.test_favourites_flow import make, set_favourites, star_button
-
-VIEW_CHANNEL = 1 << 10
 
 
 @both_backends
@@ -16,10 +14,7 @@ async def test_a_private_channels_song_never_reaches_the_favourites_channel(worl
     await world.start_bot(callbacks=True)
     favourites = world.discord.add_channel(world.guild_id, "favourites")
     await set_favourites(world, favourites_channel=favourites, favourites_threshold=2)
-    secret = world.discord.add_channel(world.guild_id, "backstage")
-    insiders = world.discord.add_role(world.guild_id, "insiders")
-    world.discord.set_overwrite(secret, world.guild_id, deny=VIEW_CHANNEL)
-    world.discord.set_overwrite(secret, insiders, allow=VIEW_CHANNEL)
+    secret, insiders = private_channel(world)
     fans = [world.discord.add_user(name) for name in ("insider", "roadie")]
     for fan in fans:
         world.discord.give_role(world.guild_id, fan, insiders)

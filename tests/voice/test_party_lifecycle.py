@@ -26,12 +26,6 @@ from tests.voice_helpers import (
 )
 
 
-@pytest.fixture
-async def lounge(world: World) -> int:
-    """A voice channel in the world's guild."""
-    return world.discord.voice.add_voice_channel(world.guild_id, "Lounge")
-
-
 async def stop(world: World) -> str:
     """The member presses /stop; returns what the bot privately answered."""
     interaction = await world.discord.invoke_slash("stop", {}, user_id=world.member_id, channel_id=world.channel_id)

@@ -4,13 +4,10 @@ and the server's Integrations settings for `/play` on the ▶️ Play button."""
 from __future__ import annotations
 
 import discord
-import pytest
 
 from tests.fakes.fake_voice import CONNECT
-from tests.harness import World, embed_field, generate, private_reply
+from tests.harness import VIEW_CHANNEL, World, embed_field, generate, private_channel, private_reply, start_jam
 from tests.voice_helpers import give_audio, make_song
-
-VIEW_CHANNEL = 1 << 10
 
 
 async def bot_knows_overwrite(world: World, channel_id: int, target_id: int) -> None:
@@ -25,12 +22,6 @@ async def bot_knows_overwrite(world: World, channel_id: int, target_id: int) -> 
         )
 
     await world.discord.wait_for(known)
-
-
-@pytest.fixture
-async def lounge(world: World) -> int:
-    """A voice channel in the world's guild, open to everyone."""
-    return world.discord.voice.add_voice_channel(world.guild_id, "Lounge")
 
 
 async def test_play_channel_refuses_a_channel_the_member_cannot_join(world: World, lounge: int) -> None:
@@ -64,11 +55,7 @@ async def test_play_channel_refuses_a_channel_the_member_cannot_join(world: Worl
 async def test_jam_play_channel_refuses_a_channel_the_member_cannot_join(world: World) -> None:
     """`/jam play channel:` follows the same rule as `/play`."""
     await world.start_bot(callbacks=True)
-    start = await world.discord.invoke_slash(
-        "jam start", {"theme": "Locked out"}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await world.discord.wait_for(lambda: start.followups)
-    thread = next(c.id for c in world.discord.channels.values() if c.type in (11, 12))
+    thread = await start_jam(world, "Locked out")
     await world.discord.invoke_slash("jam add", {"line": "Knock knock"}, user_id=world.member_id, channel_id=thread)
     world.producer.script(title="Locked out", duration="1")
     await world.discord.invoke_slash("jam finish", {}, user_id=world.member_id, channel_id=thread)
@@ -90,12 +77,9 @@ async def test_jam_play_channel_refuses_a_channel_the_member_cannot_join(world: 
 async def test_play_cannot_reach_a_song_from_a_channel_the_member_cannot_see(world: World, lounge: int) -> None:
     """A song made in a channel hidden from the member cannot be played by id; the insider may play it."""
     await world.start_bot(callbacks=True)
-    secret = world.discord.add_channel(world.guild_id, "backstage")
-    insiders = world.discord.add_role(world.guild_id, "insiders")
+    secret, insiders = private_channel(world)
     insider = world.discord.add_user("insider")
     world.discord.give_role(world.guild_id, insider, insiders)
-    world.discord.set_overwrite(secret, world.guild_id, deny=VIEW_CHANNEL)
-    world.discord.set_overwrite(secret, insiders, allow=VIEW_CHANNEL)
     world.producer.script(title="Whispers", duration="1")
     await generate(world, "a secret song", insider, secret)
     hidden_id = embed_field(await world.wait_for_song(secret), "Song id").strip("`")

@@ -13,7 +13,7 @@ import pytest
 from bot.app.bot import INVITE_PERMISSIONS
 from tests.fakes.fake_discord import FakeMessage
 from tests.fakes.fake_voice import CONNECT, MOVE_MEMBERS, MUTE_MEMBERS
-from tests.harness import World, embed_field, private_reply
+from tests.harness import World, embed_field, private_reply, start_jam
 from tests.voice_helpers import (
     about,
     give_audio,
@@ -24,12 +24,6 @@ from tests.voice_helpers import (
     play,
     sine_mp3,
 )
-
-
-@pytest.fixture
-async def lounge(world: World) -> int:
-    """A voice channel in the world's guild."""
-    return world.discord.voice.add_voice_channel(world.guild_id, "Lounge")
 
 
 async def test_play_streams_the_song_through_the_voice_connection(
@@ -308,11 +302,7 @@ async def test_jam_play_plays_the_chain_in_order_with_announcements(world: World
     """/jam play queues the first song and every extension, announcing each in the jam thread with its credits."""
     await world.start_bot(callbacks=True)
     bob = world.discord.add_user("bob")
-    start = await world.discord.invoke_slash(
-        "jam start", {"theme": "Night drive"}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await world.discord.wait_for(lambda: start.followups)
-    thread = next(c.id for c in world.discord.channels.values() if c.type in (11, 12))
+    thread = await start_jam(world, "Night drive")
     await world.discord.invoke_slash("jam add", {"line": "Headlights on"}, user_id=bob, channel_id=thread)
     world.producer.script(title="Night drive", duration="1")
     await world.discord.invoke_slash("jam finish", {}, user_id=world.member_id, channel_id=thread)
@@ -344,11 +334,7 @@ async def test_jam_play_plays_the_chain_in_order_with_announcements(world: World
 async def test_jam_play_without_a_song_says_so(world: World) -> None:
     """A jam that has not been sung yet has nothing to play."""
     await world.start_bot(callbacks=True)
-    start = await world.discord.invoke_slash(
-        "jam start", {"theme": "Unsung"}, user_id=world.member_id, channel_id=world.channel_id
-    )
-    await world.discord.wait_for(lambda: start.followups)
-    thread = next(c.id for c in world.discord.channels.values() if c.type in (11, 12))
+    thread = await start_jam(world, "Unsung")
     play = await world.discord.invoke_slash("jam play", {}, user_id=world.member_id, channel_id=thread)
     assert "no song yet" in await private_reply(world, play)
 
