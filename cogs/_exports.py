@@ -24,7 +24,7 @@ from discord.utils import escape_markdown
 
 from bot.producer import media
 from bot.songs import render
-from bot.songs.delivery import DEFAULT_UPLOAD_LIMIT
+from bot.songs.delivery import DEFAULT_UPLOAD_LIMIT, is_too_large
 from bot.songs.status import jump_url
 from bot.storage.repository import SongRow
 from cogs._common import MemberCooldown
@@ -79,7 +79,7 @@ async def send_wav(bot: MusicBot, interaction: discord.Interaction, song: SongRo
                 )
                 return
             except discord.HTTPException as exc:
-                if exc.status != 413 and exc.code != 40005:
+                if not is_too_large(exc):
                     raise
                 reason = "Discord refused the file as too large"
             finally:
@@ -149,7 +149,7 @@ async def _post_video_message(
                     **extra,
                 )
             except discord.HTTPException as exc:
-                if exc.status != 413 and exc.code != 40005:
+                if not is_too_large(exc):
                     raise
                 reason = "Discord refused the file as too large"
             finally:

@@ -57,6 +57,11 @@ TRANSIENT_STATUSES = {401, 408, 429}
 a timeout, and a rate limit discord.py did not wait out. These are retried, never "delivered"."""
 
 
+def is_too_large(exc: discord.HTTPException) -> bool:
+    """Discord refused an upload for its size (413, or 40005 "request entity too large")."""
+    return exc.status == 413 or exc.code == 40005
+
+
 def is_transient(exc: discord.HTTPException) -> bool:
     """A refusal that may pass (5xx or `TRANSIENT_STATUSES`): retry, never settle for a fallback."""
     return exc.status >= 500 or exc.status in TRANSIENT_STATUSES
@@ -284,9 +289,9 @@ class Delivery(StatusLines):
                     **extra,
                 )
             except discord.HTTPException as exc:
-                if exc.status != 413 and exc.code != 40005 and exc.status != 400:
+                if not is_too_large(exc) and exc.status != 400:
                     raise
-                reason = "Discord refused the file as too large" if exc.status == 413 or exc.code == 40005 else None
+                reason = "Discord refused the file as too large" if is_too_large(exc) else None
             finally:
                 fetched.close()
         else:
