@@ -21,6 +21,7 @@ import discord
 from bot import __version__
 from bot.app.bot import MusicBot
 from bot.core.logs import setup_logging
+from bot.core.secrets import new_key
 from bot.core.settings import Settings, SettingsError, load_settings
 from bot.ops.backup import run_backup
 from bot.ops.check import run_check
@@ -61,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(PostgreSQL) it prints the pg_dump command to use instead.",
     )
     backup.add_argument("path", metavar="PATH", help="where to write the copy")
+    commands.add_parser(
+        "keygen",
+        help="print a new SECRET_KEY",
+        description="Print a new random Fernet key for SECRET_KEY. To rotate, put the new key first: "
+        "SECRET_KEY=new,old (the first encrypts, every key decrypts).",
+    )
     return parser
 
 
@@ -75,6 +82,9 @@ def _load_settings() -> Settings | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "keygen":  # needs no configuration: it is how an owner starts one
+        print(new_key())
+        return EXIT_OK
     settings = _load_settings()
     if settings is None:
         return EXIT_CONFIG
@@ -137,6 +147,7 @@ async def run(settings: Settings) -> None:
 def run_bot(settings: Settings) -> int:
     """Run until stopped; every failure an owner can cause ends in one line, not a traceback."""
     hidden = [settings.discord_token, settings.producer_api_token, *database_secrets(settings.database_url)]
+    hidden += [key.strip() for key in (settings.secret_key or "").split(",")]
     setup_logging(settings.log_level, hidden, settings.log_format)
     log.info("Starting producer-discord-bot %s (discord.py %s)", __version__, discord.__version__)
     status = EXIT_OK

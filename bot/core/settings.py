@@ -12,6 +12,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from bot.core.secrets import parse_keys
+
 MODELS: tuple[str, ...] = (
     "FUZZ-2.0 Pro",
     "FUZZ-2.0",
@@ -78,6 +80,8 @@ class Settings:
     shard_ids: tuple[int, ...] | None = None
     discord_rest_proxy: str | None = None
     lease_seconds: float = 30.0
+    secret_key: Secret | None = field(default=None, repr=False)
+    """Fernet key(s) for secrets at rest (bot.core.secrets); None leaves those features off."""
 
     @property
     def callback_mode(self) -> bool:
@@ -191,6 +195,18 @@ class _Reader:
             return None
         return Secret(raw)
 
+    def secret_key(self, name: str) -> Secret | None:
+        """One or more comma-separated Fernet keys; checked here so a typo is a configuration error."""
+        raw = self.raw(name)
+        if not raw:
+            return None
+        try:
+            parse_keys(raw)
+        except ValueError as exc:
+            self.problem(str(exc))
+            return None
+        return Secret(raw)
+
     def shards(self) -> tuple[int | None, tuple[int, ...] | None]:
         """`SHARD_COUNT=4` with `SHARD_IDS=0,2` or `0-3` (or both forms mixed: `0-1,3`).
 
@@ -281,6 +297,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         shard_ids=shard_ids,
         discord_rest_proxy=read.url("DISCORD_REST_PROXY", None),
         lease_seconds=read.number("LEASE_SECONDS", 30.0, minimum=2),
+        secret_key=read.secret_key("SECRET_KEY"),
     )
     if read.problems:
         raise SettingsError(read.problems)
