@@ -21,6 +21,7 @@ from bot.app.commands import EXTENSIONS, MusicTree, sync_commands
 from bot.app.webhook import create_app, create_metrics_app
 from bot.cluster.identify import IdentifyGate, LocalSlots
 from bot.cluster.leases import Leases, instance_id
+from bot.contests.service import ContestService
 from bot.core.errors import InvalidInput, UserError
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings
@@ -58,6 +59,8 @@ INVITE_PERMISSIONS = discord.Permissions(
     add_reactions=True,
     connect=True,  # listening parties: join a voice channel
     speak=True,  # and play in it
+    create_events=True,  # song contests: the results' scheduled event
+    manage_events=True,  # and marking it complete
 )
 
 
@@ -130,6 +133,17 @@ class MusicBot(commands.AutoShardedBot):
         self.favourites.follow_ups = self.songs.follow_ups
         self.songs.follow_ups.shards = self._my_shards
         self.songs.follow_ups.register("favourite", self.favourites.post_queued)
+        self.contests = ContestService(
+            repo,
+            self,
+            songs=self.songs,
+            delivery=self.delivery,
+            visibility=self.visibility,
+            follow_ups=self.songs.follow_ups,
+            leases=self.leases,
+            clock=clock,
+        )
+        self.songs.follow_ups.register("contest", self.contests.announce)
         self.parties = Parties(
             self,
             self.media_session,
@@ -177,6 +191,7 @@ class MusicBot(commands.AutoShardedBot):
         self.poller.start()
         self.songs.follow_ups.start()
         self.pruner.start()
+        self.contests.start()
         self._recovery = asyncio.create_task(self._recover(), name="recover")
         await self._sync_commands()
 
@@ -414,6 +429,7 @@ class MusicBot(commands.AutoShardedBot):
         await self.songs.follow_ups.stop()
         await self.parties.close()  # each party leaves its voice channel and says so
         await self.pruner.stop()
+        await self.contests.stop()
         if self._recovery is not None and not self._recovery.done():
             self._recovery.cancel()  # what it did not finish, the next start does
             await asyncio.gather(self._recovery, return_exceptions=True)

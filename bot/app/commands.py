@@ -27,6 +27,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.quota",
     "cogs.admin",
     "cogs.jam",
+    "cogs.contest",
     "cogs.lyrics",
     "cogs.prefer",
     "cogs.favourites",

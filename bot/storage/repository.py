@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from bot.storage.cluster import ClusterRepository
 from bot.storage.community import CommunityRepository
+from bot.storage.contests import ContestRepository
 from bot.storage.database import Database
 from bot.storage.favourites import FavouriteRepository
 from bot.storage.features import FeatureRepository
@@ -66,6 +67,7 @@ class Repository(
     FeatureRepository,
     ClusterRepository,
     FavouriteRepository,
+    ContestRepository,
 ):
     """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams, stars.
 

@@ -1,0 +1,414 @@
+"""Contests: starting one, entering and voting under the rules, and the phase changes on time.
+
+**How phase changes are timed.** A contest row carries `due_at`, the end of its current phase. Every
+process runs `ContestService`'s loop; each pass asks the database for open contests whose `due_at`
+has passed by this service's clock (`clock`, injectable so tests move time forward) and leases
+them (`Repository.claim_due_contests`: lease expiry by the database's clock, a new `lease_epoch`).
+The holder changes the phase with `Repository.advance_contest`, fenced by that epoch, which queues
+the announcement (an outbox step) in the same transaction; `FollowUps` then posts it once through
+`announce`, in whichever process claims the step. The loop sleeps until the nearest due time (at
+most `SWEEP_INTERVAL`), rides out a database outage (`Outage`), and a restart simply finds the
+rows again. `/contest end` makes the current phase due now and wakes the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Callable
+
+import discord
+
+from bot.access.visibility import Visibility
+from bot.cluster.leases import Leases
+from bot.contests import events, render
+from bot.contests.durations import parse_duration
+from bot.contests.render import Entry
+from bot.core.errors import InvalidInput
+from bot.core.loops import Outage, stop_task
+from bot.songs.delivery import Delivery
+from bot.songs.follow_ups import FollowUps
+from bot.songs.render import NO_MENTIONS
+from bot.songs.service import SongService
+from bot.storage.contests import Contest, LeaderRow, parse_step_key
+from bot.storage.models import DatabaseUnavailable, SongRow
+from bot.storage.outbox import OutboxItem
+from bot.storage.repository import Repository
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL = 15.0
+"""The longest the loop sleeps: a contest whose end was moved by another process is seen this soon."""
+MAX_ENTRIES_TOTAL = 25
+"""Entries per contest: the vote menu holds 25 options."""
+THEME_MAX = 100
+RULES_MAX = 1000
+MAX_ENTRIES_PER_MEMBER = 5
+
+VoteView = Callable[[Contest, list[Entry]], discord.ui.View]
+
+
+def nonce(key: str) -> str:
+    """A stable nonce (Discord takes 25 characters) so a repeated post returns the first message."""
+    return hashlib.sha256(key.encode()).hexdigest()[:25]
+
+
+class ContestService:
+    def __init__(
+        self,
+        repo: Repository,
+        client: discord.Client,
+        *,
+        songs: SongService,
+        delivery: Delivery,
+        visibility: Visibility,
+        follow_ups: FollowUps,
+        leases: Leases,
+        clock: Callable[[], float],
+    ) -> None:
+        self._repo = repo
+        self._client = client
+        self._songs = songs
+        self._delivery = delivery
+        self._visibility = visibility
+        self._follow_ups = follow_ups
+        self._leases = leases
+        self._clock = clock
+        self.vote_view: VoteView | None = None
+        """The vote menu under the vote message; set by the contest cog, which owns the UI."""
+        self._wake = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+
+    def now(self) -> float:
+        return self._clock()
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run(), name="contest-timers")
+
+    async def stop(self) -> None:
+        await stop_task(self._runner)
+        self._runner = None
+
+    def wake(self) -> None:
+        """Look for due contests now (after `/contest end`, or a test moving the clock)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        outage = Outage("Contest timers")
+        while True:
+            try:
+                await self.tick()
+                outage.over()
+                interval = await self._until_next_due()
+            except DatabaseUnavailable as exc:
+                interval = outage.seen(exc)
+            except Exception:
+                log.exception("Contest timers failed; trying again shortly")
+                interval = SWEEP_INTERVAL
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            self._wake.clear()
+
+    async def _until_next_due(self) -> float:
+        row = await self._repo.next_contest_due()
+        if row is None:
+            return SWEEP_INTERVAL
+        return min(SWEEP_INTERVAL, max(0.5, row - self.now()))
+
+    async def tick(self) -> int:
+        """Change the phase of every contest due by now that this process can lease; how many."""
+        claimed = await self._repo.claim_due_contests(self._leases.owner, self._leases.ttl, self.now())
+        for contest in claimed:
+            try:
+                advanced = await self._repo.advance_contest(contest, self.now())
+            except DatabaseUnavailable:
+                raise
+            except Exception:
+                log.exception("Contest %d: the phase change failed; it is tried again", contest.id)
+                await self._repo.release_contest(contest)
+                continue
+            if advanced is None:
+                log.info("Contest %d changed meanwhile (cancelled, or taken over); nothing done here", contest.id)
+            else:
+                log.info("Contest %d: %s → %s", contest.id, contest.phase, advanced.phase)
+        if claimed:
+            self._follow_ups.wake()
+        return len(claimed)
+
+    # -- commands ---------------------------------------------------------------------------------
+
+    async def start_contest(
+        self,
+        *,
+        guild_id: int,
+        channel_id: int,
+        starter_id: int,
+        theme: str,
+        rules: str,
+        submit_for: str,
+        vote_for: str,
+        max_entries: int,
+    ) -> Contest:
+        """Create the contest, its results event (or the reason there is none) and its message."""
+        submit_seconds = parse_duration("submit_for", submit_for)
+        vote_seconds = parse_duration("vote_for", vote_for)
+        if not 1 <= max_entries <= MAX_ENTRIES_PER_MEMBER:
+            raise InvalidInput(f"`max_entries` must be between 1 and {MAX_ENTRIES_PER_MEMBER}.")
+        contest = await self._repo.create_contest(
+            guild_id=guild_id,
+            channel_id=channel_id,
+            starter_id=starter_id,
+            theme=theme,
+            rules=rules,
+            max_entries=max_entries,
+            started_at=self.now(),
+            submit_seconds=submit_seconds,
+            vote_seconds=vote_seconds,
+        )
+        if contest is None:
+            raise InvalidInput("That channel already has a contest open. See it with `/contest status`.")
+        event_id, note = await events.create_results_event(self._client, contest)
+        channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
+        shown = await self._with(contest, event_id=event_id, event_note=note)
+        try:
+            message = await channel.send(embed=self._contest_embed(shown, []), allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.warning("Could not post the message of contest %d (%s); contest discarded", contest.id, exc.code)
+            await self._repo.discard_contest(contest.id)
+            if event_id is not None:
+                with contextlib.suppress(discord.HTTPException):
+                    await self._client.http.delete_scheduled_event(guild_id, event_id)
+            raise InvalidInput(
+                "I could not post the contest message in that channel, so no contest was started."
+            ) from None
+        await self._repo.update_contest(contest.id, message_id=message.id, event_id=event_id, event_note=note)
+        self.wake()  # the loop's sleep now ends at this contest's deadline
+        return await self._with(shown, message_id=message.id)
+
+    async def _with(self, contest: Contest, **fields: object) -> Contest:
+        """The contest as stored after `update_contest(**fields)` (read back, so nothing drifts)."""
+        await self._repo.update_contest(contest.id, **fields)
+        fresh = await self._repo.contest(contest.id)
+        assert fresh is not None
+        return fresh
+
+    async def contest_here(self, guild_id: int, channel_id: int | None) -> Contest:
+        """The open contest in this channel, or the server's only open contest."""
+        open_ones = await self._repo.open_contests(guild_id)
+        here = [contest for contest in open_ones if contest.channel_id == channel_id]
+        if here:
+            return here[0]
+        if len(open_ones) == 1:
+            return open_ones[0]
+        if open_ones:
+            raise InvalidInput("Several contests are open: use this command in the contest's channel.")
+        raise InvalidInput("There is no contest open. A server manager starts one with `/contest start`.")
+
+    async def entries(self, contest: Contest) -> list[Entry]:
+        listed = []
+        for entry in await self._repo.contest_entries(contest.id):
+            listed.append(Entry(entry, await self._repo.song(entry.song_id)))
+        return listed
+
+    async def submit(self, contest: Contest, member: discord.Member, reference: str) -> SongRow:
+        """Enter a song: the member's own, made in this server since the contest started, in a
+        channel everyone can view (entries are played to the whole server), within the limits."""
+        if contest.phase != "submitting":
+            raise InvalidInput("Entries for this contest are closed.")
+        song = await self._songs.find_song(member.guild.id, reference)
+        if song.kind != "song":
+            raise InvalidInput("Only songs made with this bot can be entered.")
+        if song.requester_id != member.id and member.id not in (song.credits or []):
+            raise InvalidInput("You can only enter a song you made yourself.")
+        if song.created_at < contest.started_at:
+            raise InvalidInput(
+                f"That song was made before this contest started (<t:{int(contest.started_at)}:f>). "
+                "Make a new one for the theme!"
+            )
+        if not await self._visibility.member_can_view(member, song.channel_id):
+            raise InvalidInput("That song was made in a channel you cannot see.")
+        if not await self._visibility.everyone_can_view(member.guild, song.channel_id):
+            raise InvalidInput(
+                "That song was made in a private channel. Entries are played to the whole server, so enter a "
+                "song made where everyone can hear it."
+            )
+        outcome = await self._repo.add_contest_entry(
+            contest.id, song.id, member.id, self.now(), max_total=MAX_ENTRIES_TOTAL
+        )
+        if outcome == "closed":
+            raise InvalidInput("Entries for this contest are closed.")
+        if outcome == "duplicate":
+            raise InvalidInput("That song is already entered.")
+        if outcome == "member_full":
+            plural = "entry" if contest.max_entries == 1 else "entries"
+            raise InvalidInput(
+                f"You already have {contest.max_entries} {plural} in this contest, the most allowed. "
+                "`/contest withdraw` one to enter another."
+            )
+        if outcome == "full":
+            raise InvalidInput(f"This contest is full ({MAX_ENTRIES_TOTAL} entries).")
+        await self.refresh(contest.id)
+        return song
+
+    async def withdraw(self, contest: Contest, member: discord.Member, song_id: str) -> None:
+        if contest.phase != "submitting":
+            raise InvalidInput("Voting has started, so entries can no longer be withdrawn.")
+        if not await self._repo.withdraw_contest_entry(contest.id, song_id, member.id):
+            raise InvalidInput("That song is not one of your entries in this contest.")
+        await self.refresh(contest.id)
+
+    async def vote(self, contest_id: int, member: discord.Member, song_id: str) -> str:
+        """Record the member's one vote (replacing an earlier one); what to tell them, privately."""
+        contest = await self._repo.contest(contest_id)
+        if contest is None or contest.phase != "voting" or self.now() >= contest.due_at:
+            raise InvalidInput("Voting for this contest is closed.")
+        started = contest.voting_started_at or contest.due_at
+        if member.joined_at is None or member.joined_at.timestamp() > started:
+            raise InvalidInput(
+                "You joined the server after voting started, so you cannot vote in this contest. "
+                "That keeps contests fair; you are welcome in the next one!"
+            )
+        entries = {item.entry.song_id: item for item in await self.entries(contest)}
+        chosen = entries.get(song_id)
+        if chosen is None:
+            raise InvalidInput("That song is not an entry in this contest.")
+        if chosen.entry.member_id == member.id:
+            raise InvalidInput("You cannot vote for your own song.")
+        previous = await self._repo.vote_of(contest.id, member.id)
+        if not await self._repo.cast_vote(contest.id, member.id, song_id, self.now()):
+            raise InvalidInput("Voting for this contest is closed.")
+        if previous == song_id:
+            return f"You already voted for **{chosen.title}**. You can change your vote until the results."
+        verb = "changed to" if previous else "is in for"
+        return f"Your vote {verb} **{chosen.title}**. It stays secret until the results; you can change it until then."
+
+    async def end_phase(self, contest: Contest) -> str:
+        """`/contest end`: the current phase is due now; the timers change it at once."""
+        if not await self._repo.end_phase_now(contest.id, self.now()):
+            raise InvalidInput("This contest's phase is already ending.")
+        self.wake()
+        return "Entries are closed; voting starts now." if contest.phase == "submitting" else "Voting is closed."
+
+    async def cancel(self, contest: Contest) -> None:
+        if await self._repo.cancel_contest(contest.id, self.now()) is None:
+            raise InvalidInput("This contest has already ended.")
+        self._follow_ups.wake()
+
+    async def leaderboard(self, guild_id: int, period: str) -> list[LeaderRow]:
+        since = None
+        if period == "month":
+            today = dt.datetime.fromtimestamp(self.now(), dt.UTC)
+            since = dt.datetime(today.year, today.month, 1, tzinfo=dt.UTC).timestamp()
+        return await self._repo.leaderboard(guild_id, since)
+
+    # -- the contest message and the announcements (outbox steps) --------------------------------
+
+    def _contest_embed(self, contest: Contest, entries: list[Entry]) -> discord.Embed:
+        url = events.event_url(contest.guild_id, contest.event_id) if contest.event_id else None
+        return render.contest_embed(contest, entries, event_url=url)
+
+    async def refresh(self, contest_id: int) -> None:
+        """Redraw the contest message from the database."""
+        contest = await self._repo.contest(contest_id)
+        if contest is None or contest.message_id is None:
+            return
+        embed = self._contest_embed(contest, await self.entries(contest))
+        message = self._client.get_partial_messageable(contest.channel_id, guild_id=contest.guild_id)
+        try:
+            await message.get_partial_message(contest.message_id).edit(embed=embed, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            if exc.status >= 500:
+                raise
+            log.warning("Could not update the message of contest %d (%s)", contest.id, exc.code)
+
+    async def announce(self, item: OutboxItem) -> None:
+        """The outbox's `contest` steps: the vote, the results, a cancellation. Each post is
+        remembered (or carries a nonce), so a step repeated after a stop posts nothing twice."""
+        contest_id, what = parse_step_key(item.key)
+        contest = await self._repo.contest(contest_id)
+        if contest is None:
+            return
+        entries = await self.entries(contest)
+        channel = self._client.get_partial_messageable(contest.channel_id, guild_id=contest.guild_id)
+        if what == "voting" and contest.phase == "voting":
+            await self._post_vote(contest, entries, channel)
+        elif what == "finished":
+            await self._post_results(contest, entries, channel)
+        elif what == "cancelled":
+            await self._send(channel, f"contest:{contest.id}:cancelled", render.cancelled_text(contest))
+            await self._close_vote(contest, entries, channel)
+            await events.cancel_event(self._client, contest)
+        await self.refresh(contest.id)
+
+    async def _send(
+        self, channel: discord.PartialMessageable, key: str, content: str, **extra: object
+    ) -> discord.Message | None:
+        try:
+            return await channel.send(content, allowed_mentions=NO_MENTIONS, nonce=nonce(key), **extra)  # type: ignore[arg-type]
+        except discord.HTTPException as exc:
+            if exc.status >= 500:
+                raise
+            log.warning("Could not post %s (%s %s)", key, exc.status, exc.code)
+            return None
+
+    async def _post_vote(self, contest: Contest, entries: list[Entry], channel: discord.PartialMessageable) -> None:
+        if contest.vote_message_id is not None:
+            return
+        extra: dict[str, object] = {"embed": render.vote_embed(contest, entries)}
+        if self.vote_view is not None:
+            extra["view"] = self.vote_view(contest, entries)
+        text = f"🗳️ Voting is open for **{discord.utils.escape_markdown(contest.theme)}**!"
+        message = await self._send(channel, f"contest:{contest.id}:vote", text, **extra)
+        if message is not None:
+            await self._repo.update_contest(contest.id, vote_message_id=message.id)
+
+    async def _close_vote(self, contest: Contest, entries: list[Entry], channel: discord.PartialMessageable) -> None:
+        """The vote message loses its menu."""
+        if contest.vote_message_id is None:
+            return
+        try:
+            await channel.get_partial_message(contest.vote_message_id).edit(
+                embed=render.vote_closed_embed(contest, entries), view=None, allowed_mentions=NO_MENTIONS
+            )
+        except discord.HTTPException as exc:
+            if exc.status >= 500:
+                raise
+            log.info("Could not close the vote of contest %d (%s)", contest.id, exc.code)
+
+    async def _post_results(self, contest: Contest, entries: list[Entry], channel: discord.PartialMessageable) -> None:
+        if contest.results_message_id is None:
+            # Posted with nonces and remembered only after the winners' songs: a step repeated after
+            # a stop gets Discord's first messages back instead of posting them again.
+            text = render.results_text(contest, entries)
+            message = await self._send(
+                channel, f"contest:{contest.id}:results", text, embed=render.results_embed(contest, entries)
+            )
+            if message is None:
+                return
+            for item in render.winners(entries):
+                if item.song is not None:
+                    await self._repost(contest, item)
+            await self._repo.update_contest(contest.id, results_message_id=message.id)
+        await self._close_vote(contest, entries, channel)
+        await events.complete_event(self._client, contest)
+
+    async def _repost(self, contest: Contest, item: Entry) -> None:
+        assert item.song is not None
+        try:
+            await self._delivery.repost(
+                contest.channel_id,
+                contest.guild_id,
+                item.song,
+                content=render.winner_text(item),
+                nonce=nonce(f"contest:{contest.id}:winner:{item.song.id}"),
+            )
+        except discord.HTTPException as exc:
+            if exc.status >= 500:
+                raise
+            log.warning("Could not repost the winning song of contest %d (%s)", contest.id, exc.code)
