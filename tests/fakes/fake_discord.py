@@ -35,6 +35,7 @@ import yarl
 from aiohttp import WSMsgType, web
 from discord.gateway import DiscordWebSocket
 
+from tests.fakes.fake_events import FakeScheduledEvents
 from tests.fakes.fake_voice import FakeVoice
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -355,6 +356,10 @@ class FakeDiscord:
         self._saved_gateway: yarl.URL | None = None
         self._routes = self._build_routes()
         self.voice = FakeVoice(self)  # voice states, the voice websocket and UDP (tests/fakes/fake_voice.py)
+        self.events = FakeScheduledEvents(self)  # guild scheduled events (tests/fakes/fake_events.py)
+        self._routes += [(m, re.compile(p + "$"), h, a) for m, p, h, a in self.events.routes()]
+        self.member_joined: dict[tuple[int, int], datetime] = {}
+        """(guild, user) → when that member joined the server (else when the bot joined it)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -778,7 +783,7 @@ class FakeDiscord:
             "nick": None,
             "avatar": None,
             "banner": None,
-            "joined_at": _iso(guild.joined_at),
+            "joined_at": _iso(self.member_joined.get((guild.id, user_id), guild.joined_at)),
             "premium_since": None,
             "deaf": False,
             "mute": False,
