@@ -61,6 +61,7 @@ class Admin(commands.Cog):
         favourites_channel="A channel where a song is posted once it has enough stars",
         favourites_threshold="Stars a song needs to be posted to the favourites channel (default 3)",
         clear_favourites_channel="Stop posting favourites",
+        web_gallery="Whether members can browse this server's songs on the web (and share them by link)",
     )
     @app_commands.choices(default_model=MODEL_CHOICES)
     async def settings(
@@ -77,6 +78,7 @@ class Admin(commands.Cog):
         favourites_channel: discord.TextChannel | None = None,
         favourites_threshold: app_commands.Range[int, 1, 100] | None = None,
         clear_favourites_channel: bool = False,
+        web_gallery: bool | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         # Default permissions can be loosened by a server's admins; the check that counts is here.
@@ -110,12 +112,21 @@ class Admin(commands.Cog):
                     raise InvalidInput(f"`{name}` must be between {low} and {high}.")
                 changes[name] = value
         own = await self.bot.repo.update_guild_settings(interaction.guild_id, **changes)
+        if web_gallery is not None:
+            await self.bot.repo.set_web_gallery(interaction.guild_id, web_gallery)
         limits = await self.bot.songs.limits(interaction.guild_id)
         embed = settings_embed(own, limits, await self.bot.songs.default_model(interaction.guild_id))
-        text = "Settings updated." if changes else None
+        embed.add_field(name="Web gallery", value=await self._gallery_state(interaction.guild_id), inline=True)
+        text = "Settings updated." if changes or web_gallery is not None else None
         await interaction.response.send_message(text, embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
         if changes:
             await self.bot.songs.pump(interaction.guild_id)  # larger limits may let waiting songs start
+
+    async def _gallery_state(self, guild_id: int) -> str:
+        links = self.bot.web_links
+        if links is None:
+            return "not set up on this bot"
+        return links.gallery(guild_id) if await self.bot.repo.web_gallery(guild_id) else "off"
 
     @app_commands.command(name="allowance", description="Bot owner only: set a server's songs per day.")
     @app_commands.default_permissions(administrator=True)

@@ -165,6 +165,9 @@ class Library(commands.Cog):
             inline=False,
         )
         embed.set_footer(text=f"Song id {target.id}")
+        if self.bot.web_links is not None:
+            embed.url = self.bot.web_links.song_page(target.guild_id, target.id)
+            embed.add_field(name="On the web", value=f"[Song page]({embed.url})", inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="songs", description="Browse this server's songs.")

@@ -42,6 +42,8 @@ from bot.songs.retention import Pruner
 from bot.songs.service import SongService
 from bot.storage.repository import Repository, SongRow
 from bot.voice.party import Parties
+from bot.web.app import add_web_routes
+from bot.web.links import WebLinks, web_off_reason
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,8 @@ class MusicBot(commands.AutoShardedBot):
         self._starting: set[asyncio.Task[Any]] = set()
         self._recovery: asyncio.Task[None] | None = None
         self.webhook_port: int | None = None
+        self.web_links = WebLinks.from_settings(settings)
+        """The web gallery's addresses (song pages, share links), or None when it is off."""
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Wait for a cluster-wide IDENTIFY slot instead of discord.py's per-process 5 s sleep."""
@@ -221,6 +225,7 @@ class MusicBot(commands.AutoShardedBot):
             metrics_source=self.metrics_text if metrics_here else None,
             count_callback=lambda outcome: self.metrics.callbacks.labels(outcome).inc(),
         )
+        self._add_web_pages(app)
         self._web_runner, self.webhook_port = await self._listen(app, settings.webhook_port, "WEBHOOK_PORT")
         mode = "callback mode" if settings.callback_mode else "polling mode (no PUBLIC_URL)"
         log.info("Webhook listener on %s:%s, %s", settings.webhook_host, self.webhook_port, mode)
@@ -230,6 +235,25 @@ class MusicBot(commands.AutoShardedBot):
             log.info("Metrics on %s:%s/metrics", settings.webhook_host, port)
         elif settings.metrics:
             log.info("Metrics on the webhook listener at /metrics: do not expose it publicly")
+
+    def _add_web_pages(self, app: web.Application) -> None:
+        """The web gallery on the same listener, when its three variables are set."""
+        reason = web_off_reason(self.settings)
+        if reason is not None or self.application_id is None:
+            log.info("Web gallery off: %s", reason or "the application id is unknown")
+            return
+        add_web_routes(
+            app,
+            settings=self.settings,
+            repo=self.repo,
+            client=self,
+            visibility=self.visibility,
+            session=self.http_session,
+            application_id=self.application_id,
+            bot_name=self.user.name if self.user else "",
+            clock=self.songs.now,
+        )
+        log.info("Web gallery on at %s", self.settings.public_url)
 
     async def _listen(self, app: web.Application, port: int, variable: str) -> tuple[web.AppRunner, int]:
         """Serve `app` on WEBHOOK_HOST:`port`; a port that cannot be bound is one clear line."""

@@ -33,6 +33,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.favourites",
     "cogs.listen",
     "cogs.help",
+    "cogs.share",  # after cogs.followups: it adds 🔗 Share and the song page's link to its buttons
 )
 """Every cog the bot loads. Add a new command area here."""
 

@@ -82,6 +82,10 @@ class Settings:
     lease_seconds: float = 30.0
     secret_key: Secret | None = field(default=None, repr=False)
     """Fernet key(s) for secrets at rest (bot.core.secrets); None leaves those features off."""
+    discord_client_secret: Secret | None = field(default=None, repr=False)
+    """The application's OAuth2 client secret: with PUBLIC_URL and SECRET_KEY it turns the web gallery on."""
+    discord_oauth_base: str = "https://discord.com"
+    """Where Discord's OAuth2 pages and API live (a proxy, or the tests' fake)."""
 
     @property
     def callback_mode(self) -> bool:
@@ -298,6 +302,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         discord_rest_proxy=read.url("DISCORD_REST_PROXY", None),
         lease_seconds=read.number("LEASE_SECONDS", 30.0, minimum=2),
         secret_key=read.secret_key("SECRET_KEY"),
+        discord_client_secret=Secret(read.raw("DISCORD_CLIENT_SECRET")) if read.raw("DISCORD_CLIENT_SECRET") else None,
+        discord_oauth_base=read.url("DISCORD_OAUTH_BASE", "https://discord.com") or "https://discord.com",
     )
     if read.problems:
         raise SettingsError(read.problems)

@@ -36,6 +36,7 @@ from bot.storage.queue import QueueRepository
 from bot.storage.songs import SongRepository
 from bot.storage.sqlite import SqliteDatabase
 from bot.storage.tasks import TaskRepository
+from bot.storage.web import WebRepository
 
 if TYPE_CHECKING:
     from bot.core.settings import Settings
@@ -68,6 +69,7 @@ class Repository(
     ClusterRepository,
     FavouriteRepository,
     ContestRepository,
+    WebRepository,
 ):
     """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams, stars.
 

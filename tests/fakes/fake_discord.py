@@ -314,6 +314,7 @@ class FakeDiscord:
         # Roles, overwrites and the Integrations page (command permissions), per guild.
         self._roles_of_guild: dict[int, list[dict[str, Any]]] = {}
         self._member_roles: dict[tuple[int, int], list[int]] = {}
+        self._left: set[tuple[int, int]] = set()  # (guild, user): members who left a guild
         self.command_permissions: dict[int, dict[int, list[dict[str, Any]]]] = {}
         self.users: dict[int, dict[str, Any]] = {self.bot_user_id: self._make_user(self.bot_user_id, "FakeBot", True)}
         self.guilds: dict[int, _Guild] = {}
@@ -486,6 +487,13 @@ class FakeDiscord:
             role = next(r for r in self._roles(self.guilds[guild_id]) if r["id"] == str(role_id))
             self._spawn(self._dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild_id), "role": role}))
         return role_id
+
+    def remove_member(self, guild_id: int, user_id: int) -> None:
+        """The member leaves the guild (every user is a member of every guild until then)."""
+        self._left.add((guild_id, user_id))
+
+    def is_member(self, guild_id: int, user_id: int) -> bool:
+        return user_id in self.users and (guild_id, user_id) not in self._left
 
     def give_role(self, guild_id: int, user_id: int, role_id: int) -> None:
         self._member_roles.setdefault((guild_id, user_id), []).append(role_id)
@@ -2179,7 +2187,7 @@ class FakeDiscord:
         guild = self.guilds.get(int(gid))
         if guild is None:
             raise _error(404, 10004, "Unknown Guild")
-        if int(uid) not in self.users:
+        if not self.is_member(int(gid), int(uid)):
             raise _error(404, 10007, "Unknown Member")
         return self._member_payload(guild, int(uid))
 
