@@ -7,6 +7,7 @@ renders as markdown or a link; mentions are shown but never ping (messages go ou
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import discord
@@ -198,7 +199,7 @@ def status_text(contest: Contest, now: float) -> str:
     """`/contest status`: the phase and the time left."""
     phase = PHASES.get(contest.phase, contest.phase)
     if contest.is_open:
-        left = describe(max(0.0, contest.due_at - now))
+        left = describe(60 * math.ceil(max(0.0, contest.due_at - now) / 60))  # whole minutes, rounded up
         ends = "entries close" if contest.phase == "submitting" else "voting closes"
         return f"{phase}: {ends} in about {left} ({when(contest.due_at)})."
     return f"{phase}."

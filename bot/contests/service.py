@@ -101,8 +101,12 @@ class ContestService:
 
     async def _run(self) -> None:
         outage = Outage("Contest timers")
+        alone = not self._leases.shared  # then every claim in the database was this process's own
         while True:
             try:
+                if alone:
+                    await self._repo.release_contest_claims()
+                    alone = False
                 await self.tick()
                 outage.over()
                 interval = await self._until_next_due()

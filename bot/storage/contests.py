@@ -278,6 +278,13 @@ class ContestRepository(OutboxRepository):
         row = await self._fetchone("SELECT MIN(due_at) FROM contests WHERE phase IN ('submitting', 'voting')")
         return float(row[0]) if row and row[0] is not None else None
 
+    async def release_contest_claims(self) -> int:
+        """Hand every contest claim back at once (a process alone on its database, at start: the
+        claims were its own, from before it stopped)."""
+        return await self._write(
+            "UPDATE contests SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL"
+        )
+
     async def release_contest(self, contest: Contest) -> None:
         """Hand a claim back (the phase change failed on a fault that may pass)."""
         await self._write(

@@ -68,14 +68,20 @@ async def test_submissions_follow_the_rules(world: World) -> None:
 
 
 async def test_durations_are_checked(world: World) -> None:
-    """2d, 12h, 90m from 1m to 30d; anything else is a clear private message and no contest."""
+    """2d, 12h, 90m from 1m to 30d; anything else is a clear private message and no contest. What
+    the manager wrote shows as typed, never as a link or a ping."""
     await world.start_bot()
     manager = add_manager(world)
     assert "like `2d`, `12h` or `90m`" in await start_contest(world, manager, submit_for="next week")
     assert "between `1m` and `30d`" in await start_contest(world, manager, vote_for="31d")
     assert "between `1m` and `30d`" in await start_contest(world, manager, submit_for="0m")
     assert not titled(world, "🏆")
-    assert "contest is on" in await start_contest(world, manager, submit_for="90m", vote_for="12h")
+    theme = "[click](https://evil.example) **now** @everyone"
+    assert "contest is on" in await start_contest(world, manager, theme=theme, submit_for="90m", vote_for="12h")
+    message = contest_message(world)
+    assert "\\[click](https://evil.example) \\*\\*now\\*\\*" in message.embeds[0]["title"]  # shown as typed
+    assert message.allowed_mentions["parse"] == []  # type: ignore[index]
+    assert "in about 1h 30m" in await contest_cmd(world, "status", manager)
 
 
 @both_backends

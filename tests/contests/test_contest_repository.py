@@ -128,6 +128,9 @@ async def test_a_due_contest_is_claimed_by_one_process_and_fenced(repo: Reposito
     assert sorted(len(claim) for claim in claims) == [0, 1]
     (held,) = claims[0] or claims[1]
     assert await repo.next_contest_due() == contest.due_at
+    assert await repo.claim_due_contests("four", 30, contest.due_at) == []  # held
+    assert await repo.release_contest_claims() == 1  # alone at start: its own earlier claims come back
+    (held,) = await repo.claim_due_contests("one", 30, contest.due_at)
     # The lease ran out meanwhile (released here) and another process took the contest over.
     await repo.release_contest(held)
     (taken,) = await repo.claim_due_contests("three", 30, contest.due_at)

@@ -31,6 +31,9 @@ class _Unreachable:
         self.back.set()
         return []
 
+    async def release_contest_claims(self) -> int:
+        return 0
+
     async def next_contest_due(self) -> float | None:
         return None
 
