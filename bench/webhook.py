@@ -53,6 +53,9 @@ class NoopDelivery:
     async def notify_failure(self, task: Any) -> None:
         pass
 
+    def left_to_holder(self, task: Any) -> bool:
+        return False
+
 
 async def _bare_callback(request: web.Request) -> web.Response:
     await request.read()

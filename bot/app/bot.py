@@ -23,7 +23,7 @@ from bot.cluster.identify import IdentifyGate, LocalSlots
 from bot.cluster.leases import Leases, instance_id
 from bot.contests.service import ContestService
 from bot.core.errors import InvalidInput, UserError
-from bot.core.metrics import Metrics
+from bot.core.metrics import Metrics, rest_limit
 from bot.core.settings import Settings
 from bot.ops.alerts import AccountAlerts
 from bot.ops.health import GatewayWatch, check_health
@@ -40,6 +40,7 @@ from bot.songs.preferences import PreferenceService
 from bot.songs.requests import Clock, SongRequest
 from bot.songs.retention import Pruner
 from bot.songs.service import SongService
+from bot.songs.status_sync import StatusSync
 from bot.storage.repository import Repository, SongRow
 from bot.voice.party import Parties
 from bot.web.app import add_web_routes
@@ -119,10 +120,12 @@ class MusicBot(commands.AutoShardedBot):
         """Downloads of result files (attachments, WAV, video): connects to public addresses only."""
         self.delivery = Delivery(self, repo, self.media_session, allow_private_media=settings.allow_private_media_hosts)
         self.delivery.shared = self.leases.shared
+        self.delivery.owner = self.leases.owner
         self.songs = SongService(
             settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics, leases=self.leases
         )
         self.poller = TaskPoller(settings, self.api, self.songs, repo, clock=clock)
+        self.status_sync = StatusSync(self.delivery, repo, self.leases)
         self.pruner = Pruner(repo, settings.retention_days, clock=clock)
         self.access = CommandAccess(self)
         self.visibility = Visibility(self, repo)
@@ -193,6 +196,7 @@ class MusicBot(commands.AutoShardedBot):
         await self.songs.release_interrupted()  # before callbacks can arrive, so nothing is delivered twice
         await self._start_webhook()
         self.poller.start()
+        self.status_sync.start()
         self.songs.follow_ups.start()
         self.pruner.start()
         self.contests.start()
@@ -430,11 +434,15 @@ class MusicBot(commands.AutoShardedBot):
         return self.metrics.render()
 
     def _count_discord_errors(self) -> None:
-        """Count failed Discord REST requests by status, at the one place they all pass."""
+        """Count the Discord REST requests that spend the global limit, and failed ones by status, at
+        the one place every bot-token request passes (interaction-token requests take another way)."""
         request = self.http.request
         counter = self.metrics.discord_errors
+        spent = self.metrics.discord_global_requests
 
         async def counted(route: discord.http.Route, **kwargs: Any) -> Any:
+            if rest_limit(route.path) == "global":
+                spent.inc()
             try:
                 return await request(route, **kwargs)
             except discord.HTTPException as exc:
@@ -450,6 +458,7 @@ class MusicBot(commands.AutoShardedBot):
         leases stay renewed, so no other process takes over work this one is still doing.
         """
         await self.poller.stop_sweeping()
+        await self.status_sync.stop()
         await self.songs.follow_ups.stop()
         await self.parties.close()  # each party leaves its voice channel and says so
         await self.pruner.stop()

@@ -20,6 +20,15 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 seconds for the download and upload, longer under rate limits."""
 
 
+def rest_limit(route_path: str) -> str:
+    """Which of Discord's REST limits a request (by its route template) counts against: interaction
+    callbacks and webhook-token requests (follow-ups, edits of the original response) are exempt
+    from the global one."""
+    if route_path.startswith("/interactions/") or route_path.startswith("/webhooks/{webhook_id}/{webhook_token}"):
+        return "interaction"
+    return "global"
+
+
 class Metrics:
     """Every metric the bot exports. Cheap when `METRICS` is off: nothing ever scrapes it."""
 
@@ -55,6 +64,12 @@ class Metrics:
         )
         self.discord_errors = Counter(
             "musicbot_discord_errors", "Failed Discord REST requests, by HTTP status.", ["status"], registry=r
+        )
+        self.discord_global_requests = Counter(
+            "musicbot_discord_global_requests",
+            "Discord REST requests that count against the bot token's global limit (50 a second, shared "
+            "by every process); interaction-token requests are exempt and not counted.",
+            registry=r,
         )
         self.delivery_latency = Histogram(
             "musicbot_delivery_latency_seconds",

@@ -31,7 +31,7 @@ from bot.songs.service import SongService
 from bot.storage.models import DatabaseUnavailable
 
 if TYPE_CHECKING:
-    from bot.storage import Repository
+    from bot.storage import Repository, Task
 
 log = logging.getLogger(__name__)
 
@@ -162,12 +162,14 @@ class TaskPoller:
             except ProducerError as exc:
                 log.warning("Polling %d tasks failed: %s", len(batch), exc)
                 break
+            progress: list[tuple[Task, int]] = []
             for record in records:
                 task = by_api_id.get(record.task_id)
                 if task is not None and record.response is not None:
                     await self._service.accept_result(task.id, record.response)
                 elif task is not None and record.progress is not None:
-                    await self._service.note_progress(task, record.progress)
+                    progress.append((task, record.progress))
+            await self._service.note_progress_many(progress)
         try:
             await self._service.confirm_unconfirmed()
         except ProducerError as exc:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +127,10 @@ class SongService(Recovery, Delivering):
             raise self._quota.refusal(outcome.reason, limits, now)
         self._metrics.songs_requested.labels(request.action).inc()
         if status_message_id is not None:
-            await self._repo.set_status_message(outcome.id, status_message_id)
+            # The command's interaction stays in this process: its line is edited from here, through
+            # the token (exempt from Discord's global limit), while this process lives.
+            until = time.time() + self.leases.ttl
+            await self._repo.claim_status_line(outcome.id, status_message_id, self.leases.owner, until)
         return outcome
 
     async def _with_api_action(self, request: SongRequest) -> SongRequest:
@@ -346,12 +350,29 @@ class SongService(Recovery, Delivering):
 
     async def note_progress(self, task: Task, percent: int) -> None:
         """Show a generating task's progress (from a pending task record) on its status line."""
+        await self.note_progress_many([(task, percent)])
+
+    async def note_progress_many(self, items: list[tuple[Task, int]]) -> None:
+        """Show generating tasks' progress (one poll's records) on their status lines.
+
+        In a cluster the progress is also stored (one statement for the lot), and a line whose
+        interaction token another process holds is left to that process, which reads the progress
+        and edits the line through its token (`bot.songs.status_sync`): the poller's edits would
+        otherwise go over the bot token and its global limit.
+        """
+        if not items:
+            return
         now = self._clock()
-        elapsed = max(0.0, now - (task.submitted_at or task.created_at))
-        # In the background: a sweep reads many tasks at once and must not wait on Discord edits.
-        self._spawn(
-            self._delivery.show_progress(task.id, Progress(percent, elapsed), now=now), name=f"progress-{task.id}"
-        )
+        if self.leases.shared:
+            await self._repo.record_progress([(task.id, percent, now) for task, percent in items])
+        for task, percent in items:
+            if self._delivery.left_to_holder(task):
+                continue
+            elapsed = max(0.0, now - (task.submitted_at or task.created_at))
+            # In the background: a sweep reads many tasks at once and must not wait on Discord edits.
+            self._spawn(
+                self._delivery.show_progress(task.id, Progress(percent, elapsed), now=now), name=f"progress-{task.id}"
+            )
 
     async def accept_callback(self, secret: str, body: dict[str, Any]) -> str:
         """A callback: `stored`, `duplicate`, `unknown` (no such secret) or `mismatch` (another task id)."""

@@ -2,8 +2,11 @@
 
 It shows the place in line, the progress while the song is made, and where the song was posted
 or why it failed. The status line is edited through the interaction while its token is fresh
-(that works even where the bot cannot read the channel), and through the bot token after that,
-after a restart, or when the token stopped working. `Delivery` posts the songs and inherits this
+(that works even where the bot cannot read the channel, and does not count against Discord's
+global REST limit), and through the bot token after that, after a restart, or when the token
+stopped working. In a cluster only the process that took the command holds its token: it claims
+the line in the database, the others leave the line to it (`left_to_holder`), and it applies
+their changes (`bot.songs.status_sync`). `Delivery` posts the songs and inherits this
 class, so one object answers for both.
 """
 
@@ -53,6 +56,8 @@ class StatusLines:
         self._status_locks: dict[int, asyncio.Lock] = {}
         self.shared = False
         """Other processes move tasks on too (a cluster): check the status line once more after editing it."""
+        self.owner: str | None = None
+        """This process's name in `tasks.status_holder` (the bot sets it to its lease owner)."""
         self._shown_status: dict[int, str] = {}
         self._progress: dict[int, render.Progress] = {}
         self._progress_shown_at: dict[int, float] = {}
@@ -64,6 +69,26 @@ class StatusLines:
             if now - seen > INTERACTION_TOKEN_LIFETIME:
                 del self._interactions[key]
         self._interactions[task_id] = (interaction, now)
+
+    def held_tasks(self) -> dict[int, float]:
+        """Task id → seconds its interaction token has been alive, for tokens still fresh."""
+        now = time.monotonic()
+        return {
+            task_id: now - seen
+            for task_id, (_, seen) in self._interactions.items()
+            if now - seen < INTERACTION_TOKEN_LIFETIME
+        }
+
+    def left_to_holder(self, task: Task) -> bool:
+        """Whether another live process holds this task's interaction token: it edits the status
+        line (through the exempt interaction endpoint) and this process leaves the line alone."""
+        return (
+            self.shared
+            and task.status_holder is not None
+            and task.status_holder != self.owner
+            and task.id not in self._interactions
+            and (task.status_until or 0.0) > time.time()
+        )
 
     def remembered_tasks(self) -> set[int]:
         """The tasks this process keeps status-line state for (progress, the text it last showed)."""
@@ -122,6 +147,10 @@ class StatusLines:
         task = await self._repo.task(task_id)
         if task is None or task.status_message_id is None:
             return False
+        if self.left_to_holder(task):
+            if task.state in {"delivered", "failed", "cancelled"}:
+                self._forget(task_id)
+            return False
         if as_delivered and task.state == "delivering":
             task = dataclasses.replace(task, state="delivered")
         link = dm_link = None
@@ -143,13 +172,16 @@ class StatusLines:
             await self._edit_status(task, text)
             self._shown_status[task_id] = text
         if task.state in {"delivered", "failed", "cancelled"}:
-            self._shown_status.pop(task_id, None)
-            self._progress.pop(task_id, None)
-            self._progress_shown_at.pop(task_id, None)
-            self._status_locks.pop(task_id, None)
-            self._interactions.pop(task_id, None)
+            self._forget(task_id)
             return False
         return edited
+
+    def _forget(self, task_id: int) -> None:
+        self._shown_status.pop(task_id, None)
+        self._progress.pop(task_id, None)
+        self._progress_shown_at.pop(task_id, None)
+        self._status_locks.pop(task_id, None)
+        self._interactions.pop(task_id, None)
 
     async def _edit_status(self, task: Task, text: str) -> None:
         remembered = self._interactions.get(task.id)

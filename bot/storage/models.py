@@ -64,6 +64,14 @@ class Task:
     """How many times the task has been claimed: the fencing token. A claim adds one; a write that
     finishes claimed work names the epoch it was claimed under, so a claim lost to another process
     (its holder stalled past the lease) cannot write anything."""
+    status_holder: str | None = None
+    """The process holding the command's interaction token, through which the status line is
+    edited without spending the bot token's global REST budget; other processes leave the line to it."""
+    status_until: float | None = None
+    """Unix time until which `status_holder`'s claim stands (renewed while it lives and its token is fresh)."""
+    progress: int | None = None
+    """The generating song's last progress (percent) the poller read, for the status holder to show."""
+    progress_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +191,8 @@ class SongRow:
 TASK_COLUMNS = (
     "id, api_task_id, guild_id, channel_id, requester_id, status_message_id, action, request, "
     "parent_song_id, state, quota_day, cost, refunded, result, error, created_at, submitted_at, "
-    "finished_at, deadline_at, jam_id, credits, lease_owner, lease_until, delivery_failures, lease_epoch"
+    "finished_at, deadline_at, jam_id, credits, lease_owner, lease_until, delivery_failures, lease_epoch, "
+    "status_holder, status_until, progress, progress_at"
 )
 SONG_COLUMNS = (
     "id, task_id, kind, guild_id, channel_id, requester_id, title, prompt, lyric, duration, audio_url, "

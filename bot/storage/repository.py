@@ -35,6 +35,7 @@ from bot.storage.postgres import PostgresDatabase
 from bot.storage.queue import QueueRepository
 from bot.storage.songs import SongRepository
 from bot.storage.sqlite import SqliteDatabase
+from bot.storage.status_lines import StatusRepository
 from bot.storage.tasks import TaskRepository
 from bot.storage.web import WebRepository
 
@@ -70,6 +71,7 @@ class Repository(
     FavouriteRepository,
     ContestRepository,
     WebRepository,
+    StatusRepository,
 ):
     """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams, stars.
 
