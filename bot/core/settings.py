@@ -55,6 +55,10 @@ class Settings:
     webhook_port: int = 8080
     database_path: Path = Path("data/bot.db")
     database_url: Secret | None = field(default=None, repr=False)  # may carry a password
+    database_pool_size: int = 10
+    """PostgreSQL connections this process keeps open at most (its asyncpg pool's size)."""
+    database_statement_cache_size: int = 100
+    """Prepared statements asyncpg caches per connection; 0 behind PgBouncer in transaction mode."""
     default_model: str = "FUZZ-2.0 Pro"
     dev_guild_id: int | None = None
     guild_daily_quota: int = 20
@@ -279,6 +283,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         webhook_port=read.port("WEBHOOK_PORT", 8080),
         database_path=Path(read.raw("DATABASE_PATH") or "data/bot.db"),
         database_url=read.database_url("DATABASE_URL"),
+        database_pool_size=read.integer("DATABASE_POOL_SIZE", 10, minimum=1, maximum=1000) or 10,
+        database_statement_cache_size=read.integer("DATABASE_STATEMENT_CACHE_SIZE", 100, minimum=0) or 0,
         default_model=read.choice("DEFAULT_MODEL", "FUZZ-2.0 Pro", MODELS),
         dev_guild_id=read.integer("DEV_GUILD_ID", None, minimum=1),
         guild_daily_quota=read.integer("GUILD_DAILY_QUOTA", 20, minimum=0) or 0,

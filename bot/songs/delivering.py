@@ -51,7 +51,12 @@ class Delivering:
         def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None: ...
 
         async def pump(
-            self, guild_id: int | None = None, *, raise_for: int | None = None, refresh: bool = True
+            self,
+            guild_id: int | None = None,
+            *,
+            raise_for: int | None = None,
+            refresh: bool = True,
+            queued: bool | None = None,
         ) -> None: ...
 
     async def _deliver_claimed(self, task: Task) -> None:
@@ -103,19 +108,39 @@ class Delivering:
                 log.exception("Delivery of task %d failed; it will be retried in %g s", task.id, delay)
             await self._repo.release_delivery(task.id, epoch=task.lease_epoch, retry_in=delay)
             return
-        steps, jam_song = await steps_after_delivery(self._repo, task, auto_dm=self.auto_dm)
         # The status line first: should the process stop right after the delivery is recorded, the
         # line is true already (and should it stop before, the next delivery finds the songs posted).
         await self._delivery.update_status(task.id, as_delivered=True)
-        if not await self._repo.mark_delivered(task.id, task.lease_epoch, follow_ups=steps, jam_song=jam_song):
+        recorded = await self._record_delivery(task)
+        if recorded is None:
             log.warning("Task %d: another process took its delivery over; leaving the rest to it", task.id)
             return
+        follow_ups, queued = recorded
         self._metrics.songs_delivered.labels(task.action).inc()
         if task.finished_at is not None:
             self._metrics.delivery_latency.observe(max(0.0, self._clock() - task.finished_at))
-        if steps:
+        if follow_ups:
             self.follow_ups.wake()
-        self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
+        if queued is not False:  # a slot freed: start the next song in line, if one waits
+            self._spawn(self.pump(task.guild_id, queued=queued), name=f"pump-{task.guild_id}")
+
+    async def _record_delivery(self, task: Task) -> tuple[bool, bool | None] | None:
+        """End the delivery under its claim and queue what follows it: (follow-up steps queued,
+        whether the guild has songs in line, None when not asked), or None when the claim was lost.
+
+        On PostgreSQL a delivery with no song feed or jam step to queue ends in one statement that
+        also queues the auto-DMs and asks about the line (`Repository.finish_delivery`): the
+        callback path's round trips are what a cluster's shared database spends most on.
+        """
+        if self._repo.finishes_in_one and task.jam_id is None:
+            feed = (await self._repo.guild_settings(task.guild_id)).feed_channel_id  # cached
+            if not feed or feed == task.channel_id:
+                finished = await self._repo.finish_delivery(task.id, task.lease_epoch)
+                return None if finished is None else (finished.direct_messages > 0, finished.queued)
+        steps, jam_song = await steps_after_delivery(self._repo, task, auto_dm=self.auto_dm)
+        if not await self._repo.mark_delivered(task.id, task.lease_epoch, follow_ups=steps, jam_song=jam_song):
+            return None
+        return bool(steps), None
 
     async def _auto_dm(self, user_id: int) -> bool:
         return (await self._repo.preferences(user_id)).auto_dm

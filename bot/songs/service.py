@@ -16,7 +16,8 @@ nothing is done twice (every takeover is one conditional UPDATE only one process
 
 The service is the one object cogs ask, but not all of it lives here: credits and limits are
 `bot.songs.quota`, finishing work after a restart and the periodic sweep are `bot.songs.recovery`,
-delivering a claimed task is `bot.songs.delivering`, and finding the songs members name is
+delivering a claimed task is `bot.songs.delivering`, starting the songs in line is
+`bot.songs.promotions`, and finding the songs members name is
 `bot.songs.library`.
 """
 
@@ -40,11 +41,11 @@ from bot.songs.actions import action_for
 from bot.songs.delivering import Delivering
 from bot.songs.follow_ups import FollowUps
 from bot.songs.library import Library
+from bot.songs.promotions import Promotions
 from bot.songs.quota import Charge, Quota, utc_day
 from bot.songs.recovery import Recovery
 from bot.songs.render import Progress
-from bot.songs.requests import Clock, SongRequest, hash_secret, new_secret
-from bot.storage.models import DatabaseUnavailable
+from bot.songs.requests import Clock, SongRequest, hash_secret
 from bot.storage.repository import Limits, NewTask, Refusal, Repository, SongRow, Task
 
 if TYPE_CHECKING:
@@ -52,11 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PUMP_CONCURRENCY = 4
-"""Guild queues started at once after a restart (each submits its own songs one by one)."""
 
-
-class SongService(Recovery, Delivering):
+class SongService(Recovery, Delivering, Promotions):
     """Owns every transition of a task; see the module docstring for the states."""
 
     def __init__(
@@ -80,6 +78,8 @@ class SongService(Recovery, Delivering):
         self._quota = Quota(settings, repo, clock=clock)
         self._library = Library(repo, api, clock=clock)
         self._background: set[asyncio.Task[None]] = set()
+        self._promoting: set[int] = set()
+        self._promote_again: set[int] = set()
         self.claims = Claims()
         """The task claims this process is working on: what the heartbeat renews."""
         self.follow_ups = FollowUps(repo, delivery, self.leases, clock=clock)
@@ -153,59 +153,6 @@ class SongService(Recovery, Delivering):
         """
         await self.pump(task.guild_id, raise_for=task.id)
         await self._delivery.update_status(task.id)
-
-    async def pump(self, guild_id: int | None = None, *, raise_for: int | None = None, refresh: bool = True) -> None:
-        """Move waiting tasks into free slots, submit them, and refresh the places in line (with
-        `refresh=False`, only when a task left the line: the periodic sweep's form).
-
-        Without a guild (at start), every guild's line is pumped, `PUMP_CONCURRENCY` at a time:
-        one slow submission does not hold up the other servers, and the API is not flooded.
-        """
-        if guild_id is None:
-            gate = asyncio.Semaphore(PUMP_CONCURRENCY)
-
-            async def pump_one(guild: int) -> None:
-                async with gate:
-                    try:
-                        await self.pump(guild, refresh=refresh)
-                    except Exception:
-                        log.exception("Starting the queue of guild %d failed; it moves on with the next song", guild)
-
-            await asyncio.gather(*(pump_one(guild) for guild in await self._repo.guilds_with_queue()))
-            return
-        await self._pump_guild(guild_id, raise_for=raise_for, refresh=refresh)
-
-    async def _pump_guild(self, guild: int, *, raise_for: int | None, refresh: bool = True) -> None:
-        if not await self._repo.has_queued(guild):
-            return  # nothing waits: no promotion transaction, no places in line to refresh
-        limits = await self.limits(guild)
-        promoted = await self._repo.promote_queued(
-            guild, limits, new_secret, self._clock(), owner=self.leases.owner, ttl=self.leases.ttl
-        )
-        refused: ApiRejected | None = None
-        for task, secret in promoted:
-            try:
-                await self.submit(task, secret)
-            except ApiRejected as exc:
-                if task.id == raise_for:
-                    refused = exc  # the rest of the batch is still sent; the caller hears after
-                    continue
-                failed = await self._repo.task(task.id)
-                if failed is not None:
-                    await self._delivery.notify_failure(failed)
-            except DatabaseUnavailable as exc:
-                # Its claim runs out and the poller's sweep looks it up at the API: never sent twice.
-                log.warning("Task %d: submission interrupted (%s); the next sweep finishes it", task.id, exc)
-            except Exception:
-                # A bug must not abandon the rest of the batch (they would wait for their deadline).
-                log.exception("Task %d: submission failed; the next sweep finishes it", task.id)
-        if not refresh and not promoted:
-            return
-        for waiting in await self._repo.queue_positions(guild):
-            if waiting != raise_for:
-                await self._delivery.update_status(waiting)
-        if refused is not None:
-            raise refused
 
     async def cancel(self, task_id: int, *, user_id: int, is_manager: bool) -> Task:
         """Cancel a waiting or running task for its requester (or a manager); credits come back."""

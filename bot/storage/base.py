@@ -93,5 +93,14 @@ class RepositoryBase:
                 (keys,),
             )
 
+    async def _try_lock_guild(self, tx: Transaction, guild_id: int) -> bool:
+        """`_lock_guilds` for one guild without waiting: False (nothing locked) while another
+        transaction holds it. For work one process can do for all (promoting a guild's line), so
+        the others go on instead of holding a connection idle in a queue for the lock."""
+        if self.dialect != "postgres":
+            return True
+        row = await tx.fetchone("SELECT pg_try_advisory_xact_lock(?::bigint)", (advisory_key(f"guild:{guild_id}"),))
+        return bool(row and row[0])
+
     async def close(self) -> None:
         await self._database.close()

@@ -117,10 +117,23 @@ class PostgresDatabase(Database):
         self._pool = pool
 
     @classmethod
-    async def open(cls, url: str, *, min_size: int = 1, max_size: int = 10) -> PostgresDatabase:
-        """Connect a pool to `url` (postgresql://…) and apply pending migrations."""
+    async def open(
+        cls, url: str, *, min_size: int = 1, max_size: int = 10, statement_cache_size: int = 100
+    ) -> PostgresDatabase:
+        """Connect a pool to `url` (postgresql://…) and apply pending migrations.
+
+        `statement_cache_size=0` turns asyncpg's prepared-statement cache off, which PgBouncer in
+        transaction mode needs (a prepared statement lives on one server connection, and the next
+        transaction may get another).
+        """
         try:
-            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=60)
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=min(min_size, max_size),
+                max_size=max_size,
+                command_timeout=60,
+                statement_cache_size=statement_cache_size,
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StorageError(f"Cannot connect to PostgreSQL at DATABASE_URL: {_describe(exc)}") from None
         database = cls(pool)

@@ -193,7 +193,8 @@ class QueueRepository(RepositoryBase):
         *,
         owner: str | None = None,
         ttl: float | None = None,
-    ) -> list[tuple[Task, str]]:
+        wait: bool = True,
+    ) -> list[tuple[Task, str]] | None:
         """Move queued tasks, oldest first, into free slots; each gets its callback secret now.
 
         Returns the promoted tasks (state `reserved`) with their secrets, to be submitted. A member
@@ -201,13 +202,18 @@ class QueueRepository(RepositoryBase):
         `owner`, each promoted task is leased to it for `ttl` seconds by the database's clock (and its
         epoch, the fencing token, goes up by one), so another
         process finishes the submission if this one dies (see `claim_expired_tasks`). On PostgreSQL
-        the guild's lock (the one charges take) makes the slot count exact across processes.
+        the guild's lock (the one charges take) makes the slot count exact across processes; with
+        `wait=False` the lock is only tried, and None (nothing done) means another transaction holds
+        it: a promotion or charge of that guild is under way in some process.
         """
         promoted: list[tuple[Task, str]] = []
         leased = owner is not None and ttl is not None
         lease = f"{self._db_now} + ?" if leased else "NULL"
         async with self._transaction() as tx:
-            await self._lock_guilds(tx, [guild_id])
+            if wait:
+                await self._lock_guilds(tx, [guild_id])
+            elif not await self._try_lock_guild(tx, guild_id):
+                return None
             rows = await tx.fetchall(
                 "SELECT requester_id, COUNT(*) FROM tasks WHERE guild_id = ? AND state IN ('reserved', 'pending') "
                 "GROUP BY requester_id",

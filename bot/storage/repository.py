@@ -16,6 +16,7 @@ from bot.storage.contests import ContestRepository
 from bot.storage.database import Database
 from bot.storage.favourites import FavouriteRepository
 from bot.storage.features import FeatureRepository
+from bot.storage.finish import FinishRepository
 from bot.storage.models import (
     CANCELLABLE_STATES,
     GUILD_SETTING_FIELDS,
@@ -72,6 +73,7 @@ class Repository(
     ContestRepository,
     WebRepository,
     StatusRepository,
+    FinishRepository,
 ):
     """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams, stars.
 
@@ -92,15 +94,20 @@ class Repository(
         return cls(await SqliteDatabase.open(path))
 
     @classmethod
-    async def connect(cls, url: str) -> Repository:
+    async def connect(cls, url: str, *, pool_size: int = 10, statement_cache_size: int = 100) -> Repository:
         """Connect to PostgreSQL (`postgresql://…`) and apply pending migrations (serialized across
-        processes starting together by an advisory lock)."""
-        return cls(await PostgresDatabase.open(url))
+        processes starting together by an advisory lock). `pool_size` connections at most;
+        `statement_cache_size=0` for PgBouncer in transaction mode."""
+        return cls(await PostgresDatabase.open(url, max_size=pool_size, statement_cache_size=statement_cache_size))
 
 
 async def open_repository(settings: Settings) -> Repository:
     """The repository the settings name: PostgreSQL when `DATABASE_URL` is set, else SQLite at
     `DATABASE_PATH` (the default)."""
     if settings.database_url:
-        return await Repository.connect(str(settings.database_url))
+        return await Repository.connect(
+            str(settings.database_url),
+            pool_size=settings.database_pool_size,
+            statement_cache_size=settings.database_statement_cache_size,
+        )
     return await Repository.open(settings.database_path)

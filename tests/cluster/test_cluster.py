@@ -52,6 +52,9 @@ class Setup:
             "POLL_INTERVAL": "1",
             "LEASE_SECONDS": LEASE,
             "ALLOW_PRIVATE_MEDIA_HOSTS": "true",  # the fake API serves media from 127.0.0.1
+            # As behind PgBouncer in transaction mode: no prepared-statement cache, small pools.
+            "DATABASE_STATEMENT_CACHE_SIZE": "0",
+            "DATABASE_POOL_SIZE": "4",
             **env,
         }
         return Cluster(

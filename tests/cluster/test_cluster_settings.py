@@ -31,6 +31,17 @@ def test_lease_seconds() -> None:
         settings_from_mapping({**TOKENS, "LEASE_SECONDS": "1"})
 
 
+def test_database_pool_size_and_statement_cache() -> None:
+    """Defaults: a pool of 10 and asyncpg's cache of 100 statements; 0 turns the cache off (PgBouncer
+    in transaction mode); a pool of 0 is refused in one clear line."""
+    settings = settings_from_mapping(TOKENS)
+    assert (settings.database_pool_size, settings.database_statement_cache_size) == (10, 100)
+    chosen = settings_from_mapping({**TOKENS, "DATABASE_POOL_SIZE": "3", "DATABASE_STATEMENT_CACHE_SIZE": "0"})
+    assert (chosen.database_pool_size, chosen.database_statement_cache_size) == (3, 0)
+    with pytest.raises(SettingsError, match="DATABASE_POOL_SIZE must be at least 1"):
+        settings_from_mapping({**TOKENS, "DATABASE_POOL_SIZE": "0"})
+
+
 @pytest.mark.parametrize(
     ("count", "ids", "expected"),
     [("4", "", None), ("4", "0,2", (0, 2)), ("4", "0-3", (0, 1, 2, 3)), ("8", "0-1, 5", (0, 1, 5)), ("2", "1", (1,))],
