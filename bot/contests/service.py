@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from bot.songs.delivery import Delivery
 from bot.songs.follow_ups import FollowUps
 from bot.songs.render import NO_MENTIONS
 from bot.songs.service import SongService
-from bot.storage.contests import Contest, LeaderRow, parse_step_key
+from bot.storage.contests import Contest, LeaderRow, parse_step_key, period_start
 from bot.storage.models import DatabaseUnavailable, SongRow
 from bot.storage.outbox import OutboxItem
 from bot.storage.repository import Repository
@@ -305,11 +304,7 @@ class ContestService:
         self._follow_ups.wake()
 
     async def leaderboard(self, guild_id: int, period: str) -> list[LeaderRow]:
-        since = None
-        if period == "month":
-            today = dt.datetime.fromtimestamp(self.now(), dt.UTC)
-            since = dt.datetime(today.year, today.month, 1, tzinfo=dt.UTC).timestamp()
-        return await self._repo.leaderboard(guild_id, since)
+        return await self._repo.leaderboard(guild_id, period_start(period, self.now()))
 
     # -- the contest message and the announcements (outbox steps) --------------------------------
 

@@ -9,6 +9,7 @@ together, so a phase is announced once whichever process changes it and whenever
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -80,6 +81,14 @@ class LeaderRow:
     podiums: int = 0
     stars: int = 0
     songs: int = 0
+
+
+def period_start(period: str, now: float) -> float | None:
+    """Where a leaderboard `period` begins: the first of this UTC month for "month", else None (all time)."""
+    if period != "month":
+        return None
+    today = dt.datetime.fromtimestamp(now, dt.UTC)
+    return dt.datetime(today.year, today.month, 1, tzinfo=dt.UTC).timestamp()
 
 
 def contest_step(contest: Contest, what: str) -> OutboxStep:

@@ -25,6 +25,7 @@ from bot.core.settings import Settings
 from bot.storage.models import DatabaseUnavailable
 from bot.storage.repository import Repository
 from bot.web.access import GuildLookup, WebAccess
+from bot.web.leaderboard import LeaderboardPage
 from bot.web.links import WebLinks
 from bot.web.oauth import DiscordOAuth
 from bot.web.pages import BadRequest, NotFound, WebPages
@@ -162,6 +163,7 @@ def add_web_routes(
     routes.add_get("/servers", pages.servers, name=f"{PAGE}servers")
     routes.add_get("/servers/{guild_id}", pages.gallery, name=f"{PAGE}gallery")
     routes.add_get("/servers/{guild_id}/songs/{song_id}", pages.song, name=f"{PAGE}song")
+    routes.add_get("/servers/{guild_id}/leaderboard", LeaderboardPage(pages).page, name=f"{PAGE}leaderboard")
     routes.add_get("/s/{token}", pages.share, name=f"{PAGE}share")
     routes.add_get("/s/{token}/player", pages.player, name=f"{PAGE}player")
     routes.add_static("/static", HERE / "static", name=f"{PAGE}static")

@@ -140,14 +140,18 @@ async def test_a_whole_contest_votes_ties_event_and_leaderboard(world: World) ->
     assert world.discord.events.status_changes == [(int(event["id"]), 1, 2), (int(event["id"]), 2, 3)]
     assert field(contest_message(world), "Phase") == "🏁 Finished"
 
-    board = await world.discord.invoke_slash(
-        "leaderboard", {"period": "month"}, user_id=bob, channel_id=world.channel_id
-    )
+    board = await world.discord.invoke_slash("leaderboard", {}, user_id=bob, channel_id=world.channel_id)
     await reply_text(world, board)
     text = board.responses[0]["data"]["embeds"][0]["description"].splitlines()
     assert {text[0].split(" — ")[0][2:].strip(), text[1].split(" — ")[0][2:].strip()} == {f"<@{alice}>", f"<@{carol}>"}
     assert "🏆 1 · 🎖️ 1" in text[0] and "🎵 1" in text[0]
     assert f"<@{bob}> — 🏆 0 · 🎖️ 0 · ⭐ 0 · 🎵 1" in text[2]
+    assert "(all time)" in board.responses[0]["data"]["embeds"][0]["title"]
+    month = await world.discord.invoke_slash(
+        "leaderboard", {"period": "month"}, user_id=bob, channel_id=world.channel_id
+    )
+    await reply_text(world, month)
+    assert "(this month)" in month.responses[0]["data"]["embeds"][0]["title"]
 
 
 async def test_restart_between_phases_changes_each_phase_once(world: World) -> None:
