@@ -27,6 +27,7 @@ def settings_embed(own: GuildSettings, limits: Limits, default_model: str) -> di
     threshold = own.favourites_threshold or DEFAULT_FAVOURITES_THRESHOLD
     favourites = f"<#{own.favourites_channel_id}> at {threshold} ⭐" if own.favourites_channel_id else "off"
     embed.add_field(name="Favourites channel", value=favourites, inline=True)
+    embed.add_field(name="Stay in voice", value="yes" if own.stay_in_voice else "no", inline=True)
     embed.add_field(name="Songs per day (server)", value=str(limits.daily_allowance), inline=True)
     cap = str(limits.member_daily_cap) if limits.member_daily_cap is not None else "no cap"
     embed.add_field(name="Songs per day (each member)", value=cap, inline=True)
@@ -62,6 +63,7 @@ class Admin(commands.Cog):
         favourites_threshold="Stars a song needs to be posted to the favourites channel (default 3)",
         clear_favourites_channel="Stop posting favourites",
         web_gallery="Whether members can browse this server's songs on the web (and share them by link)",
+        stay_in_voice="Keep the bot in its voice channel when the queue is empty or everyone left",
     )
     @app_commands.choices(default_model=MODEL_CHOICES)
     async def settings(
@@ -79,6 +81,7 @@ class Admin(commands.Cog):
         favourites_threshold: app_commands.Range[int, 1, 100] | None = None,
         clear_favourites_channel: bool = False,
         web_gallery: bool | None = None,
+        stay_in_voice: bool | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         # Default permissions can be loosened by a server's admins; the check that counts is here.
@@ -97,6 +100,11 @@ class Admin(commands.Cog):
             changes["member_daily_cap"] = member_cap or None
         if allow_uploads is not None:
             changes["allow_uploads"] = int(allow_uploads)
+        if stay_in_voice is not None:
+            changes["stay_in_voice"] = stay_in_voice
+            party = self.bot.parties.get(interaction.guild_id)
+            if party is not None:
+                party.stay = stay_in_voice  # the party playing now follows at once
         if favourites_channel is not None:
             changes["favourites_channel_id"] = favourites_channel.id
         if clear_favourites_channel:

@@ -27,6 +27,7 @@ from cogs._common import Field, InputModal, clean_lyrics, lyrics_field, song_mod
 from cogs._exports import post_video, send_wav
 from cogs.favourites import StarButton
 from cogs.listen import play_song
+from cogs.playlists import add_to_playlist
 
 if TYPE_CHECKING:
     from bot.app.bot import MusicBot
@@ -43,6 +44,7 @@ BUTTONS: dict[str, tuple[str, str]] = {
     "reroll": ("Re-roll", "🔄"),
     "wav": ("WAV", "💿"),
     "video": ("Video", "🎬"),
+    "playlist": ("Add to playlist", "➕"),  # a private select of the member's playlists (cogs/playlists.py)
 }
 BUTTON_ACTIONS = {"swapvocals": "swap_vocals"}
 """The API action behind a button, where its custom-id name differs."""
@@ -53,6 +55,7 @@ BUTTON_COMMANDS = {
     "variation": "variation",
     "swapvocals": "swap-vocals",
     "stems": "stems",
+    "playlist": "playlist",
 }
 """The slash command whose server permissions (Integrations) a button or menu follows."""
 SONG_MAKERS = ("extend", "cover", "variation", "swapvocals", "stems")
@@ -63,7 +66,7 @@ ACTION_COMMANDS = {
     "swap_instrumentals": "swap-instrumentals",
 }
 """An API action's slash command, where the names differ (a re-roll follows the command it repeats)."""
-UPLOAD_BUTTONS = ("extend", "cover")
+UPLOAD_BUTTONS = ("extend", "cover", "playlist")
 """The buttons a member's uploaded audio gets: only actions with an `upload_*` form."""
 ACCEPTED_REACTION = "🎶"
 
@@ -167,7 +170,7 @@ class FollowUps(commands.Cog):
             await self.bot.check_command_access(BUTTON_COMMANDS[action], interaction.user, interaction.channel)
         if action in SONG_MAKERS:
             self.bot.check_can_post(interaction)
-        if action != "reroll":
+        if action not in ("reroll", "playlist"):
             action_for(BUTTON_ACTIONS.get(action, action), song.kind)  # an upload: only upload_* actions
         if action == "extend":
             await self._extend_form(interaction, *await self.chain_target(song))
@@ -189,6 +192,8 @@ class FollowUps(commands.Cog):
             await post_video(self.bot, interaction, song)
         elif action == "play":
             await play_song(self.bot, interaction, song)
+        elif action == "playlist":
+            await add_to_playlist(self.bot, interaction, song)
         else:
             raise InvalidInput("That button is no longer supported.")
 

@@ -1,14 +1,17 @@
-"""Listening parties in voice: /play, /queue, /stop, the party buttons, and leaving an empty channel.
+"""Listening parties in voice: /play (a song or a playlist), /queue, /stop, /radio, /loop, /seek, the
+party buttons, and leaving an empty channel.
 
 Thin: the rules (who may skip, votes, idle timeout, posting the party message) live in
-`bot.voice.party`, the message itself in `bot.voice.message`.
+`bot.voice.party` and `bot.voice.controls`, the message itself in `bot.voice.message`, the
+radio's picks in `bot.playlists.radio`; loop mode and radio are kept through `bot.repo`.
 `start_party` is shared with the ▶️ Play button on songs (cogs/followups.py) and `/jam play` (cogs/jam.py).
 """
 
 from __future__ import annotations
 
+import random
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
@@ -16,11 +19,13 @@ from discord.ext import commands
 
 from bot.app.commands import report_error
 from bot.core.errors import InvalidInput
-from bot.songs.render import NO_MENTIONS
+from bot.songs.actions import parse_time
+from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip
 from bot.storage import Jam, SongRow
-from bot.voice.message import song_title
-from bot.voice.model import Track
+from bot.voice.message import RADIO_NAMES, song_title
+from bot.voice.model import Radio, RadioSource, Track
 from cogs._common import song_autocomplete
+from cogs.playlists import find_playlist, playlist_autocomplete
 
 if TYPE_CHECKING:
     from bot.app.bot import MusicBot
@@ -50,6 +55,10 @@ async def start_party(
         bot.parties.check_channel(channel)  # before deferring, so a missing permission is a plain reply
     await interaction.response.defer(ephemeral=True, thinking=True)
     _, place = await bot.parties.enqueue(channel, tracks, text_channel_id=interaction.channel_id)
+    if not tracks:  # /radio with nothing queued: the party starts and the radio picks
+        text = f"📻 Radio on in {channel.mention}."
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        return
     first = song_title(tracks[0].song)
     more = f" and {len(tracks) - 1} more" if len(tracks) > 1 else ""
     if place == 0:
@@ -107,15 +116,36 @@ async def play_jam(
     await start_party(bot, interaction, tracks, channel)
 
 
+async def play_playlist(
+    bot: MusicBot,
+    interaction: discord.Interaction,
+    reference: str,
+    channel: discord.VoiceChannel | discord.StageChannel | None,
+    *,
+    shuffle: bool,
+) -> None:
+    """`/play playlist:`: its songs the member can see, in order or shuffled."""
+    playlist = await find_playlist(interaction, reference)
+    songs, _ = await bot.playlists.visible_songs(interaction.user, playlist)
+    songs = [song for song in songs if song.audio_url]
+    if not songs:
+        raise InvalidInput(f"**{discord.utils.escape_markdown(playlist.name)}** has no song you can play yet.")
+    if shuffle:
+        random.shuffle(songs)
+    label = f"{playlist.name[:40]}{' (shuffled)' if shuffle else ''}"
+    await start_party(bot, interaction, [Track(song, interaction.user.id, label=label) for song in songs], channel)
+
+
 PARTY_BUTTONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "skip": ("Skip", "⏭️", discord.ButtonStyle.secondary),
     "pause": ("Pause", "⏸️", discord.ButtonStyle.secondary),
     "stop": ("Stop", "⏹️", discord.ButtonStyle.danger),
+    "lyrics": ("Lyrics", "📜", discord.ButtonStyle.secondary),
 }
 
 
-class PartyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"party:(?P<action>skip|pause|stop)"):
-    """Skip, Pause/Resume and Stop on the party message and /queue; the server is the interaction's."""
+class PartyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"party:(?P<action>skip|pause|stop|lyrics)"):
+    """Skip, Pause/Resume, Stop and Lyrics on the party message and /queue; the server is the interaction's."""
 
     def __init__(self, action: str, *, paused: bool = False) -> None:
         label, emoji, style = PARTY_BUTTONS[action]
@@ -133,6 +163,9 @@ class PartyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"par
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: MusicBot = interaction.client  # type: ignore[assignment]
         try:
+            if self.action == "lyrics":
+                await show_lyrics(bot, interaction)
+                return
             await reply(interaction, await control(bot, interaction, self.action))
         except Exception as exc:  # buttons do not pass through the command tree's handler
             await report_error(interaction, exc)
@@ -140,7 +173,7 @@ class PartyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"par
 
 def party_view(paused: bool) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    for action in ("skip", "pause", "stop"):
+    for action in PARTY_BUTTONS:
         view.add_item(PartyButton(action, paused=paused))
     return view
 
@@ -165,9 +198,28 @@ async def control(bot: MusicBot, interaction: discord.Interaction, action: str) 
     if action == "pause":
         return bot.parties.toggle_pause(guild_id, user_id, move_members=move_members)
     party = bot.parties.get(guild_id)
+    if party is None and (await bot.repo.party_modes(guild_id)).radio_source is not None:
+        await bot.repo.set_radio(guild_id, None)  # no party to stop, but the radio was left on for the next one
+        return "📻 The radio is off."
     if party is not None and party.may_control(user_id, move_members=move_members):
         await interaction.response.defer(ephemeral=True, thinking=True)
-    return await bot.parties.stop(guild_id, user_id, move_members=move_members)
+    text = await bot.parties.stop(guild_id, user_id, move_members=move_members)
+    await bot.repo.set_radio(guild_id, None)  # /stop ends the radio too
+    return text
+
+
+async def show_lyrics(bot: MusicBot, interaction: discord.Interaction) -> None:
+    """The Lyrics button: the lyrics of the song playing, privately."""
+    party = bot.parties.get(interaction.guild_id or 0)
+    track = party.current if party is not None else None
+    if track is None:
+        raise InvalidInput("Nothing is playing right now.")
+    lyric = (track.song.lyric or "").strip()
+    if not lyric:
+        raise InvalidInput(f"**{song_title(track.song)}** has no lyrics (an instrumental, or none were kept).")
+    embed = discord.Embed(title=f"📜 {clip(track.song.title or 'Untitled', 200)}", colour=EMBED_COLOUR)
+    embed.description = clip(discord.utils.escape_markdown(lyric), 4096)
+    await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
 class Listening(commands.Cog):
@@ -184,21 +236,89 @@ class Listening(commands.Cog):
         self.bot.remove_dynamic_items(PartyButton)
         self.bot.parties.view_factory = None
 
-    @app_commands.command(name="play", description="Play a song in a voice channel; more /play calls queue after it.")
+    @app_commands.command(
+        name="play", description="Play a song or a playlist in a voice channel; more /play calls queue after it."
+    )
     @app_commands.describe(
         song="A song of this server (pick from the list, or paste its id or message link)",
+        playlist="A playlist to queue whole (instead of a song)",
+        shuffle="Queue the playlist in a random order",
         channel="The voice or stage channel to play in (default: the one you are in)",
     )
-    @app_commands.autocomplete(song=song_autocomplete)
+    @app_commands.autocomplete(song=song_autocomplete, playlist=playlist_autocomplete)
     @app_commands.guild_only()
     async def play(
         self,
         interaction: discord.Interaction,
-        song: str,
+        song: str | None = None,
+        playlist: str | None = None,
+        shuffle: bool = False,
         channel: discord.VoiceChannel | discord.StageChannel | None = None,
     ) -> None:
+        if (song is None) == (playlist is None):
+            raise InvalidInput("Pick a `song:` or a `playlist:` to play (one of them).")
+        if playlist is not None:
+            await play_playlist(self.bot, interaction, playlist, channel, shuffle=shuffle)
+            return
+        assert song is not None
         row = await self.bot.find_song(interaction, song)
         await start_party(self.bot, interaction, [Track(row, interaction.user.id)], channel)
+
+    @app_commands.command(name="radio", description="When the queue runs out, keep playing songs of this server.")
+    @app_commands.describe(
+        source="Which songs: top (most starred), new, starred (a member's stars), member (a member's songs), jam",
+        member="Whose songs or stars, for source member or starred (default: you)",
+    )
+    @app_commands.guild_only()
+    async def radio(
+        self,
+        interaction: discord.Interaction,
+        source: Literal["top", "new", "starred", "member", "jam"] = "top",
+        member: discord.Member | None = None,
+    ) -> None:
+        guild_id = interaction.guild_id or 0
+        party = self.bot.parties.get(guild_id)
+        if party is not None and party.radio is not None and party.radio.owner_id != interaction.user.id:
+            self.bot.parties.check_may_control(
+                guild_id,
+                interaction.user.id,
+                move_members=interaction.permissions.move_members,
+                action="change the radio",
+            )
+        chosen: RadioSource = source
+        member_id = member.id if member is not None and source in ("member", "starred") else None
+        radio = Radio(chosen, interaction.user.id, member_id)
+        await self.bot.repo.set_radio(guild_id, chosen, owner_id=interaction.user.id, member_id=member_id)
+        what = RADIO_NAMES[chosen].format(member=f"<@{member_id or interaction.user.id}>")
+        if party is None:
+            await start_party(self.bot, interaction, [])
+            return
+        self.bot.parties.set_radio(guild_id, radio)
+        await reply(interaction, f"📻 Radio on: when the queue runs out I'll play {what}, until `/stop`.")
+
+    @app_commands.command(name="loop", description="Loop the song playing, or the whole queue, or stop looping.")
+    @app_commands.describe(mode="off: each song once; song: this song again and again; queue: the queue round")
+    @app_commands.guild_only()
+    async def loop(self, interaction: discord.Interaction, mode: Literal["off", "song", "queue"]) -> None:
+        guild_id = interaction.guild_id or 0
+        self.bot.parties.check_may_control(
+            guild_id, interaction.user.id, move_members=interaction.permissions.move_members, action="change the loop"
+        )
+        await self.bot.repo.set_loop_mode(guild_id, mode)
+        await reply(interaction, self.bot.parties.set_loop(guild_id, mode))
+
+    @app_commands.command(name="seek", description="Jump to a time in the song playing.")
+    @app_commands.describe(to="Where to play from, as m:ss (e.g. 1:30) or seconds")
+    @app_commands.guild_only()
+    async def seek(self, interaction: discord.Interaction, to: app_commands.Range[str, 1, 12]) -> None:
+        seconds = parse_time("to", to)
+        text = self.bot.parties.seek(
+            interaction.guild_id or 0,
+            interaction.user.id,
+            move_members=interaction.permissions.move_members,
+            to=seconds,
+        )
+        await reply(interaction, text)
 
     @app_commands.command(name="queue", description="What is playing in voice, and what comes next.")
     @app_commands.guild_only()

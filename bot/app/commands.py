@@ -32,6 +32,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.prefer",
     "cogs.favourites",
     "cogs.listen",
+    "cogs.playlists",
     "cogs.help",
     "cogs.share",  # after cogs.followups: it adds 🔗 Share and the song page's link to its buttons
 )

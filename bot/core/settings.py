@@ -78,6 +78,7 @@ class Settings:
     max_queued: int = 20
     action_costs: Mapping[str, int] = field(default_factory=dict)
     max_listening_parties: int = 20
+    voice_normalise: bool = True  # VOICE_LOUDNESS: every song at -14 LUFS (EBU R128), or "off"
     metrics: bool = False
     metrics_port: int | None = None
     shard_count: int | None = None
@@ -301,6 +302,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         max_queued=read.integer("MAX_QUEUED_PER_GUILD", 20, minimum=0) or 0,
         action_costs=read.costs("ACTION_COSTS"),
         max_listening_parties=read.integer("MAX_LISTENING_PARTIES", 20, minimum=1) or 20,
+        voice_normalise=read.choice("VOICE_LOUDNESS", "normalise", ("normalise", "off")) == "normalise",
         metrics=read.flag("METRICS"),
         metrics_port=read.integer("METRICS_PORT", None, minimum=0, maximum=65535),
         shard_count=shard_count,

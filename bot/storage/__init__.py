@@ -27,6 +27,7 @@ from bot.storage.models import (
     StorageError,
     Task,
 )
+from bot.storage.playlists import PartyModes, Playlist
 from bot.storage.repository import Repository, open_repository
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "Limits",
     "LyricsDraft",
     "NewTask",
+    "PartyModes",
+    "Playlist",
     "Preferences",
     "Refusal",
     "Repository",

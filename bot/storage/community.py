@@ -69,9 +69,10 @@ class CommunityRepository(RepositoryBase):
         )
         if row is None:
             return GuildSettings(guild_id=guild_id)
-        values = list(row)
-        values[5] = bool(values[5])
-        return GuildSettings(*values)
+        values = dict(zip(("guild_id", *GUILD_SETTING_FIELDS), row, strict=True))
+        for name in ("allow_uploads", "stay_in_voice"):  # stored as 0/1 on both backends
+            values[name] = bool(values[name])
+        return GuildSettings(**values)
 
     async def update_guild_settings(self, guild_id: int, **changes: Any) -> GuildSettings:
         """Set some of a guild's settings (a value of None restores the bot's default)."""

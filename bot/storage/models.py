@@ -123,6 +123,7 @@ class GuildSettings:
     max_queued: int | None = None
     favourites_channel_id: int | None = None
     favourites_threshold: int | None = None
+    stay_in_voice: bool = False
 
 
 GUILD_SETTING_FIELDS = (
@@ -136,6 +137,7 @@ GUILD_SETTING_FIELDS = (
     "max_queued",
     "favourites_channel_id",
     "favourites_threshold",
+    "stay_in_voice",
 )
 
 DEFAULT_FAVOURITES_THRESHOLD = 3

@@ -32,6 +32,7 @@ from bot.storage.models import (
     StorageError,
     Task,
 )
+from bot.storage.playlists import PartyModes, Playlist, PlaylistRepository
 from bot.storage.postgres import PostgresDatabase
 from bot.storage.queue import QueueRepository
 from bot.storage.songs import SongRepository
@@ -53,6 +54,8 @@ __all__ = [
     "JamLine",
     "Limits",
     "NewTask",
+    "PartyModes",
+    "Playlist",
     "Refusal",
     "Repository",
     "SongRow",
@@ -74,6 +77,7 @@ class Repository(
     WebRepository,
     StatusRepository,
     FinishRepository,
+    PlaylistRepository,
 ):
     """The bot's database, whichever backend holds it: quotas, tasks, songs, settings, jams, stars.
 

@@ -10,6 +10,9 @@ packet at a time. Back-pressure runs the whole way (player, read-ahead, ffmpeg, 
 download), so ffmpeg and the download stay a few seconds ahead of playback and never more than a
 few chunks of a song are in the bot's memory. discord.py sends the Opus packets as they are (no
 encoding in Python, so libopus need not be installed).
+
+Every song is brought to the same loudness on the way (EBU R128, `LOUDNESS_TARGET_LUFS`): AI songs
+differ by 20 dB and more, and a listening party should not make members reach for the volume.
 """
 
 from __future__ import annotations
@@ -38,14 +41,32 @@ log = logging.getLogger(__name__)
 FRAME_SECONDS = 0.02
 """Every Opus packet discord.py sends carries 20 ms of audio: 50 per second."""
 BITRATE_KBPS = 96
-FFMPEG_ARGUMENTS = (
-    *("-protocol_whitelist", "pipe"),  # the bytes the bot hands it, and nothing it would open itself
-    *("-i", "pipe:0", "-map_metadata", "-1", "-vn"),
-    *("-f", "opus", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-b:a", f"{BITRATE_KBPS}k"),
-    *("-fec", "true", "-packet_loss", "15", "-loglevel", "error"),
-    # Ogg pages of 200 ms instead of ffmpeg's 1 s, so audio is ready in small steps (the first one sooner).
-    *("-page_duration", "200000", "-blocksize", "8192", "pipe:1"),
-)
+LOUDNESS_TARGET_LUFS = -14.0
+"""Integrated loudness every song is brought to (EBU R128), the level most streaming services play at."""
+LOUDNESS_FILTER = f"loudnorm=I={LOUDNESS_TARGET_LUFS:g}:TP=-1.5:LRA=11"
+"""ffmpeg's EBU R128 normaliser in its single-pass (dynamic) mode: it measures as it plays, over a 3 s
+window, so a song needs no prior pass; measured within 0.1 LU of the target on songs 20 dB apart."""
+
+
+def ffmpeg_arguments(*, start: float = 0.0, normalise: bool = True) -> tuple[str, ...]:
+    """ffmpeg's command line after the executable: from stdin to Ogg/Opus on stdout.
+
+    `start` skips into the song (a seek): as an output option ffmpeg decodes and drops what comes
+    before it, which is exact to the sample on a pipe that cannot seek. `normalise` adds the
+    loudness filter (on by default; the voice benchmark compares against the chain without it).
+    """
+    return (
+        *("-protocol_whitelist", "pipe"),  # the bytes the bot hands it, and nothing it would open itself
+        *("-i", "pipe:0", "-map_metadata", "-1", "-vn"),
+        *(("-ss", f"{start:.3f}") if start > 0 else ()),
+        *(("-af", LOUDNESS_FILTER) if normalise else ()),
+        *("-f", "opus", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-b:a", f"{BITRATE_KBPS}k"),
+        *("-fec", "true", "-packet_loss", "15", "-loglevel", "error"),
+        # Ogg pages of 200 ms instead of ffmpeg's 1 s, so audio is ready in small steps (the first one sooner).
+        *("-page_duration", "200000", "-blocksize", "8192", "pipe:1"),
+    )
+
+
 READ_AHEAD_PACKETS = 250
 """Opus packets (5 s) read ahead of the player, so a moment when ffmpeg gets no CPU is not heard."""
 PRIME_PACKETS = 25
@@ -131,8 +152,9 @@ class PartyAudio(discord.AudioSource):
     send as if they were. Create it on the event loop.
     """
 
-    def __init__(self, stream: media.MediaStream, song_id: str) -> None:
+    def __init__(self, stream: media.MediaStream, song_id: str, *, start: float = 0.0, normalise: bool = True) -> None:
         self.song_id = song_id
+        self.start = start
         self.frames = 0
         self._ended = False
         self._cleaned = False
@@ -146,7 +168,7 @@ class PartyAudio(discord.AudioSource):
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in cleanup(), when ffmpeg has exited
         try:
             self._process = subprocess.Popen(  # noqa: S603 - a fixed command; the song arrives on stdin
-                [ffmpeg_executable(), *FFMPEG_ARGUMENTS],
+                [ffmpeg_executable(), *ffmpeg_arguments(start=start, normalise=normalise)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._errors,  # a real file: nothing to copy while the song plays
@@ -269,8 +291,8 @@ class PartyAudio(discord.AudioSource):
 
     @property
     def elapsed(self) -> float:
-        """Seconds of this song played so far (pauses excluded)."""
-        return self.frames * FRAME_SECONDS
+        """Where in the song playback is, in seconds (from the seek point; pauses excluded)."""
+        return self.start + self.frames * FRAME_SECONDS
 
 
 async def audio_stream(

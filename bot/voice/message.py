@@ -10,9 +10,27 @@ import discord
 
 from bot.songs.render import EMBED_COLOUR, clip, format_duration
 from bot.storage import SongRow
-from bot.voice.model import Party
+from bot.voice.model import Party, RadioSource
 
 UP_NEXT_SHOWN = 10
+RADIO_NAMES: dict[RadioSource, str] = {
+    "top": "the server's most starred songs",
+    "new": "the server's newest songs",
+    "starred": "{member}'s starred songs",
+    "member": "{member}'s songs",
+    "jam": "the server's jam songs",
+}
+"""What each radio source plays, as the party message says it ("Radio: …")."""
+LOOP_LINES = {"song": "🔂 Loop: this song.", "queue": "🔁 Loop: the queue."}
+
+
+def radio_line(party: Party) -> str:
+    """ "📻 Radio: …" while the radio is on, else ""."""
+    radio = party.radio
+    if radio is None:
+        return ""
+    member = f"<@{radio.member_id or radio.owner_id}>"
+    return f"📻 Radio: {RADIO_NAMES[radio.source].format(member=member)}, started by <@{radio.owner_id}>."
 
 
 def song_credits(song: SongRow) -> str:
@@ -50,12 +68,21 @@ def party_embed(party: Party, idle_timeout: float, *, detailed: bool = False) ->
     if party.ended is not None:
         embed.description = f"The listening party in {where} has ended: {party.ended}."
     elif party.current is None and not party.queue:
-        embed.description = (
-            f"In {where}. The queue is empty: add songs with `/play` or a song's ▶️ Play button. "
-            f"I'll leave after {format_duration(idle_timeout)} of silence."
+        embed.description = f"In {where}. The queue is empty: add songs with `/play` or a song's ▶️ Play button. " + (
+            "I'll stay in the channel (this server keeps me in voice)."
+            if party.stay
+            else f"I'll leave after {format_duration(idle_timeout)} of silence."
         )
     else:
         embed.description = f"In {where}.\n{now_playing_line(party, detailed=detailed)}"
+    if party.ended is None:
+        extras = [
+            radio_line(party),
+            {"song": "🔂 Loop: this song.", "queue": "🔁 Loop: the queue."}.get(party.loop, ""),
+        ]
+        extras = [line for line in extras if line]
+        if extras:
+            embed.description = "\n".join([embed.description or "", *extras])
     if party.ended is None and party.queue:
         lines = [
             f"{n}. **{song_title(track.song)}** · {format_duration(track.song.duration)} · <@{track.requester_id}>"
@@ -67,8 +94,10 @@ def party_embed(party: Party, idle_timeout: float, *, detailed: bool = False) ->
     if party.notes:
         embed.add_field(name="Notes", value=clip("\n".join(party.notes), 1024), inline=False)
     if party.ended is None:
-        embed.set_footer(text="Skip, Pause/Resume, Stop: the song's requester or Move Members; others vote to skip.")
+        embed.set_footer(
+            text="Skip, Pause/Resume, Stop, /loop, /seek: the song's requester or Move Members; others vote to skip."
+        )
     return embed
 
 
-__all__ = ["now_playing_line", "party_embed", "song_credits", "song_title"]
+__all__ = ["RADIO_NAMES", "now_playing_line", "party_embed", "radio_line", "song_credits", "song_title"]

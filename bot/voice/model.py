@@ -10,6 +10,7 @@ import asyncio
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Literal
 
 import discord
 
@@ -18,6 +19,22 @@ from bot.voice.audio import PartyAudio
 
 NOTES_SHOWN = 3
 """Recent notes (skips, stage requests) kept on the party message."""
+RADIO_MEMORY = 20
+"""Songs the radio never repeats: the last this many played in the party."""
+LoopMode = Literal["off", "song", "queue"]
+LOOP_MODES: tuple[LoopMode, ...] = ("off", "song", "queue")
+RadioSource = Literal["top", "new", "starred", "member", "jam"]
+RADIO_SOURCES: tuple[RadioSource, ...] = ("top", "new", "starred", "member", "jam")
+
+
+@dataclass(frozen=True, slots=True)
+class Radio:
+    """What the radio plays when the queue runs out: songs of the server's library by `source`
+    (`member_id`: whose songs, or whose stars), all belonging to `owner_id`, who started it."""
+
+    source: RadioSource
+    owner_id: int
+    member_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +67,14 @@ class Party:
     """Set while the bot can be heard: always in a voice channel; on a stage, once it is a speaker."""
     task: asyncio.Task[None] | None = None
     skipping: bool = False
+    loop: LoopMode = "off"
+    radio: Radio | None = None
+    stay: bool = False
+    """`/settings stay_in_voice`: no leaving when the queue is empty or everyone left."""
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=RADIO_MEMORY))
+    """Ids of the songs played last, newest at the end (the radio skips these)."""
+    seek_to: float | None = None
+    """Set by /seek: the song playing stops and starts again from here."""
     _dirty: bool = False
     _refresher: asyncio.Task[None] | None = None
 
@@ -76,4 +101,14 @@ class Party:
         return self.audio.elapsed if self.audio is not None else 0.0
 
 
-__all__ = ["NOTES_SHOWN", "Party", "Track"]
+__all__ = [
+    "LOOP_MODES",
+    "NOTES_SHOWN",
+    "RADIO_MEMORY",
+    "RADIO_SOURCES",
+    "LoopMode",
+    "Party",
+    "Radio",
+    "RadioSource",
+    "Track",
+]

@@ -5,11 +5,17 @@ holds the server's gateway shard, so a restart ends the party (members start it 
 Each server's party has its own queue, player thread, ffmpeg process and task, so one server's
 playback (or failure) never touches another's. At most `max_parties` play at once per process.
 
-The member-facing rules live here, the cog only translates interactions:
-* the requester of the song playing, or anyone with Move Members, may skip, pause and stop;
-* anyone else listening votes to skip; half of the listeners (rounded up, bots excluded) skip;
-* the party leaves after `idle_timeout` seconds with an empty queue, when everyone else left, or on Stop;
+The member-facing rules live here and in `controls` (skip, votes, pause, stop, loop, seek), the
+cog only translates interactions:
+* the party leaves after `idle_timeout` seconds with an empty queue, when everyone else left, or on
+  Stop, unless the server set `stay_in_voice` (then only Stop, or a disconnect, ends it);
+* with the radio on, an empty queue is filled with a song picked from the server's library
+  (`radio_picker`, from `bot.playlists`), never one of the last 20 played, while someone listens;
+* loop `song` plays the song again when it ends; loop `queue` puts each played song back in line;
 * a song whose audio cannot be fetched is skipped with a note.
+
+The loop mode, the radio and `stay_in_voice` are kept in the database (`party_modes`, guild
+settings), so a restart loses the party but not how the server likes it to play.
 """
 
 from __future__ import annotations
@@ -17,17 +23,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import discord
 
 from bot.core.errors import InvalidInput, UserError
 from bot.songs.render import NO_MENTIONS, format_duration
-from bot.storage import SongRow
+from bot.storage import Repository, SongRow
 from bot.voice.audio import PartyAudio, audio_stream
-from bot.voice.message import party_embed, song_credits, song_title
-from bot.voice.model import Party, Track
+from bot.voice.controls import PartyControls
+from bot.voice.message import RADIO_NAMES, party_embed, song_credits, song_title
+from bot.voice.model import Party, Radio, Track
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +50,11 @@ QUEUE_MAX = 100
 
 ViewFactory = Callable[[bool], discord.ui.View | None]
 """Builds the party message's buttons (given whether playback is paused); set by the cog."""
+RadioPicker = Callable[[Party], Awaitable[Track | None]]
+"""Picks the radio's next song for a party (None: nothing left to pick); set by the composition root."""
 
 
-class Parties:
+class Parties(PartyControls):
     """Every listening party of this process, keyed by server."""
 
     def __init__(
@@ -56,8 +65,13 @@ class Parties:
         max_parties: int,
         idle_timeout: float = IDLE_TIMEOUT,
         allow_private_media: bool = False,
+        repo: Repository | None = None,
+        normalise: bool = True,
     ) -> None:
         self.client = client
+        self.repo = repo  # where a server's loop mode, radio and stay_in_voice are kept
+        self.normalise = normalise  # loudness normalisation (EBU R128) in every song's ffmpeg chain
+        self.radio_picker: RadioPicker | None = None
         self.session = session  # the media session: public addresses only
         self.allow_private_media = allow_private_media
         self.max_parties = max_parties
@@ -146,6 +160,7 @@ class Parties:
         finally:
             self._connecting -= 1
         party = Party(guild.id, voice, text_channel_id)
+        await self._load_modes(party)
         self._parties[guild.id] = party
         if isinstance(channel, discord.StageChannel):
             try:
@@ -163,6 +178,22 @@ class Parties:
             party.heard.set()
         party.task = asyncio.create_task(self._run(party), name=f"listening-party-{guild.id}")
         return party
+
+    async def _load_modes(self, party: Party) -> None:
+        """The server's loop mode, radio and stay_in_voice, as members last set them (defaults if the
+        database cannot say: the party plays anyway)."""
+        if self.repo is None:
+            return
+        try:
+            modes = await self.repo.party_modes(party.guild_id)
+            settings = await self.repo.guild_settings(party.guild_id)
+        except Exception as exc:
+            log.warning("Could not read the party modes of guild %d (%s)", party.guild_id, type(exc).__name__)
+            return
+        party.loop = modes.loop_mode
+        party.stay = settings.stay_in_voice
+        if modes.radio_source is not None and modes.radio_owner_id is not None:
+            party.radio = Radio(modes.radio_source, modes.radio_owner_id, modes.radio_member_id)
 
     async def _abandon(self, party: Party, reason: str) -> None:
         """A party that never got going (no player task, no message yet): free its slot and leave."""
@@ -198,10 +229,15 @@ class Parties:
 
     async def _run(self, party: Party) -> None:
         reason = "the queue ended"
+        again: tuple[Track, float] | None = None  # a looped song, or the song playing after a seek
         try:
             while party.ended is None:
-                if not party.queue:
+                if again is None and not party.queue:
                     party.wake.clear()
+                    picked = await self._radio_pick(party)
+                    if picked is not None:
+                        party.queue.append(picked)
+                        continue
                     if not await self._wait_for(party, party.wake):
                         reason = f"nothing was queued for {format_duration(self.idle_timeout)}"
                         break
@@ -211,18 +247,50 @@ class Parties:
                         reason = f"no stage moderator let me speak for {format_duration(self.idle_timeout)}"
                         break
                     continue
-                await self._play(party, party.queue.popleft())
+                track, start = again or (party.queue.popleft(), 0.0)
+                played = await self._play(party, track, start)
+                again = self._next_after(party, track, played)
         except Exception:
             log.exception("Listening party in guild %d failed", party.guild_id)
             reason = "something went wrong on our side"
         finally:
             await self._finish(party, party.ended or reason)
 
+    def _next_after(self, party: Party, track: Track, played: bool) -> tuple[Track, float] | None:
+        """What a song's end means: after a seek the same song from there; looping a song, the same
+        song again (unless it was skipped); looping the queue, the song back at the end of the line."""
+        if party.ended is not None:
+            return None
+        if party.seek_to is not None:
+            start, party.seek_to = party.seek_to, None
+            return track, start
+        if played and party.loop == "song" and not party.skipping:
+            return track, 0.0
+        if played and party.loop == "queue":
+            party.queue.append(track)
+        return None
+
+    async def _radio_pick(self, party: Party) -> Track | None:
+        """The radio's next song, while the radio is on and someone listens (None otherwise)."""
+        if party.radio is None or self.radio_picker is None or not party.listeners():
+            return None
+        try:
+            track = await self.radio_picker(party)
+        except Exception as exc:  # the database is away: the party waits, as with an empty queue
+            log.warning("The radio could not pick a song in guild %d (%s)", party.guild_id, type(exc).__name__)
+            return None
+        if track is None:
+            note = f"📻 Radio: no song of {RADIO_NAMES[party.radio.source]} left that was not played lately."
+            if note not in party.notes:
+                party.notes.append(note)
+        return track
+
     async def _wait_for(self, party: Party, event: asyncio.Event) -> bool:
-        """Show the party as it is, then wait up to the idle timeout for `event`; False if it timed out."""
+        """Show the party as it is, then wait up to the idle timeout (with stay_in_voice, for ever) for
+        `event`; False if it timed out."""
         self.refresh(party)
         try:
-            await asyncio.wait_for(event.wait(), timeout=self.idle_timeout)
+            await asyncio.wait_for(event.wait(), timeout=None if party.stay else self.idle_timeout)
         except TimeoutError:
             return False
         return True
@@ -233,24 +301,25 @@ class Parties:
         party.current = None
         self.refresh(party)
 
-    async def _play(self, party: Party, track: Track) -> None:
+    async def _play(self, party: Party, track: Track, start: float = 0.0) -> bool:
+        """Play `track` (from `start` seconds) to its end, a skip or Stop; whether any of it was heard."""
         song = track.song
         party.current, party.votes, party.paused, party.skipping = track, set(), False, False
         stream = await audio_stream(self.session, song.audio_url, allow_private=self.allow_private_media)
         if party.ended is not None:
             if stream is not None:
                 stream.close()
-            return
+            return False
         if stream is None:
             self._skipped(party, song, "is unavailable")
-            return
+            return False
         try:
-            audio = PartyAudio(stream, song.id)
+            audio = PartyAudio(stream, song.id, start=start, normalise=self.normalise)
         except RuntimeError as exc:
             stream.close()
             log.error("Could not start ffmpeg for song %s (%s)", song.id, exc)
             self._skipped(party, song, "could not be played")
-            return
+            return False
         party.audio = audio  # from here on, `end` stops ffmpeg, its reader and the download even before playback
         loop = asyncio.get_running_loop()
         done = asyncio.Event()
@@ -266,10 +335,13 @@ class Parties:
             await audio.prime()
             if party.ended is not None or not party.voice.is_connected():  # stopped or kicked meanwhile
                 party.ended = party.ended or "I was disconnected from the voice channel"
-                return
+                return False
             party.voice.play(audio, after=after)
+            if not party.recent or party.recent[-1] != song.id:
+                party.recent.append(song.id)
             self.refresh(party)
-            await self._announce(party, track)
+            if start == 0:
+                await self._announce(party, track)
             await done.wait()
         finally:
             if party.voice.is_playing() or party.voice.is_paused():
@@ -280,6 +352,7 @@ class Parties:
             log.info("Song %s produced no audio (%s)", song.id, type(errors[0]).__name__ if errors else "empty")
             self._skipped(party, song, "could not be played")
         party.current = None
+        return audio.frames > 0
 
     async def _announce(self, party: Party, track: Track) -> None:
         """A jam's song is announced in the jam's thread as it starts, with its credits."""
@@ -309,72 +382,7 @@ class Parties:
             with contextlib.suppress(Exception):
                 await party._refresher
 
-    # -- controls ----------------------------------------------------------------------------
-
-    def _require(self, guild_id: int) -> Party:
-        party = self.get(guild_id)
-        if party is None:
-            raise InvalidInput("Nothing is playing in this server. Start a listening party with `/play`.")
-        return party
-
-    def _refuse(self, party: Party, action: str) -> InvalidInput:
-        who = f"<@{party.current.requester_id}> (who queued it)" if party.current else "a listener"
-        return InvalidInput(f"Only {who} or a member with **Move Members** can {action}.")
-
-    def skip(self, guild_id: int, member_id: int, *, move_members: bool) -> str:
-        """Skip the song playing, or count a listener's vote; returns what to tell the member."""
-        party = self._require(guild_id)
-        if party.current is None:
-            raise InvalidInput("Nothing is playing right now.")
-        title = song_title(party.current.song)
-        if party.may_control(member_id, move_members=move_members):
-            self._skip_now(party)
-            return f"⏭️ Skipped **{title}**."
-        listeners = {member.id for member in party.listeners()}
-        if member_id not in listeners:
-            raise InvalidInput(
-                f"Only listeners in {party.channel.mention} can vote to skip (or the song's requester, "
-                "or a member with **Move Members**)."
-            )
-        party.votes = (party.votes & listeners) | {member_id}
-        needed = party.votes_needed()
-        if len(party.votes) >= needed:
-            self._skip_now(party)
-            party.notes.append(f"⏭️ **{title}** was skipped by vote ({len(party.votes)} of {len(listeners)}).")
-            return f"⏭️ Skipped **{title}** by vote."
-        return f"🗳️ Your vote to skip **{title}** counts: {len(party.votes)} of {needed} needed."
-
-    def _skip_now(self, party: Party) -> None:
-        party.skipping = True
-        if party.paused:
-            party.voice.resume()
-            party.paused = False
-        party.voice.stop()  # the player thread ends; `after` wakes the loop, which plays the next song
-
-    def toggle_pause(self, guild_id: int, member_id: int, *, move_members: bool) -> str:
-        party = self._require(guild_id)
-        if party.current is None:
-            raise InvalidInput("Nothing is playing right now.")
-        if not party.may_control(member_id, move_members=move_members):
-            raise self._refuse(party, "pause or resume it")
-        title = song_title(party.current.song)
-        if party.paused:
-            party.voice.resume()
-            party.paused = False
-            text = f"▶️ Resumed **{title}**."
-        else:
-            party.voice.pause()
-            party.paused = True
-            text = f"⏸️ Paused **{title}**."
-        self.refresh(party)
-        return text
-
-    async def stop(self, guild_id: int, member_id: int, *, move_members: bool) -> str:
-        party = self._require(guild_id)
-        if not party.may_control(member_id, move_members=move_members):
-            raise self._refuse(party, "stop the party")
-        await self.end(party, f"stopped by <@{member_id}>")
-        return "⏹️ Stopped the listening party and left the voice channel."
+    # -- ending ------------------------------------------------------------------------------
 
     async def end(self, party: Party, reason: str) -> None:
         """End a party now: the queue is dropped, the player stopped, the channel left."""
@@ -415,8 +423,13 @@ class Parties:
             elif isinstance(after.channel, discord.StageChannel):
                 party.heard.clear()  # moved back to the audience: the next song waits until it may speak
             return
+        if after.channel is not None and after.channel.id == party.channel.id:
+            party.wake.set()  # a listener is back: a radio that waited for one picks a song
         if before.channel is not None and before.channel.id == party.channel.id and not party.listeners():
-            await self.end(party, "everyone left the voice channel")
+            if party.stay:
+                self.refresh(party)  # the server asked the bot to stay: it waits for listeners
+            else:
+                await self.end(party, "everyone left the voice channel")
 
     async def close(self) -> None:
         """The bot is stopping: end every party (each leaves its channel and says so)."""

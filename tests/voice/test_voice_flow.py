@@ -76,7 +76,7 @@ async def test_songs_play_in_queue_order_under_one_party_message(world: World, l
     assert re.search(r"\*\*First\*\* · 0:0\d / 0:01", shown["description"]), shown  # elapsed / length
     assert "Second" in shown["fields"][0]["value"]
     ids = [c["custom_id"] for row in queue.responses[0]["data"]["components"] for c in row["components"]]
-    assert ids == ["party:skip", "party:pause", "party:stop"]
+    assert ids == ["party:skip", "party:pause", "party:stop", "party:lyrics"]
     lengths = await world.discord.voice.wait_for_tracks(world.guild_id, 2)
     assert about(lengths[0], 1) and about(lengths[1], 2), lengths
     await world.discord.wait_for(lambda: "queue is empty" in party_text(message))
