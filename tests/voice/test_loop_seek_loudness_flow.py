@@ -69,6 +69,13 @@ async def test_seek_refuses_past_the_end_and_other_members(world: World, lounge:
     world.discord.grant(moderator, MOVE_MEMBERS)
     assert "from 0:02" in await command(world, "seek", {"to": "2"}, user_id=moderator)
 
+    [message] = party_messages(world)
+    lyrics = await world.discord.click_button(message, "party:lyrics", user_id=bob)
+    await world.discord.wait_for(lambda: lyrics.responses)
+    data = lyrics.responses[0]["data"]
+    assert data["flags"] & 64 and data["embeds"][0]["title"] == "📜 Short walk"
+    assert data["embeds"][0]["description"].strip()
+
 
 @both_backends
 async def test_loop_song_plays_it_again_until_loop_is_off(world: World, lounge: int) -> None:
