@@ -66,7 +66,7 @@ ACTION_COMMANDS = {
     "swap_instrumentals": "swap-instrumentals",
 }
 """An API action's slash command, where the names differ (a re-roll follows the command it repeats)."""
-UPLOAD_BUTTONS = ("extend", "cover", "playlist")
+UPLOAD_BUTTONS = ("extend", "cover")
 """The buttons a member's uploaded audio gets: only actions with an `upload_*` form."""
 ACCEPTED_REACTION = "🎶"
 
