@@ -23,7 +23,7 @@ from bot.songs.actions import parse_time
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip
 from bot.storage import Jam, SongRow
 from bot.voice.message import RADIO_NAMES, song_title
-from bot.voice.model import Radio, RadioSource, Track
+from bot.voice.model import Party, Radio, RadioSource, Track
 from cogs._common import song_autocomplete
 from cogs.playlists import find_playlist, playlist_autocomplete
 
@@ -231,10 +231,22 @@ class Listening(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(PartyButton)
         self.bot.parties.view_factory = party_view
+        self.bot.parties.radio_picker = self.radio_track
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(PartyButton)
         self.bot.parties.view_factory = None
+        self.bot.parties.radio_picker = None
+
+    async def radio_track(self, party: Party) -> Track | None:
+        """The radio's next song for a party (`bot.playlists.radio`), as a track of whoever started the radio."""
+        radio = party.radio
+        if radio is None:
+            return None
+        song = await self.bot.radio.pick(
+            party.guild_id, radio.source, owner_id=radio.owner_id, member_id=radio.member_id, recent=list(party.recent)
+        )
+        return Track(song, radio.owner_id, label="Radio") if song is not None else None
 
     @app_commands.command(
         name="play", description="Play a song or a playlist in a voice channel; more /play calls queue after it."

@@ -44,7 +44,6 @@ from bot.songs.retention import Pruner
 from bot.songs.service import SongService
 from bot.songs.status_sync import StatusSync
 from bot.storage.repository import Repository, SongRow
-from bot.voice.model import Party, Track
 from bot.voice.party import Parties
 from bot.web.app import add_web_routes
 from bot.web.links import WebLinks, web_off_reason
@@ -162,7 +161,6 @@ class MusicBot(commands.AutoShardedBot):
         )
         self.playlists = PlaylistService(repo, self.visibility, clock=clock)
         self.radio = RadioPicker(repo, self.visibility)
-        self.parties.radio_picker = self._radio_track
         self.gateway = GatewayWatch(self)
         self._count_discord_errors()
         self._local_slots = LocalSlots()
@@ -284,16 +282,6 @@ class MusicBot(commands.AutoShardedBot):
             self.tree, self.repo, application_id=self.application_id, dev_guild_id=self.settings.dev_guild_id
         )
         self.access.forget_commands()
-
-    async def _radio_track(self, party: Party) -> Track | None:
-        """The radio's next song for a party, as a track of whoever started the radio."""
-        radio = party.radio
-        if radio is None:
-            return None
-        song = await self.radio.pick(
-            party.guild_id, radio.source, owner_id=radio.owner_id, member_id=radio.member_id, recent=list(party.recent)
-        )
-        return Track(song, radio.owner_id, label="Radio") if song is not None else None
 
     async def _wants_dms(self, user_id: int) -> bool:
         """`/prefer auto_dm`, from the preferences cache (a change reaches other processes within

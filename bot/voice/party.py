@@ -51,7 +51,7 @@ QUEUE_MAX = 100
 ViewFactory = Callable[[bool], discord.ui.View | None]
 """Builds the party message's buttons (given whether playback is paused); set by the cog."""
 RadioPicker = Callable[[Party], Awaitable[Track | None]]
-"""Picks the radio's next song for a party (None: nothing left to pick); set by the composition root."""
+"""Picks the radio's next song for a party (None: nothing left to pick); set by the listening cog."""
 
 
 class Parties(PartyControls):
