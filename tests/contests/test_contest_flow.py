@@ -45,6 +45,13 @@ async def test_submissions_follow_the_rules(world: World) -> None:
     world.discord.give_role(world.guild_id, alice, insiders)
     hidden = await make_song(world, "secret rain", alice, backstage, title="Secret")
 
+    typed = await world.discord.invoke_autocomplete(
+        "contest submit", {"song": ""}, "song", user_id=alice, channel_id=world.channel_id
+    )
+    await world.discord.wait_for(lambda: typed.responses)
+    suggested = {choice["value"] for choice in typed.responses[0]["data"]["choices"]}
+    assert suggested == {mine, second}  # not the old one, bob's, or the private channel's
+
     assert "made before this contest started" in await contest_cmd(world, "submit", alice, song=old)
     assert "a song you made yourself" in await contest_cmd(world, "submit", alice, song=theirs)
     assert "private channel" in await contest_cmd(world, "submit", alice, song=hidden)

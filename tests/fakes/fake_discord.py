@@ -1369,19 +1369,22 @@ class FakeDiscord:
     async def invoke_autocomplete(
         self, name: str, options: dict[str, Any], focused: str, *, user_id: int, channel_id: int
     ) -> FakeInteraction:
-        """A member types in option `focused` of `/name` (top-level options only); the bot answers type 8."""
+        """A member types in option `focused` of `/name` (or `/group sub`); the bot answers type 8."""
         guild_id = self.channels[channel_id].guild_id
-        command = self._find_command(name, 1, guild_id)
-        types = {opt["name"]: opt["type"] for opt in command.get("options") or []}
-        data: dict[str, Any] = {
-            "id": command["id"],
-            "name": name,
-            "type": 1,
-            "options": [
-                {"name": key, "type": types[key], "value": value, **({"focused": True} if key == focused else {})}
-                for key, value in options.items()
-            ],
-        }
+        root, *subs = name.split()
+        command = self._find_command(root, 1, guild_id)
+        defs, container = command.get("options") or [], []
+        data: dict[str, Any] = {"id": command["id"], "name": root, "type": 1, "options": container}
+        for sub in subs:
+            sub_def = next(o for o in defs if o["name"] == sub and o["type"] in (1, 2))
+            nested: list[dict[str, Any]] = []
+            container.append({"name": sub, "type": sub_def["type"], "options": nested})
+            defs, container = sub_def.get("options") or [], nested
+        types = {opt["name"]: opt["type"] for opt in defs}
+        container.extend(
+            {"name": key, "type": types[key], "value": value, **({"focused": True} if key == focused else {})}
+            for key, value in options.items()
+        )
         return await self._dispatch_interaction(4, data, user_id=user_id, channel_id=channel_id)
 
     async def invoke_message_command(
