@@ -23,7 +23,7 @@ import discord
 
 from bot.access.visibility import Visibility
 from bot.cluster.leases import Leases
-from bot.contests import events, render
+from bot.contests import events, render, wording
 from bot.contests.durations import parse_duration
 from bot.contests.render import Entry
 from bot.core.errors import InvalidInput
@@ -162,7 +162,7 @@ class ContestService:
         submit_seconds = parse_duration("submit_for", submit_for)
         vote_seconds = parse_duration("vote_for", vote_for)
         if not 1 <= max_entries <= MAX_ENTRIES_PER_MEMBER:
-            raise InvalidInput(f"`max_entries` must be between 1 and {MAX_ENTRIES_PER_MEMBER}.")
+            raise InvalidInput(wording.BAD_MAX_ENTRIES.format(most=MAX_ENTRIES_PER_MEMBER))
         contest = await self._repo.create_contest(
             guild_id=guild_id,
             channel_id=channel_id,
@@ -175,7 +175,7 @@ class ContestService:
             vote_seconds=vote_seconds,
         )
         if contest is None:
-            raise InvalidInput("That channel already has a contest open. See it with `/contest status`.")
+            raise InvalidInput(wording.CHANNEL_TAKEN)
         event_id, note = await events.create_results_event(self._client, contest)
         channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
         shown = await self._with(contest, event_id=event_id, event_note=note)
@@ -187,9 +187,7 @@ class ContestService:
             if event_id is not None:
                 with contextlib.suppress(discord.HTTPException):
                     await self._client.http.delete_scheduled_event(guild_id, event_id)
-            raise InvalidInput(
-                "I could not post the contest message in that channel, so no contest was started."
-            ) from None
+            raise InvalidInput(wording.NOT_POSTED) from None
         await self._repo.update_contest(contest.id, message_id=message.id, event_id=event_id, event_note=note)
         self.wake()  # the loop's sleep now ends at this contest's deadline
         return await self._with(shown, message_id=message.id)
@@ -210,8 +208,8 @@ class ContestService:
         if len(open_ones) == 1:
             return open_ones[0]
         if open_ones:
-            raise InvalidInput("Several contests are open: use this command in the contest's channel.")
-        raise InvalidInput("There is no contest open. A server manager starts one with `/contest start`.")
+            raise InvalidInput(wording.SEVERAL_OPEN)
+        raise InvalidInput(wording.NONE_OPEN)
 
     async def entries(self, contest: Contest) -> list[Entry]:
         listed = []
@@ -223,84 +221,72 @@ class ContestService:
         """Enter a song: the member's own, made in this server since the contest started, in a
         channel everyone can view (entries are played to the whole server), within the limits."""
         if contest.phase != "submitting":
-            raise InvalidInput("Entries for this contest are closed.")
+            raise InvalidInput(wording.ENTRIES_CLOSED)
         song = await self._songs.find_song(member.guild.id, reference)
         if song.kind != "song":
-            raise InvalidInput("Only songs made with this bot can be entered.")
+            raise InvalidInput(wording.NOT_A_BOT_SONG)
         if song.requester_id != member.id and member.id not in (song.credits or []):
-            raise InvalidInput("You can only enter a song you made yourself.")
+            raise InvalidInput(wording.NOT_YOURS)
         if song.created_at < contest.started_at:
-            raise InvalidInput(
-                f"That song was made before this contest started (<t:{int(contest.started_at)}:f>). "
-                "Make a new one for the theme!"
-            )
+            raise InvalidInput(wording.TOO_OLD.format(started=int(contest.started_at)))
         if not await self._visibility.member_can_view(member, song.channel_id):
-            raise InvalidInput("That song was made in a channel you cannot see.")
+            raise InvalidInput(wording.CANNOT_SEE)
         if not await self._visibility.everyone_can_view(member.guild, song.channel_id):
-            raise InvalidInput(
-                "That song was made in a private channel. Entries are played to the whole server, so enter a "
-                "song made where everyone can hear it."
-            )
+            raise InvalidInput(wording.PRIVATE_CHANNEL)
         outcome = await self._repo.add_contest_entry(
             contest.id, song.id, member.id, self.now(), max_total=MAX_ENTRIES_TOTAL
         )
         if outcome == "closed":
-            raise InvalidInput("Entries for this contest are closed.")
+            raise InvalidInput(wording.ENTRIES_CLOSED)
         if outcome == "duplicate":
-            raise InvalidInput("That song is already entered.")
+            raise InvalidInput(wording.ALREADY_ENTERED)
         if outcome == "member_full":
-            plural = "entry" if contest.max_entries == 1 else "entries"
-            raise InvalidInput(
-                f"You already have {contest.max_entries} {plural} in this contest, the most allowed. "
-                "`/contest withdraw` one to enter another."
-            )
+            if contest.max_entries == 1:
+                raise InvalidInput(wording.MEMBER_FULL_ONE)
+            raise InvalidInput(wording.MEMBER_FULL.format(count=contest.max_entries))
         if outcome == "full":
-            raise InvalidInput(f"This contest is full ({MAX_ENTRIES_TOTAL} entries).")
+            raise InvalidInput(wording.CONTEST_FULL.format(most=MAX_ENTRIES_TOTAL))
         await self.refresh(contest.id)
         return song
 
     async def withdraw(self, contest: Contest, member: discord.Member, song_id: str) -> None:
         if contest.phase != "submitting":
-            raise InvalidInput("Voting has started, so entries can no longer be withdrawn.")
+            raise InvalidInput(wording.WITHDRAW_TOO_LATE)
         if not await self._repo.withdraw_contest_entry(contest.id, song_id, member.id):
-            raise InvalidInput("That song is not one of your entries in this contest.")
+            raise InvalidInput(wording.NOT_YOUR_ENTRY)
         await self.refresh(contest.id)
 
     async def vote(self, contest_id: int, member: discord.Member, song_id: str) -> str:
         """Record the member's one vote (replacing an earlier one); what to tell them, privately."""
         contest = await self._repo.contest(contest_id)
         if contest is None or contest.phase != "voting" or self.now() >= contest.due_at:
-            raise InvalidInput("Voting for this contest is closed.")
+            raise InvalidInput(wording.VOTING_CLOSED)
         started = contest.voting_started_at or contest.due_at
         if member.joined_at is None or member.joined_at.timestamp() > started:
-            raise InvalidInput(
-                "You joined the server after voting started, so you cannot vote in this contest. "
-                "That keeps contests fair; you are welcome in the next one!"
-            )
+            raise InvalidInput(wording.JOINED_LATE)
         entries = {item.entry.song_id: item for item in await self.entries(contest)}
         chosen = entries.get(song_id)
         if chosen is None:
-            raise InvalidInput("That song is not an entry in this contest.")
+            raise InvalidInput(wording.NOT_AN_ENTRY)
         if chosen.entry.member_id == member.id:
-            raise InvalidInput("You cannot vote for your own song.")
+            raise InvalidInput(wording.OWN_SONG)
         previous = await self._repo.vote_of(contest.id, member.id)
         if not await self._repo.cast_vote(contest.id, member.id, song_id, self.now()):
-            raise InvalidInput("Voting for this contest is closed.")
+            raise InvalidInput(wording.VOTING_CLOSED)
         if previous == song_id:
-            return f"You already voted for **{chosen.title}**. You can change your vote until the results."
-        verb = "changed to" if previous else "is in for"
-        return f"Your vote {verb} **{chosen.title}**. It stays secret until the results; you can change it until then."
+            return wording.SAME_VOTE.format(title=chosen.title)
+        return (wording.VOTE_CHANGED if previous else wording.VOTE_IN).format(title=chosen.title)
 
     async def end_phase(self, contest: Contest) -> str:
         """`/contest end`: the current phase is due now; the timers change it at once."""
         if not await self._repo.end_phase_now(contest.id, self.now()):
-            raise InvalidInput("This contest's phase is already ending.")
+            raise InvalidInput(wording.ALREADY_ENDING)
         self.wake()
-        return "Entries are closed; voting starts now." if contest.phase == "submitting" else "Voting is closed."
+        return wording.VOTING_STARTS if contest.phase == "submitting" else wording.VOTING_ENDS
 
     async def cancel(self, contest: Contest) -> None:
         if await self._repo.cancel_contest(contest.id, self.now()) is None:
-            raise InvalidInput("This contest has already ended.")
+            raise InvalidInput(wording.ALREADY_ENDED)
         self._follow_ups.wake()
 
     async def leaderboard(self, guild_id: int, period: str) -> list[LeaderRow]:
