@@ -18,6 +18,12 @@ if [ -z "${TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/de
         exit 1
     fi
 fi
+# The web gallery's browser tests drive Debian's Chromium (tests/web/test_browser.py).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing Chromium for the browser tests…" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 "$VENV/bin/ruff" check bot cogs tests bench
 "$VENV/bin/ruff" format --check bot cogs tests bench
 exec "$VENV/bin/python" -m pytest "$@"
