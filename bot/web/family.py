@@ -125,7 +125,7 @@ def family_svg(
     columns = max(column for column, _ in placed.values()) + 1
     depth = max(generation for _, generation in placed.values()) + 1
     width = int(columns * (NODE_W + GAP_X) + GAP_X)
-    height = int(depth * (NODE_H + GAP_Y) + GAP_Y)
+    height = int(depth * (NODE_H + GAP_Y))
 
     def corner(song_id: str) -> tuple[float, float]:
         column, generation = placed[song_id]
@@ -158,7 +158,7 @@ def family_svg(
             parts.append(
                 Markup(
                     '<g class="node hidden" transform="translate({x:.0f},{y:.0f})"><rect width="{w}" height="{h}" '
-                    'rx="10"/><text x="12" y="33">🔒 a song you cannot see</text></g>'
+                    'rx="10"/><text x="12" y="33">A song you cannot see</text></g>'
                 ).format(x=x, y=y, w=NODE_W, h=NODE_H)
             )
             continue

@@ -54,6 +54,6 @@ async def test_the_family_tree_walks_parents_and_children(repo: Repository) -> N
         )
     )
     assert "Root &lt;script&gt;" in svg and "<script>" not in svg
-    assert "Secret" not in svg and "a song you cannot see" in svg
+    assert "Secret" not in svg and "A song you cannot see" in svg
     assert 'href="/songs/kid"' in svg and 'href="/songs/mid"' not in svg  # the song itself is not a link
     assert "Other guild" not in svg
