@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from bench import ack, cluster, delivery, memory, progress, quota, startup, voice, webhook
+from bench import ack, cluster, delivery, memory, progress, quota, startup, voice, web, webhook
 from bench.common import REPO, Row, Section
 
 BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
     "progress": progress.run,
     "voice": voice.run,
     "cluster": cluster.run,
+    "web": web.run,
 }
 RESULTS = REPO / "bench" / "results.md"
 HEADER = ["metric", "value", "baseline", "ratio", "target", "met"]

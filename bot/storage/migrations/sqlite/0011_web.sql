@@ -16,3 +16,6 @@ CREATE INDEX songs_by_requester ON songs (guild_id, requester_id, created_at);
 
 -- The song page's jam chain: the songs of one jam.
 CREATE INDEX tasks_by_jam ON tasks (jam_id);
+
+-- Which channels a server's songs are in (Visibility, per gallery page), read from the index alone.
+CREATE INDEX songs_by_channel ON songs (guild_id, channel_id);
