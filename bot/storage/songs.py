@@ -231,8 +231,20 @@ class SongRepository(RepositoryBase):
         return sql, params
 
     async def song_channels(self, guild_id: int) -> list[int]:
-        """Every channel (or thread) of this guild that songs were made in."""
-        rows = await self._fetchall("SELECT DISTINCT channel_id FROM songs WHERE guild_id = ?", (guild_id,))
+        """Every channel (or thread) of this guild that songs were made in.
+
+        Asked on every `/songs` and gallery page, so it hops from one channel to the next through the
+        `songs_by_channel` index (a loose index scan: a few lookups per channel) instead of reading
+        every song of the server, which a plain DISTINCT does.
+        """
+        rows = await self._fetchall(
+            "WITH RECURSIVE found (channel_id) AS ("
+            "SELECT MIN(channel_id) FROM songs WHERE guild_id = ? "
+            "UNION ALL SELECT (SELECT MIN(channel_id) FROM songs WHERE guild_id = ? AND channel_id > found.channel_id) "
+            "FROM found WHERE found.channel_id IS NOT NULL"
+            ") SELECT channel_id FROM found WHERE channel_id IS NOT NULL",
+            (guild_id, guild_id),
+        )
         return [int(row[0]) for row in rows]
 
     async def children(self, song_id: str) -> list[SongRow]:

@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp_jinja2
 import discord
@@ -158,7 +159,7 @@ class WebPages:
     async def _signed_in(self, request: web.Request) -> Viewer | web.Response:
         who = await viewer(request)
         if who is None:
-            return redirect(f"/login?next={request.rel_url.path}")
+            return redirect("/login?" + urlencode({"next": request.rel_url.path_qs}))
         return who
 
     async def servers(self, request: web.Request) -> web.Response:
@@ -252,15 +253,6 @@ class WebPages:
             **self._song_context(song, names, stars.get(song.id, 0)),
             tree=tree,
             tree_size=family.size,
-            lineage=[
-                {"title": display_title(item, 80) if item.channel_id in visible else None, "id": item.id}
-                for item in reversed(family.ancestors)
-            ],
-            made_from_this=[
-                {"title": display_title(item, 80), "id": item.id, "action": item.action}
-                for item in family.descendants
-                if item.channel_id in visible
-            ],
             share_url=self.links.share_page(token) if token else None,
             discord_url=f"https://discord.com/channels/{song.guild_id}/{song.channel_id}/{song.message_id}"
             if song.message_id
