@@ -72,8 +72,8 @@ class _Access:
         self.member = SimpleNamespace(id=1001, guild=guild, guild_permissions=SimpleNamespace(manage_guild=False))
         self.repo = repo
 
-    def guild(self, guild_id: int) -> Any:
-        return self.member.guild if guild_id == GUILD else None
+    def has_guild(self, guild_id: int) -> bool:
+        return guild_id == GUILD
 
     async def gallery_member(self, guild_id: int, user_id: int) -> Any:
         return self.member if guild_id == GUILD and await self.repo.web_gallery(guild_id) else None

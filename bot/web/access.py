@@ -6,6 +6,11 @@ roles and the channel's overwrites let them view (`bot.access.Visibility`, as `/
 server that turned its gallery off, a server the bot is not in, a song from a channel the member
 cannot view and a song that does not exist all look the same: `None`, which the pages answer
 with one 404.
+
+In a cluster a process's gateway cache holds only the guilds of its own shards, yet any process
+serves any page: a guild the cache lacks is read over REST (the guild with its roles, its
+channels with their overwrites) and kept for `GUILD_TTL` seconds. Threads are not listed there;
+their songs stay hidden on such a process rather than being shown by guesswork.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MEMBER_TTL = 60.0
 """Seconds a fetched member (or "not a member") is trusted: leaving or a role change shows within this."""
+GUILD_TTL = 60.0
+"""Seconds a guild read over REST (another shard's) is kept: role and overwrite changes show within this."""
 NAME_CACHE = 10_000
 """Display names remembered for the gallery's "made by" line."""
 
@@ -39,6 +46,8 @@ class GuildLookup(Protocol):
 
     async def fetch_user(self, user_id: int, /) -> discord.User: ...
 
+    async def fetch_guild(self, guild_id: int, /) -> discord.Guild: ...
+
 
 class WebAccess:
     def __init__(
@@ -48,20 +57,48 @@ class WebAccess:
         visibility: Visibility,
         *,
         clock: Callable[[], float] = time.monotonic,
+        all_shards: bool = True,
     ) -> None:
         self._clock = clock
+        self.all_shards = all_shards
+        """Whether this process's cache holds every guild of the bot (not one process of a cluster)."""
+        self._guilds: dict[int, tuple[discord.Guild | None, float]] = {}
         self._discord = discord_client
         self._repo = repo
         self._visibility = visibility
         self._members: dict[tuple[int, int], tuple[discord.Member | None, float]] = {}
         self._names: OrderedDict[int, str] = OrderedDict()
 
-    def guild(self, guild_id: int) -> discord.Guild | None:
-        return self._discord.get_guild(guild_id)
+    def has_guild(self, guild_id: int) -> bool:
+        """Whether the bot may be in this guild: in the cache, or (in a cluster) perhaps on another shard."""
+        return not self.all_shards or self._discord.get_guild(guild_id) is not None
+
+    async def guild(self, guild_id: int) -> discord.Guild | None:
+        """The guild as the bot sees it: from the gateway's cache, else (another shard's) over REST."""
+        guild = self._discord.get_guild(guild_id)
+        if guild is not None or self.all_shards:
+            return guild
+        known = self._guilds.get(guild_id)
+        if known is not None and known[1] > self._clock():
+            return known[0]
+        try:
+            fetched: discord.Guild | None = await self._discord.fetch_guild(guild_id)
+            assert fetched is not None
+            for channel in await fetched.fetch_channels():
+                _remember_channel(fetched, channel)
+        except (discord.NotFound, discord.Forbidden):
+            fetched = None
+        except discord.HTTPException as exc:
+            log.info("Could not read guild %d over REST (%s)", guild_id, exc.status)
+            return None
+        if len(self._guilds) > NAME_CACHE:
+            self._guilds.clear()
+        self._guilds[guild_id] = (fetched, self._clock() + GUILD_TTL)
+        return fetched
 
     async def member(self, guild_id: int, user_id: int) -> discord.Member | None:
         """The member as the bot sees them now, or None (not in the server, or the bot is not)."""
-        guild = self._discord.get_guild(guild_id)
+        guild = await self.guild(guild_id)
         if guild is None:
             return None
         cached = guild.get_member(user_id)
@@ -85,7 +122,7 @@ class WebAccess:
 
     async def gallery_member(self, guild_id: int, user_id: int) -> discord.Member | None:
         """The member, when this server shows its gallery and they are in it; else None."""
-        if self._discord.get_guild(guild_id) is None or not await self._repo.web_gallery(guild_id):
+        if not self.has_guild(guild_id) or not await self._repo.web_gallery(guild_id):
             return None
         return await self.member(guild_id, user_id)
 
@@ -136,3 +173,9 @@ class WebAccess:
         while len(self._names) > NAME_CACHE:
             self._names.popitem(last=False)
         return user.display_name
+
+
+def _remember_channel(guild: discord.Guild, channel: discord.abc.GuildChannel) -> None:
+    """Put a channel read over REST into its guild's channel map, where `permissions_for` and
+    `Visibility` look. discord.py fills that map only from the gateway and offers no public way."""
+    guild._add_channel(channel)  # type: ignore[arg-type]

@@ -134,7 +134,8 @@ def add_web_routes(
         client_secret=str(settings.discord_client_secret),
         redirect_uri=f"{settings.public_url}/auth/callback",
     )
-    pages = WebPages(repo, WebAccess(client, repo, visibility, clock=clock), oauth, links, bot_name=bot_name)
+    access = WebAccess(client, repo, visibility, clock=clock, all_shards=settings.shard_ids is None)
+    pages = WebPages(repo, access, oauth, links, bot_name=bot_name)
     secure = settings.public_url.startswith("https://")
     http_media = settings.allow_private_media_hosts
     aiohttp_jinja2.setup(

@@ -143,9 +143,7 @@ class WebPages:
         except SignInFailed as exc:
             log.info("Web sign-in refused: %s", exc.reason)
             raise BadRequest(CODE_REFUSED) from None
-        guilds = {
-            guild_id: name for guild_id, name in signed_in.guilds.items() if self.access.guild(guild_id) is not None
-        }
+        guilds = {guild_id: name for guild_id, name in signed_in.guilds.items() if self.access.has_guild(guild_id)}
         start_session(session, user_id=signed_in.user_id, name=signed_in.name, guilds=guilds)
         return redirect(after)
 
@@ -168,9 +166,9 @@ class WebPages:
             return who
         shown = []
         for guild_id, name in who.guilds.items():
-            if await self.access.gallery_member(guild_id, who.user_id) is not None:
-                guild = self.access.guild(guild_id)
-                shown.append({"id": guild_id, "name": guild.name if guild is not None else name})
+            member = await self.access.gallery_member(guild_id, who.user_id)
+            if member is not None:
+                shown.append({"id": guild_id, "name": member.guild.name or name})
         return self._render("servers.html", request, who, servers=shown)
 
     # -- a server's gallery -------------------------------------------------------------------

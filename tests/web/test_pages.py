@@ -10,7 +10,7 @@ import pytest
 
 from tests.fakes.fake_discord import FakeInteraction
 from tests.fakes.fake_oauth import FakeOAuth
-from tests.harness import World, private_channel, reply_text
+from tests.harness import VIEW_CHANNEL, World, private_channel, reply_text
 from tests.postgres import both_backends
 from tests.web.helpers import add_song, client, csrf_of, sign_in, start_web_bot
 
@@ -212,3 +212,34 @@ async def test_without_its_variables_the_web_is_off_and_the_log_says_why(
     assert [r.getMessage() for r in caplog.records if "Web gallery off" in r.getMessage()] == [
         "Web gallery off: DISCORD_CLIENT_SECRET, SECRET_KEY not set"
     ]
+
+
+async def test_any_process_of_a_cluster_serves_a_guild_of_another_shard(world: World, oauth: FakeOAuth) -> None:
+    """A process running only shard 0 serves the gallery of a guild on shard 1 (read over REST),
+    with the same channel rules: the private channel's song only for the member with the role."""
+    guild = world.discord.add_guild("Far Away", shard=(1, 2))
+    hall = world.discord.add_channel(guild, "hall")
+    vault = world.discord.add_channel(guild, "vault")
+    insiders = world.discord.add_role(guild, "insiders")
+    world.discord.set_overwrite(vault, guild, deny=VIEW_CHANNEL)
+    world.discord.set_overwrite(vault, insiders, allow=VIEW_CHANNEL)
+    bob = world.discord.add_user("bob")
+    world.discord.give_role(guild, bob, insiders)
+    await start_web_bot(world, oauth, SHARD_COUNT="2", SHARD_IDS="0")
+    assert world.bot.get_guild(guild) is None  # not in this process's cache
+    await add_song(world, "far-open", 1, title="Open Far", guild_id=guild, channel_id=hall)
+    await add_song(world, "far-vault", 2, title="Vault Far", guild_id=guild, channel_id=vault)
+    base = f"{world.webhook_base}/servers/{guild}"
+    async with client() as alice:
+        await sign_in(world, oauth, alice, world.member_id)
+        async with alice.get(f"{world.webhook_base}/servers") as response:
+            assert "Far Away" in await response.text()
+        async with alice.get(base) as response:
+            page = await response.text()
+        assert response.status == 200 and "Open Far" in page and "Vault Far" not in page
+        async with alice.get(f"{base}/songs/far-vault") as response:
+            assert response.status == 404
+    async with client() as insider:
+        await sign_in(world, oauth, insider, bob)
+        async with insider.get(f"{base}/songs/far-vault") as response:
+            assert response.status == 200 and "Vault Far" in await response.text()
