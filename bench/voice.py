@@ -5,7 +5,10 @@ in the benchmark's process and decrypts every RTP packet. `GUILDS` servers each 
 voice channel and a song whose audio is a real mp3 of `SECONDS` seconds (a sine tone made by the
 bot's own ffmpeg), served by the fake Producer API's media server.
 
-First one server plays alone (the baseline), then all `GUILDS` start at the same moment. Measured:
+First one server plays alone (the baseline), then all `GUILDS` start at the same moment; the whole
+run is made twice, by one bot with loudness normalisation off (`VOICE_LOUDNESS=off`, the chain as it
+was before normalisation) and then by one with it on (the default), so the cost of `loudnorm` is a
+ratio measured on the same machine in the same minutes. Measured (with normalisation):
 
 * stutter: the longest gap between consecutive Opus frames of one song at the receiver (target:
   none over 100 ms with 20 servers at once on 2 cores), and p99 of all gaps;
@@ -166,7 +169,7 @@ async def _play_round(fake, world: list[tuple[int, int, int, int, str]], child: 
     )
 
 
-async def measure(seconds: float, guilds: int = GUILDS) -> tuple[Round, Round, bool]:
+async def measure(seconds: float, guilds: int = GUILDS, loudness: str = "normalise") -> tuple[Round, Round, bool]:
     boosted = _raise_priority()  # before the fakes start their receiver thread
     fake, producer, ids = await start_fakes()
     producer.auto_complete = True
@@ -179,7 +182,7 @@ async def measure(seconds: float, guilds: int = GUILDS) -> tuple[Round, Round, b
             listener = fake.add_user(f"listener-{n}")  # a member is in one voice channel at a time
             world.append((guild, text, lounge, listener, ""))
         with tempfile.TemporaryDirectory(prefix="bench-voice-") as tmp:
-            env = bot_env(fake, producer, Path(tmp), BENCH_VOICE_CA=str(voice_tls_files()[0]))
+            env = bot_env(fake, producer, Path(tmp), BENCH_VOICE_CA=str(voice_tls_files()[0]), VOICE_LOUDNESS=loudness)
             child = await Child.spawn(["-m", "bench.child", "bot"], env, cwd=Path(tmp))
             boosted = _raise_priority(child.proc.pid) and boosted
             try:
@@ -212,6 +215,7 @@ async def measure(seconds: float, guilds: int = GUILDS) -> tuple[Round, Round, b
 
 async def run(quick: bool) -> Section:
     seconds = QUICK_SECONDS if quick else SECONDS
+    _, plain, _ = await measure(seconds, loudness="off")
     alone, together, boosted = await measure(seconds)
     n = together.guilds
     section = Section("Listening parties")
@@ -244,6 +248,18 @@ async def run(quick: bool) -> Section:
             together.cpu_per_guild / alone.cpu_per_guild if alone.cpu_per_guild else None,
         ),
         Row(
+            f"voice: CPU per playing server, {n} servers, normalised (-14 LUFS) vs without",
+            f"{together.cpu_per_guild * 100:.1f} % of a core",
+            f"{plain.cpu_per_guild * 100:.1f} % (no loudnorm, same run)",
+            together.cpu_per_guild / plain.cpu_per_guild if plain.cpu_per_guild else None,
+        ),
+        Row(
+            f"voice: longest gap between frames, {n} servers, without normalisation",
+            ms(plain.max_gap),
+            target=f"≤ {GAP_TARGET * 1000:.0f} ms",
+            met=plain.max_gap <= GAP_TARGET,
+        ),
+        Row(
             "voice: memory per playing server (bot + ffmpeg PSS)",
             mb(together.pss_per_guild),
             f"{mb(alone.pss_per_guild)} (1 server)",
@@ -251,7 +267,9 @@ async def run(quick: bool) -> Section:
         ),
     ]
     section.notes.append(
-        f"Voice: {n} servers each played one {seconds:g} s song at once (and one server alone first), "
+        f"Voice (loudness normalisation on; the same run without it took {plain.cpu:.1f} s of CPU for {n} servers, "
+        f"frames per song {sorted(plain.frames)}): {n} servers each played one {seconds:g} s song at once "
+        "(and one server alone first), "
         f"through ffmpeg ({together.ffmpeg_peak} processes at the peak) and discord.py's voice client to the fake "
         f"receiver. Window {together.wall:.1f} s from the /play commands to every party stopped and ffmpeg reaped "
         f"(alone: {alone.wall:.1f} s), CPU {together.cpu:.1f} s in total (alone {alone.cpu:.1f} s); peak PSS of "

@@ -303,7 +303,11 @@ class Listening(commands.Cog):
         await self.bot.repo.set_radio(guild_id, chosen, owner_id=interaction.user.id, member_id=member_id)
         what = RADIO_NAMES[chosen].format(member=f"<@{member_id or interaction.user.id}>")
         if party is None:
-            await start_party(self.bot, interaction, [])
+            try:
+                await start_party(self.bot, interaction, [])  # the new party reads the radio from the database
+            except Exception:
+                await self.bot.repo.set_radio(guild_id, None)  # no party: no radio left on for a later one
+                raise
             return
         self.bot.parties.set_radio(guild_id, radio)
         await reply(interaction, f"📻 Radio on: when the queue runs out I'll play {what}, until `/stop`.")

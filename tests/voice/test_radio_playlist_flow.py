@@ -86,6 +86,8 @@ async def test_radio_starts_a_party_and_picks_only_a_members_songs(world: World,
     bob = world.discord.add_user("bob")
     await make_song(world, "Mine", 1)
     await make_song(world, "Bobs", 2, user_id=bob)
+    assert "Join a voice channel first" in await run(world, "radio", {"source": "member", "member": bob})
+    assert (await world.repo.party_modes(world.guild_id)).radio_source is None  # not left on for later
     await world.discord.voice.join(world.member_id, lounge)
 
     assert "Radio on in" in await run(world, "radio", {"source": "member", "member": bob})
