@@ -18,7 +18,7 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 
-from bench import ack, cluster, delivery, memory, progress, quota, startup, voice, web, webhook
+from bench import ack, billing, cluster, delivery, memory, progress, quota, startup, voice, web, webhook
 from bench.common import REPO, Row, Section
 
 BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
@@ -27,6 +27,7 @@ BENCHMARKS: dict[str, Callable[[bool], Awaitable[Section]]] = {
     "delivery": delivery.run,
     "memory": memory.run,
     "quota": quota.run,
+    "billing": billing.run,
     "startup": startup.run,
     "progress": progress.run,
     "voice": voice.run,

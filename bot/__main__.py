@@ -1,4 +1,4 @@
-"""Composition root and command line: `python -m bot [run | check | backup PATH]`.
+"""Composition root and command line: `python -m bot [run | check | backup PATH | keygen | usage]`.
 
 The command line is parsed before anything heavy is imported or opened, so `--help` and
 `--version` answer at once and never connect anywhere. Every failure an owner can cause ends in
@@ -20,6 +20,7 @@ import discord
 
 from bot import __version__
 from bot.app.bot import MusicBot
+from bot.billing.usage import run_usage_report
 from bot.core.logs import setup_logging
 from bot.core.secrets import new_key
 from bot.core.settings import Settings, SettingsError, load_settings
@@ -68,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print a new random Fernet key for SECRET_KEY. To rotate, put the new key first: "
         "SECRET_KEY=new,old (the first encrypts, every key decrypts).",
     )
+    usage = commands.add_parser(
+        "usage",
+        help="credits per server per month, and who paid (the bot's key or the server's own)",
+        description="Print the credits every server spent per calendar month (UTC), marking what was paid "
+        "with a server's own API key. Reads the database only; safe while the bot runs.",
+    )
+    usage.add_argument("--month", metavar="YYYY-MM", help="only this month (default: every month)")
+    usage.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
     return parser
 
 
@@ -92,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_check(settings))
     if args.command == "backup":
         return run_backup(settings, args.path)
+    if args.command == "usage":
+        return asyncio.run(run_usage_report(settings, args.month, args.csv))
     return run_bot(settings)
 
 

@@ -71,7 +71,8 @@ class Actions(commands.Cog):
         assert source.audio is not None and interaction.guild_id is not None and interaction.channel_id is not None
         if not interaction.response.is_done():
             await interaction.response.defer(thinking=True)
-        await self.bot.songs.check_quota(interaction.guild_id, interaction.user.id)
+        roles = tuple(role.id for role in getattr(interaction.user, "roles", ()))
+        await self.bot.songs.check_quota(interaction.guild_id, interaction.user.id, roles)
         upload = await self.bot.songs.register_upload(
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,

@@ -13,6 +13,7 @@ from bot.songs.render import EMBED_COLOUR, NO_MENTIONS
 from bot.storage.models import DEFAULT_FAVOURITES_THRESHOLD
 from bot.storage.repository import GuildSettings, Limits
 from cogs._common import MODEL_CHOICES
+from cogs.billing import add_money_fields, apply_money_settings, open_api_key_form
 
 if TYPE_CHECKING:
     from bot.app.bot import MusicBot
@@ -28,7 +29,8 @@ def settings_embed(own: GuildSettings, limits: Limits, default_model: str) -> di
     favourites = f"<#{own.favourites_channel_id}> at {threshold} ⭐" if own.favourites_channel_id else "off"
     embed.add_field(name="Favourites channel", value=favourites, inline=True)
     embed.add_field(name="Stay in voice", value="yes" if own.stay_in_voice else "no", inline=True)
-    embed.add_field(name="Songs per day (server)", value=str(limits.daily_allowance), inline=True)
+    allowance = "no limit (own API key)" if limits.own_key else str(limits.daily_allowance)
+    embed.add_field(name="Songs per day (server)", value=allowance, inline=True)
     cap = str(limits.member_daily_cap) if limits.member_daily_cap is not None else "no cap"
     embed.add_field(name="Songs per day (each member)", value=cap, inline=True)
     embed.add_field(
@@ -64,6 +66,10 @@ class Admin(commands.Cog):
         clear_favourites_channel="Stop posting favourites",
         web_gallery="Whether members can browse this server's songs on the web (and share them by link)",
         stay_in_voice="Keep the bot in its voice channel when the queue is empty or everyone left",
+        api_key="Pay for this server's songs with its own Producer API key (opens a form)",
+        clear_api_key="Remove this server's own API key",
+        monthly_budget="Credits this server may spend per calendar month, UTC (0 = no budget)",
+        alerts_channel="Where managers are told about the budget and the API key",
     )
     @app_commands.choices(default_model=MODEL_CHOICES)
     async def settings(
@@ -82,6 +88,10 @@ class Admin(commands.Cog):
         clear_favourites_channel: bool = False,
         web_gallery: bool | None = None,
         stay_in_voice: bool | None = None,
+        api_key: bool = False,
+        clear_api_key: bool = False,
+        monthly_budget: app_commands.Range[int, 0, 10_000_000] | None = None,
+        alerts_channel: discord.TextChannel | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         # Default permissions can be loosened by a server's admins; the check that counts is here.
@@ -122,10 +132,23 @@ class Admin(commands.Cog):
         own = await self.bot.repo.update_guild_settings(interaction.guild_id, **changes)
         if web_gallery is not None:
             await self.bot.repo.set_web_gallery(interaction.guild_id, web_gallery)
+        said = await apply_money_settings(
+            self.bot,
+            interaction.guild_id,
+            clear_api_key=clear_api_key,
+            monthly_budget=monthly_budget,
+            alerts_channel=alerts_channel,
+        )
+        if api_key:
+            await open_api_key_form(self.bot, interaction)  # the form is this command's answer
+            return
         limits = await self.bot.songs.limits(interaction.guild_id)
         embed = settings_embed(own, limits, await self.bot.songs.default_model(interaction.guild_id))
         embed.add_field(name="Web gallery", value=await self._gallery_state(interaction.guild_id), inline=True)
-        text = "Settings updated." if changes or web_gallery is not None else None
+        billing = await self.bot.billing.billing(interaction.guild_id)
+        add_money_fields(embed, billing, require_keys=self.bot.settings.require_server_keys)
+        changed = changes or said or web_gallery is not None or monthly_budget is not None or alerts_channel is not None
+        text = " ".join(["Settings updated.", *said]) if changed else None
         await interaction.response.send_message(text, embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
         if changes:
             await self.bot.songs.pump(interaction.guild_id)  # larger limits may let waiting songs start

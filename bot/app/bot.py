@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import time
@@ -19,6 +20,7 @@ from bot.access.permissions import CommandAccess
 from bot.access.visibility import Visibility
 from bot.app.commands import EXTENSIONS, MusicTree, sync_commands
 from bot.app.webhook import create_app, create_metrics_app
+from bot.billing.service import Billing
 from bot.cluster.identify import IdentifyGate, LocalSlots
 from bot.cluster.leases import Leases, instance_id
 from bot.contests.service import ContestService
@@ -126,6 +128,9 @@ class MusicBot(commands.AutoShardedBot):
         self.songs = SongService(
             settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics, leases=self.leases
         )
+        self.billing = Billing(settings, repo, self.api, self, clock=clock)
+        """Servers' own API keys (every request for a server carries its key), budgets, role caps, usage."""
+        self.billing.register(self.songs.follow_ups.register, self.songs.follow_ups.wake)
         self.poller = TaskPoller(settings, self.api, self.songs, repo, clock=clock)
         self.status_sync = StatusSync(self.delivery, repo, self.leases)
         self.pruner = Pruner(repo, settings.retention_days, clock=clock)
@@ -210,6 +215,7 @@ class MusicBot(commands.AutoShardedBot):
         await self._sync_commands()
 
     async def _recover(self) -> None:
+        await self.billing.start()
         try:
             await self.songs.recover()
         except Exception:
@@ -332,6 +338,7 @@ class MusicBot(commands.AutoShardedBot):
         """
         self._track_start()
         self.check_can_post(interaction)
+        request = with_roles(request, interaction.user)
         status_message_id = None
         if not interaction.response.is_done():
             acknowledged = await interaction.response.defer(thinking=True)
@@ -382,7 +389,7 @@ class MusicBot(commands.AutoShardedBot):
         """The same path for a request made by a message (a reply to a song): the status is a reply."""
         self._track_start()
         try:
-            task = await self.songs.enqueue(request)
+            task = await self.songs.enqueue(with_roles(request, message.author))
             try:
                 status = await message.reply(render.status_text(task), allowed_mentions=discord.AllowedMentions.none())
                 await self.repo.set_status_message(task.id, status.id)
@@ -484,7 +491,15 @@ class MusicBot(commands.AutoShardedBot):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.favourites.drain(), SHUTDOWN_GRACE)
         await self.alerts.close()
+        await self.billing.close()
         await self.songs.close()
         await self.poller.stop()
         await super().close()
         await self.media_session.close()
+
+
+def with_roles(request: SongRequest, member: discord.User | discord.Member) -> SongRequest:
+    """The requester's roles, for role caps (`/limits`): read here, where the member is at hand."""
+    if not isinstance(member, discord.Member):
+        return request
+    return dataclasses.replace(request, role_ids=tuple(role.id for role in member.roles))

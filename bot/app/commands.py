@@ -35,6 +35,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.playlists",
     "cogs.help",
     "cogs.share",  # after cogs.followups: it adds 🔗 Share and the song page's link to its buttons
+    "cogs.billing",
 )
 """Every cog the bot loads. Add a new command area here."""
 

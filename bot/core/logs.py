@@ -22,6 +22,12 @@ TOKEN_FIELD = re.compile(r"""(['"]token['"]\s*:\s*['"])[^'"]+""")
 event at DEBUG), a voice server's token, a voice IDENTIFY."""
 
 
+SECRET_INPUT = re.compile(r"""\{[^{}]*['"]custom_id['"]\s*:\s*['"][^'"]*secret['"][^{}]*\}""")
+"""A submitted form input whose custom id ends in `secret` (a server's API key in its form): discord.py
+logs the whole INTERACTION_CREATE at DEBUG, before the bot has read the value."""
+INPUT_VALUE = re.compile(r"""(['"]value['"]\s*:\s*['"])[^'"]*""")
+
+
 def redact_callback_paths(text: str) -> str:
     """`…/callbacks/<secret>` with the secret blanked: whoever reads it could deliver a forged result."""
     return CALLBACK_PATH.sub(r"\1********", text)
@@ -30,7 +36,18 @@ def redact_callback_paths(text: str) -> str:
 def redact_tokens(text: str) -> str:
     """Callback secrets, interaction and webhook tokens (in URLs) and `token` fields blanked."""
     text = INTERACTION_PATH.sub(r"\1********", redact_callback_paths(text))
+    text = SECRET_INPUT.sub(lambda found: INPUT_VALUE.sub(r"\1********", found.group(0)), text)
     return TOKEN_FIELD.sub(r"\1********", text)
+
+
+_LEARNED: set[str] = set()
+"""Secrets the bot learned while running (servers' own API keys, once decrypted)."""
+
+
+def hide_secret(secret: str) -> None:
+    """Blank `secret` from every log line from now on, as the configured tokens are."""
+    if len(secret) >= 8:  # shorter would blank ordinary words; no real key is that short
+        _LEARNED.add(secret)
 
 
 class RedactSecrets(logging.Filter):
@@ -46,7 +63,7 @@ class RedactSecrets(logging.Filter):
         self._secrets = [secret for secret in secrets if secret]
 
     def _clean(self, text: str) -> str:
-        for secret in self._secrets:
+        for secret in (*self._secrets, *_LEARNED):
             text = text.replace(secret, "********")
         return redact_tokens(text)
 

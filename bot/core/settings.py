@@ -91,6 +91,8 @@ class Settings:
     """The application's OAuth2 client secret: with PUBLIC_URL and SECRET_KEY it turns the web gallery on."""
     discord_oauth_base: str = "https://discord.com"
     """Where Discord's OAuth2 pages and API live (a proxy, or the tests' fake)."""
+    require_server_keys: bool = False
+    """Public-bot mode: a server without its own Producer API key cannot spend credits."""
 
     @property
     def callback_mode(self) -> bool:
@@ -312,6 +314,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         secret_key=read.secret_key("SECRET_KEY"),
         discord_client_secret=Secret(read.raw("DISCORD_CLIENT_SECRET")) if read.raw("DISCORD_CLIENT_SECRET") else None,
         discord_oauth_base=read.url("DISCORD_OAUTH_BASE", "https://discord.com") or "https://discord.com",
+        require_server_keys=read.flag("REQUIRE_SERVER_KEYS"),
     )
     if read.problems:
         raise SettingsError(read.problems)

@@ -123,8 +123,12 @@ async def find_submissions(
     *,
     is_taken: Callable[[str], Awaitable[bool]],
     max_pages: int = MAX_PAGES,
+    guild_id: int | None = None,
 ) -> dict[int, TaskRecord]:
     """Page through recent API tasks until every unconfirmed task is found or the pages are older.
+
+    The API lists the tasks of the token asked with, so `wanted` must all be for servers served by
+    the same key as `guild_id` (`ProducerClient.key_holder`).
 
     Raises `ProducerError` when the list cannot be read; the caller then cannot know.
     """
@@ -135,7 +139,7 @@ async def find_submissions(
     taken: set[str] = set()
     found: dict[int, TaskRecord] = {}
     for page in range(max_pages):
-        batch = await api.list_tasks(limit=BATCH_LIMIT, offset=page * BATCH_LIMIT)
+        batch = await api.list_tasks(limit=BATCH_LIMIT, offset=page * BATCH_LIMIT, guild_id=guild_id)
         for record in batch:
             if await is_taken(record.task_id):
                 taken.add(record.task_id)

@@ -7,6 +7,11 @@ from bot.producer.client import ProducerError
 
 def describe_api_error(error: ProducerError) -> str:
     """Turn an API failure into one sentence for the member, plus what happened to their credit."""
+    if error.server_guild is not None and (error.auth_failed or error.code == "used_up"):
+        return (
+            "The music service refused this server's own API key, so songs are paused in this server; "
+            "its managers have been told. No credit was used."
+        )
     if error.auth_failed:
         return "The music service refused the bot's API key; the bot's owner has been told. No credit was used."
     if error.code == "used_up":

@@ -57,7 +57,12 @@ class ExportService:
         if known is not None and known.url:
             return known
         try:
-            url = (await self._api.wav(song.id)).file_url if kind == "wav" else await self._api.video(song.id)
+            api, guild = self._api, song.guild_id
+            url = (
+                (await api.wav(song.id, guild_id=guild)).file_url
+                if kind == "wav"
+                else await api.video(song.id, guild_id=guild)
+            )
         except ProducerError as exc:
             raise ApiRejected(_export_error(what, exc)) from None
         return await self._repo.save_song_copy(song.id, kind, url, self._clock())

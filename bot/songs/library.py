@@ -48,7 +48,7 @@ class Library:
     ) -> SongRow:
         """Register a member's audio with `/producer/upload` and record it as a song (origin: upload)."""
         try:
-            upload = await self._api.upload(url)
+            upload = await self._api.upload(url, guild_id=guild_id)
         except ProducerError as exc:
             raise ApiRejected(describe_api_error(exc)) from None
         stem = filename.rsplit(".", 1)[0] or "Uploaded audio"

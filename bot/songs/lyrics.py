@@ -75,7 +75,7 @@ class LyricsService:
         """(title, lyrics, the charge) from the API; nothing charged when the API fails."""
         charge = await self._songs.charge_credits(guild_id, user_id, "lyrics")
         try:
-            answer = await self._api.lyrics(prompt)
+            answer = await self._api.lyrics(prompt, guild_id=guild_id)
         except ProducerError as exc:
             await self._songs.refund_credits(charge)
             raise ApiRejected(describe_api_error(exc)) from None

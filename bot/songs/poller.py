@@ -153,14 +153,24 @@ class TaskPoller:
         if progress_round and pending:
             self._last_progress_round = now
         by_api_id = {task.api_task_id: task for task in pending}
-        ids = list(by_api_id)
-        for start in range(0, len(ids), BATCH_LIMIT):
-            batch = ids[start : start + BATCH_LIMIT]
+        # A task is asked about with the key it was made with: one batch per key (servers with
+        # their own key, and everybody else on the bot's).
+        by_key: dict[int | None, list[str]] = {}
+        for api_id, task in by_api_id.items():
+            by_key.setdefault(await self._api.key_holder(task.guild_id), []).append(api_id)
+        batches = [
+            (holder, ids[start : start + BATCH_LIMIT])
+            for holder, ids in by_key.items()
+            for start in range(0, len(ids), BATCH_LIMIT)
+        ]
+        for holder, batch in batches:
             await self._space_requests()
             try:
-                records = await self._api.retrieve_tasks(batch)
+                records = await self._api.retrieve_tasks(batch, guild_id=holder)
             except ProducerError as exc:
                 log.warning("Polling %d tasks failed: %s", len(batch), exc)
+                if exc.server_guild is not None:
+                    continue  # one server's key: the others are still asked
                 break
             progress: list[tuple[Task, int]] = []
             for record in records:

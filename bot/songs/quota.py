@@ -1,7 +1,11 @@
 """Daily quotas: what an action costs, a guild's limits, and charging or refunding credits.
 
-A guild has a daily allowance of credits, optionally a cap per member, and limits on songs running
-and waiting; days are UTC days (`utc_day`) and credits come back at UTC midnight (`next_reset`).
+A guild has a daily allowance of credits, optionally a cap per member (or per role: the highest of
+the member's roles' caps, `/limits`), a monthly budget, and limits on songs running and waiting;
+days are UTC days (`utc_day`) and credits come back at UTC midnight (`next_reset`). Who pays
+decides which limits apply: a server with its own API key is limited only by its own settings (the
+owner's allowance is for the owner's key), and with `REQUIRE_SERVER_KEYS` a server without one
+cannot spend at all (`spending_limits`).
 Songs are charged atomically when they join the guild's line (`SongService.enqueue`); what is not
 a song (lyrics) is charged here (`Quota.charge_credits`) against the same allowance and cap.
 `SongService` answers for this class (`bot.songs.limits`, `charge_credits`, `check_quota`...).
@@ -12,15 +16,37 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from bot.core.errors import QueueFull, QuotaExceeded
+from bot.core.errors import InvalidInput, QueueFull, QuotaExceeded
 from bot.core.settings import DEFAULT_COSTS, Settings
 from bot.songs.requests import Clock
+from bot.storage.billing import GuildBilling
 from bot.storage.models import CreditLimits
 from bot.storage.repository import Limits, Repository
 
 
 def utc_day(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date().isoformat()
+
+
+NO_LIMIT = 2**31 - 1
+"""The daily allowance of a server that pays with its own key (the owner's allowance is not its)."""
+
+NEEDS_KEY = (
+    "This bot makes songs only with a server's own Producer API key, and this server has none yet. "
+    "Members: ask a server manager. Managers: get a key at https://platform.acedata.cloud (Credentials), "
+    "then run `/settings api_key:True` and paste it."
+)
+PAUSED = (
+    "Songs are paused in this server: the music service refused its own API key. Its managers have been "
+    "told; nothing was charged."
+)
+
+
+def next_month(timestamp: float) -> int:
+    """Unix time of the first of next month (UTC), when a monthly budget starts again."""
+    day = dt.datetime.fromtimestamp(timestamp, tz=dt.UTC).date()
+    first = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return int(dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC).timestamp())
 
 
 def next_reset(timestamp: float) -> int:
@@ -38,6 +64,7 @@ class Charge:
     user_id: int
     day: str
     cost: int
+    action: str = "lyrics"
 
 
 class Quota:
@@ -48,17 +75,36 @@ class Quota:
         self._repo = repo
         self._clock = clock
 
-    async def limits(self, guild_id: int) -> Limits:
-        """A guild's limits: its own settings where set, the bot's defaults elsewhere."""
+    async def limits(self, guild_id: int, role_ids: tuple[int, ...] = ()) -> Limits:
+        """A guild's limits: its own settings where set, the bot's defaults elsewhere; with the
+        member's roles, their cap is the highest of their roles' caps (else the server's)."""
+        return (await self._limits(guild_id, role_ids))[0]
+
+    async def _limits(self, guild_id: int, role_ids: tuple[int, ...]) -> tuple[Limits, GuildBilling]:
         own = await self._repo.guild_settings(guild_id)
+        billing, caps = await self._repo.billing_and_caps(guild_id)  # one cached read
         defaults = self._settings
+        role_caps = [caps[role] for role in role_ids if role in caps]
+        allowance = own.daily_allowance if own.daily_allowance is not None else defaults.guild_daily_quota
         return Limits(
-            daily_allowance=own.daily_allowance if own.daily_allowance is not None else defaults.guild_daily_quota,
-            member_daily_cap=own.member_daily_cap,
+            daily_allowance=NO_LIMIT if billing.has_key else allowance,
+            member_daily_cap=max(role_caps) if role_caps else own.member_daily_cap,
             max_running=own.max_running or defaults.max_running,
             max_running_per_member=own.max_running_per_member or defaults.max_running_per_member,
             max_queued=own.max_queued if own.max_queued is not None else defaults.max_queued,
-        )
+            monthly_budget=billing.monthly_budget or None,
+            own_key=billing.has_key,
+        ), billing
+
+    async def spending_limits(self, guild_id: int, role_ids: tuple[int, ...] = ()) -> Limits:
+        """`limits` for a charge, after the checks of who pays: a paused server key, or
+        `REQUIRE_SERVER_KEYS` and no key, refuse before anything is charged."""
+        limits, billing = await self._limits(guild_id, role_ids)
+        if billing.paused:
+            raise QuotaExceeded(PAUSED)
+        if not limits.own_key and self._settings.require_server_keys:
+            raise InvalidInput(NEEDS_KEY)
+        return limits
 
     def cost_of(self, action: str) -> int:
         """Credits an action costs; `upload_cover` costs what `cover` does, lyrics are free by default."""
@@ -69,30 +115,31 @@ class Quota:
         """Charge for something that is not a song (lyrics): the same allowance and member cap, no
         queue. Raises `QuotaExceeded` (nothing charged); give it back with `refund_credits`."""
         now = self._clock()
-        charge = Charge(guild_id, user_id, utc_day(now), self.cost_of(action))
+        charge = Charge(guild_id, user_id, utc_day(now), self.cost_of(action), action)
+        limits = await self.spending_limits(guild_id)
         if charge.cost:
-            limits = await self.limits(guild_id)
             refused = await self._repo.charge_credits(
                 guild_id,
                 user_id,
                 charge.day,
                 charge.cost,
-                CreditLimits(limits.daily_allowance, limits.member_daily_cap),
+                CreditLimits(limits.daily_allowance, limits.member_daily_cap, limits.monthly_budget, limits.own_key),
+                action=charge.action,
             )
             if refused is not None:
                 raise self.refusal(refused, limits, now)
         return charge
 
     async def refund_credits(self, charge: Charge) -> None:
-        await self._repo.refund_credits(charge.guild_id, charge.user_id, charge.day, charge.cost)
+        await self._repo.refund_credits(charge.guild_id, charge.user_id, charge.day, charge.cost, action=charge.action)
 
-    async def check_quota(self, guild_id: int, user_id: int) -> None:
+    async def check_quota(self, guild_id: int, user_id: int, role_ids: tuple[int, ...] = ()) -> None:
         """A read-only early check, for work worth skipping when the charge would fail anyway.
 
         The charge itself (`enqueue`) stays the atomic, authoritative check.
         """
         now = self._clock()
-        limits = await self.limits(guild_id)
+        limits = await self.spending_limits(guild_id, role_ids)
         day = utc_day(now)
         if await self._repo.quota_used(guild_id, day) + 1 > limits.daily_allowance:
             raise self.refusal("guild", limits, now)
@@ -105,6 +152,11 @@ class Quota:
         if reason == "member":
             return QuotaExceeded(
                 f"You have used your {limits.member_daily_cap} songs for today in this server. Yours come back {back}."
+            )
+        if reason == "budget":
+            return QuotaExceeded(
+                f"This server has spent its monthly budget of {limits.monthly_budget} credits. "
+                f"It starts again on <t:{next_month(now)}:D>."
             )
         if reason == "queue":
             return QueueFull(

@@ -152,12 +152,23 @@ class Recovery:
             for task in reserved:
                 self.claims.drop(task.id, task.lease_epoch)
 
+    async def _look_up(self, tasks: list[Task]) -> dict[int, TaskRecord]:
+        """`find_submissions` once per key that served these tasks' servers (the API lists only the
+        asking token's tasks); raises `ProducerError` when a list cannot be read."""
+        by_key: dict[int | None, list[Task]] = {}
+        for task in tasks:
+            by_key.setdefault(await self._api.key_holder(task.guild_id), []).append(task)
+        hashes = await self._repo.secret_hashes(task.id for task in tasks)
+        found: dict[int, TaskRecord] = {}
+        for holder, group in by_key.items():
+            wanted = [Unconfirmed(task.id, task.request, hashes.get(task.id), task.created_at) for task in group]
+            found.update(await find_submissions(self._api, wanted, is_taken=self._repo.has_api_task, guild_id=holder))
+        return found
+
     async def _resolve_held(self, reserved: list[Task]) -> None:
-        hashes = await self._repo.secret_hashes(task.id for task in reserved)
-        wanted = [Unconfirmed(task.id, task.request, hashes.get(task.id), task.created_at) for task in reserved]
         found: dict[int, TaskRecord] | None
         try:
-            found = await find_submissions(self._api, wanted, is_taken=self._repo.has_api_task)
+            found = await self._look_up(reserved)
         except ProducerError as exc:
             log.warning("Cannot look up %d unconfirmed submission(s) (%s); refunding them", len(reserved), exc.code)
             found = None
@@ -189,9 +200,7 @@ class Recovery:
         waiting = await self._repo.pending_unconfirmed()
         if not waiting:
             return
-        hashes = await self._repo.secret_hashes(task.id for task in waiting)
-        wanted = [Unconfirmed(task.id, task.request, hashes.get(task.id), task.created_at) for task in waiting]
-        found = await find_submissions(self._api, wanted, is_taken=self._repo.has_api_task)
+        found = await self._look_up(waiting)
         for task in waiting:
             record = found.get(task.id)
             if record is None:

@@ -39,3 +39,5 @@ class SongRequest:
     parent_song_id: str | None = None
     jam_id: int | None = None
     credits: list[int] | None = None
+    role_ids: tuple[int, ...] = ()
+    """The requester's roles, for role caps (`/limits`); filled in by the bot from the member."""

@@ -105,7 +105,7 @@ class SongService(Recovery, Delivering, Promotions):
         """
         request = await self._with_api_action(request)
         now = self._clock()
-        limits = await self.limits(request.guild_id)
+        limits = await self._quota.spending_limits(request.guild_id, request.role_ids)
         outcome = await self._repo.enqueue_task(
             NewTask(
                 guild_id=request.guild_id,
@@ -190,9 +190,9 @@ class SongService(Recovery, Delivering, Promotions):
     async def refund_credits(self, charge: Charge) -> None:
         await self._quota.refund_credits(charge)
 
-    async def check_quota(self, guild_id: int, user_id: int) -> None:
+    async def check_quota(self, guild_id: int, user_id: int, role_ids: tuple[int, ...] = ()) -> None:
         """A read-only early check (`Quota.check_quota`); `enqueue` stays the authoritative one."""
-        await self._quota.check_quota(guild_id, user_id)
+        await self._quota.check_quota(guild_id, user_id, role_ids)
 
     async def usage(self, guild_id: int, user_id: int) -> tuple[int, int, int]:
         """Today's use for the guild and the member, and when it resets (unix time)."""
@@ -239,7 +239,7 @@ class SongService(Recovery, Delivering, Promotions):
         else:
             body["async"] = True
         try:
-            submission = await self._api.submit_audio(body)
+            submission = await self._api.submit_audio(body, guild_id=task.guild_id)
         except ProducerError as exc:
             taken = None
             if exc.ambiguous:
@@ -248,7 +248,10 @@ class SongService(Recovery, Delivering, Promotions):
                 log.warning("Task %d: unclear submit answer (%s %s); looking it up", task.id, exc.status, exc.code)
                 wanted = Unconfirmed(task.id, task.request, hash_secret(secret), task.created_at)
                 try:
-                    taken = (await find_submissions(self._api, [wanted], is_taken=self._repo.has_api_task)).get(task.id)
+                    found = await find_submissions(
+                        self._api, [wanted], is_taken=self._repo.has_api_task, guild_id=task.guild_id
+                    )
+                    taken = found.get(task.id)
                 except ProducerError as lookup_error:
                     log.warning("Task %d: the lookup failed too (%s)", task.id, lookup_error.code)
             if taken is not None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.storage.base import RepositoryBase
-from bot.storage.models import CreditLimits, LyricsDraft, Preferences, SongCopy
+from bot.storage.billing import BillingRepository
+from bot.storage.models import CreditLimits, Limits, LyricsDraft, Preferences, SongCopy
 
 
 class _Refused(Exception):
@@ -42,7 +42,7 @@ def _copy(row: tuple[Any, ...]) -> SongCopy:
     return SongCopy(*row)
 
 
-class FeatureRepository(RepositoryBase):
+class FeatureRepository(BillingRepository):
     """Preferences, lyrics drafts, song copies and extra charges; mixed into `Repository`."""
 
     # -- preferences ---------------------------------------------------------------------------
@@ -139,13 +139,14 @@ class FeatureRepository(RepositoryBase):
     # -- credits for things that are not songs (lyrics) ------------------------------------------
 
     async def charge_credits(
-        self, guild_id: int, user_id: int, day: str, cost: int, limits: CreditLimits
+        self, guild_id: int, user_id: int, day: str, cost: int, limits: CreditLimits, *, action: str = "lyrics"
     ) -> str | None:
         """Take `cost` credits from the guild's and the member's day, or none at all.
 
-        Returns None when charged, else the reason ("guild" or "member"). Each counter moves in one
-        conditional upsert, so concurrent charges never take either over its limit; a member refusal
-        rolls the guild's back with the transaction.
+        Returns None when charged, else the reason ("guild", "member" or "budget"). Each daily counter
+        moves in one conditional upsert, so concurrent charges never take either over its limit; a
+        later refusal rolls the earlier ones back with the transaction. The month's counter (the
+        budget) is read and written under the guild's lock, as song charges do.
         """
         if cost <= 0:
             return None
@@ -173,11 +174,20 @@ class FeatureRepository(RepositoryBase):
                     member = await tx.execute(_ADD_MEMBER_USE_CAPPED, (guild_id, user_id, day, cost, cap))
                 if member != 1:
                     raise _Refused("member")
+                as_limits = Limits(
+                    limits.daily_allowance, limits.member_daily_cap, 0, 0, 0, limits.monthly_budget, limits.own_key
+                )
+                months = await self._read_months(tx, [(guild_id, day)])
+                if months.refuses(guild_id, day, cost, as_limits):
+                    raise _Refused("budget")
+                months.take(guild_id, day, cost, as_limits)
+                await self._write_months(tx, months)
+                await self._move_credit_usage(tx, guild_id, user_id, day, action, cost)
         except _Refused as refused:
             return refused.reason
         return None
 
-    async def refund_credits(self, guild_id: int, user_id: int, day: str, cost: int) -> None:
+    async def refund_credits(self, guild_id: int, user_id: int, day: str, cost: int, *, action: str = "lyrics") -> None:
         """Give back what `charge_credits` took (never below zero)."""
         if cost <= 0:
             return
@@ -194,3 +204,4 @@ class FeatureRepository(RepositoryBase):
                 "WHERE guild_id = ? AND user_id = ? AND day = ?",
                 (cost, cost, guild_id, user_id, day),
             )
+            await self._move_credit_usage(tx, guild_id, user_id, day, action, -cost)

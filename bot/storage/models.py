@@ -99,13 +99,17 @@ class Limits:
     max_running: int
     max_running_per_member: int
     max_queued: int
+    monthly_budget: int | None = None
+    """Credits the server may spend per UTC calendar month (`/settings monthly_budget`); None: no budget."""
+    own_key: bool = False
+    """The server pays with its own API key (its charges are marked so, `bot.storage.billing`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """Why a request was not accepted; nothing was charged."""
 
-    reason: str  # "guild", "member" or "queue"
+    reason: str  # "guild", "member", "budget" or "queue"
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,3 +317,5 @@ class CreditLimits:
 
     daily_allowance: int
     member_daily_cap: int | None
+    monthly_budget: int | None = None
+    own_key: bool = False

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from bot.storage.base import RepositoryBase
+from bot.storage.billing import BillingRepository
 from bot.storage.database import Transaction
 from bot.storage.group_commit import GroupCommit
 from bot.storage.models import (
@@ -26,7 +26,7 @@ from bot.storage.models import (
 )
 
 
-class QueueRepository(RepositoryBase):
+class QueueRepository(BillingRepository):
     """Quota counters, charges and the per-guild queue, from which tasks are promoted into free slots."""
 
     _charges: GroupCommit[tuple[NewTask, Limits], Task | Refusal]
@@ -90,6 +90,7 @@ class QueueRepository(RepositoryBase):
                 ("bigint", "bigint", "text"),
                 member_days,
             )
+            months = await self._read_months(tx, guild_days)
             queued: dict[int, int] = {}
             running: dict[int, int] = {}
             mine: dict[tuple[int, int], int] = {}
@@ -106,6 +107,7 @@ class QueueRepository(RepositoryBase):
                 mine[(guild_id, user_id)] = int(busy)
             outcomes: list[Refusal | None] = []
             accepted: list[NewTask] = []
+            own_key: list[bool] = []
             guild_changed: dict[tuple[Any, ...], int] = {}
             member_changed: dict[tuple[Any, ...], int] = {}
             for new, limits in batch:
@@ -122,6 +124,8 @@ class QueueRepository(RepositoryBase):
                     outcomes.append(Refusal("guild"))
                 elif (cap := limits.member_daily_cap) is not None and member.get(member_key, 0) + new.cost > cap:
                     outcomes.append(Refusal("member"))
+                elif months.refuses(new.guild_id, new.quota_day, new.cost, limits):
+                    outcomes.append(Refusal("budget"))
                 elif must_wait and waiting >= limits.max_queued:
                     outcomes.append(Refusal("queue"))
                 else:
@@ -129,11 +133,13 @@ class QueueRepository(RepositoryBase):
                     member[member_key] = member.get(member_key, 0) + new.cost
                     guild_changed[guild_key] = guild_changed.get(guild_key, 0) + new.cost
                     member_changed[member_key] = member_changed.get(member_key, 0) + new.cost
+                    months.take(new.guild_id, new.quota_day, new.cost, limits)
                     queued[new.guild_id] = ahead + 1
                     if not must_wait:
                         mine[(new.guild_id, new.requester_id)] = mine.get((new.guild_id, new.requester_id), 0) + 1
                     outcomes.append(None)
                     accepted.append(new)
+                    own_key.append(limits.own_key)
             # Counters grow by what this batch charged (not set to what it read plus that), so a refund
             # committed meanwhile by another process is kept; the guild lock keeps other charges out.
             if guild_changed:
@@ -179,6 +185,7 @@ class QueueRepository(RepositoryBase):
                 # the rest of each row is what was just written, so it is not read back.
                 ids = sorted(int(row[0]) for row in rows)
                 created.extend(queued_task(task_id, new) for task_id, new in zip(ids, chunk, strict=True))
+            await self._write_months(tx, months, [task.id for task, own in zip(created, own_key, strict=True) if own])
         made = iter(created)
         return [outcome if outcome is not None else next(made) for outcome in outcomes]
 

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from bot.storage.billing import BillingRepository
 from bot.storage.group_commit import GroupCommit
 from bot.storage.models import (
     CANCELLABLE_STATES,
@@ -21,10 +22,10 @@ from bot.storage.models import (
     qualified,
     task_from_row,
 )
-from bot.storage.outbox import OutboxRepository, OutboxStep
+from bot.storage.outbox import OutboxStep
 
 
-class TaskRepository(OutboxRepository):
+class TaskRepository(BillingRepository):
     """Task states, submissions, callbacks, delivery claims and ends (failed, cancelled, refunded)."""
 
     _callbacks: GroupCommit[tuple[str, str, float, str | None, str | None, float | None], Task | None]
@@ -386,6 +387,7 @@ class TaskRepository(OutboxRepository):
                     "WHERE guild_id = ? AND user_id = ? AND day = ?",
                     (task.cost, task.cost, task.guild_id, task.requester_id, task.quota_day),
                 )
+                await self._refund_month(tx, task)
             if task.jam_id is not None:
                 # A jam whose first song never came is open again, so its members can finish it anew.
                 await tx.execute(

@@ -131,6 +131,7 @@ class FakeTask:
     response: JSON | None = None
     songs: list[JSON] = field(default_factory=list)
     progress: str | None = None  # set by set_progress(); else from the timeline, else "0%"
+    token: str = ""  # the token that submitted it: only that token can look it up or list it
     # Set when the task finishes, and also on close() so held-open requests can return.
     done: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -209,6 +210,10 @@ def _stems_zip(name: str) -> bytes:
     return buffer.getvalue()
 
 
+def _token(request: web.Request) -> str:
+    return (request.headers.get("authorization") or "").removeprefix("Bearer ")
+
+
 def _iso_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -247,6 +252,11 @@ class FakeProducer:
         self.progress_timeline: tuple[tuple[float, str], ...] = ()
         """(seconds since the task was created, progress) steps, for tasks without set_progress()."""
 
+        self.server_tokens: set[str] = set()
+        """Further accepted tokens (servers' own keys); `refuse_token` makes one fail."""
+        self.refused_tokens: dict[str, tuple[int, str]] = {}
+        self.token_log: list[tuple[str, str | None]] = []
+        """(path, the bearer token) of every /producer/ request, in order, rejected ones included."""
         self.audio_requests: list[JSON] = []
         self.task_requests: list[tuple[float, JSON]] = []
         self.upload_requests: list[JSON] = []
@@ -388,6 +398,19 @@ class FakeProducer:
         """
         failure = _Failure(status, code, message or code.replace("_", " "), times, delay)
         self._failures.setdefault(path, []).append(failure)
+
+    def accept_token(self, token: str) -> None:
+        """Accept `token` too (a server's own key), as another account of the same platform."""
+        self.server_tokens.add(token)
+        self.refused_tokens.pop(token, None)
+
+    def refuse_token(self, token: str, *, status: int = 403, code: str = "used_up") -> None:
+        """Requests with `token` fail from now on (out of credit by default; 401 invalid_token too)."""
+        self.refused_tokens[token] = (status, code)
+
+    def tokens_for(self, path: str) -> list[str | None]:
+        """The tokens requests to `path` carried, in order."""
+        return [token for logged, token in self.token_log if logged == path]
 
     def hold(self, path: str) -> asyncio.Event:
         """Requests to ``path`` wait (an API that is up but not answering) until the event is set."""
@@ -581,9 +604,13 @@ class FakeProducer:
             return self._error(failure.status, failure.code, failure.message)
         if path.startswith("/producer/"):
             auth = request.headers.get("authorization")
-            if not auth:
+            if not auth or auth == "Bearer ":
                 return self._error(400, "no_token", "token is required")
-            if auth != f"Bearer {self.token}":
+            token = auth.removeprefix("Bearer ")
+            if token in self.refused_tokens:
+                status, code = self.refused_tokens[token]
+                return self._error(status, code, code.replace("_", " "))
+            if token != self.token and token not in self.server_tokens:
                 return self._error(401, "invalid_token", "token is invalid")
             if not isinstance(await self._body(request), dict):
                 return self._error(400, "bad_request", "request body must be a JSON object.")
@@ -611,6 +638,9 @@ class FakeProducer:
             "/producer/wav": self.wav_requests,
             "/producer/videos": self.video_requests,
         }
+        if request.path.startswith("/producer/"):
+            auth = request.headers.get("authorization")
+            self.token_log.append((request.path, auth.removeprefix("Bearer ") if auth else None))
         if request.path == "/producer/tasks":
             self.task_requests.append((asyncio.get_running_loop().time(), recorded))
         elif request.path in logs:
@@ -680,6 +710,7 @@ class FakeProducer:
             created_at=round(now, 3),
             started_at=round(now + 0.001, 3),
             callback_url=callback_url,
+            token=_token(request),
         )
         self.tasks[task.task_id] = task
         self._media[f"preview-{task.task_id}.mp3"] = _Media("audio/mpeg", PREVIEW_SIZE)
@@ -839,11 +870,13 @@ class FakeProducer:
         """``retrieve`` one record (unknown → 200 ``{}``) or ``retrieve_batch`` several."""
         body: JSON = await self._body(request)
         action = body.get("action", "retrieve")
+        token = _token(request)
+        mine = {key: task for key, task in self.tasks.items() if task.token in ("", token)}
         if action == "retrieve":
             task_id = body.get("id")
             if not isinstance(task_id, str) or not task_id:
                 return self._error(400, "bad_request", "id is required.")
-            if task_id not in self.tasks:
+            if task_id not in mine:
                 return web.json_response({})
             return web.json_response(self.task_record(task_id))
         if action == "retrieve_batch":
@@ -851,14 +884,14 @@ class FakeProducer:
             if ids is None:
                 # Undocumented for Producer (the WebExtrator docs describe it): page through
                 # this token's own tasks, newest first.
-                ordered = sorted(self.tasks, key=lambda key: self.tasks[key].created_at, reverse=True)
+                ordered = sorted(mine, key=lambda key: self.tasks[key].created_at, reverse=True)
                 offset, limit = body.get("offset", 0), body.get("limit", 12)
                 if not (isinstance(offset, int) and isinstance(limit, int)):
                     return self._error(400, "bad_request", "offset and limit must be integers.")
                 ids = ordered[offset : offset + limit]
             elif not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
                 return self._error(400, "bad_request", "ids must be a list of task ids.")
-            items = [self.task_record(task_id) for task_id in ids if task_id in self.tasks]
+            items = [self.task_record(task_id) for task_id in ids if task_id in mine]
             return web.json_response({"items": items, "count": len(items)})
         return self._error(400, "bad_request", "action is invalid.")
 
