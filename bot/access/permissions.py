@@ -117,3 +117,8 @@ class CommandAccess:
         if by_channel is None:
             by_channel = _find(places, guild.id - 1, CHANNEL)
         return by_member is not False and by_channel is not False
+
+
+def role_ids(member: discord.abc.User) -> tuple[int, ...]:
+    """A member's roles (for role caps, `/limits`); none for a user outside a server."""
+    return tuple(role.id for role in member.roles) if isinstance(member, discord.Member) else ()

@@ -16,7 +16,7 @@ from aiohttp import web
 from discord.ext import commands
 
 from bot import __version__
-from bot.access.permissions import CommandAccess
+from bot.access.permissions import CommandAccess, role_ids
 from bot.access.visibility import Visibility
 from bot.app.commands import EXTENSIONS, MusicTree, sync_commands
 from bot.app.webhook import create_app, create_metrics_app
@@ -128,8 +128,7 @@ class MusicBot(commands.AutoShardedBot):
         self.songs = SongService(
             settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics, leases=self.leases
         )
-        self.billing = Billing(settings, repo, self.api, self, clock=clock)
-        """Servers' own API keys (every request for a server carries its key), budgets, role caps, usage."""
+        self.billing = Billing(settings, repo, self.api, self, clock=clock)  # server keys, budgets, role caps
         self.billing.register(self.songs.follow_ups.register, self.songs.follow_ups.wake)
         self.poller = TaskPoller(settings, self.api, self.songs, repo, clock=clock)
         self.status_sync = StatusSync(self.delivery, repo, self.leases)
@@ -338,7 +337,7 @@ class MusicBot(commands.AutoShardedBot):
         """
         self._track_start()
         self.check_can_post(interaction)
-        request = with_roles(request, interaction.user)
+        request = dataclasses.replace(request, role_ids=role_ids(interaction.user))
         status_message_id = None
         if not interaction.response.is_done():
             acknowledged = await interaction.response.defer(thinking=True)
@@ -389,7 +388,7 @@ class MusicBot(commands.AutoShardedBot):
         """The same path for a request made by a message (a reply to a song): the status is a reply."""
         self._track_start()
         try:
-            task = await self.songs.enqueue(with_roles(request, message.author))
+            task = await self.songs.enqueue(dataclasses.replace(request, role_ids=role_ids(message.author)))
             try:
                 status = await message.reply(render.status_text(task), allowed_mentions=discord.AllowedMentions.none())
                 await self.repo.set_status_message(task.id, status.id)
@@ -496,10 +495,3 @@ class MusicBot(commands.AutoShardedBot):
         await self.poller.stop()
         await super().close()
         await self.media_session.close()
-
-
-def with_roles(request: SongRequest, member: discord.User | discord.Member) -> SongRequest:
-    """The requester's roles, for role caps (`/limits`): read here, where the member is at hand."""
-    if not isinstance(member, discord.Member):
-        return request
-    return dataclasses.replace(request, role_ids=tuple(role.id for role in member.roles))
