@@ -316,6 +316,9 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         discord_oauth_base=read.url("DISCORD_OAUTH_BASE", "https://discord.com") or "https://discord.com",
         require_server_keys=read.flag("REQUIRE_SERVER_KEYS"),
     )
+    if settings.require_server_keys and settings.secret_key is None and "SECRET_KEY" not in str(read.problems):
+        # Servers' keys are stored encrypted with it: without it no server could ever add one.
+        read.problem("REQUIRE_SERVER_KEYS=true needs SECRET_KEY (`python -m bot keygen` prints one)")
     if read.problems:
         raise SettingsError(read.problems)
     return settings

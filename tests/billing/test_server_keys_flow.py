@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pytest
 
 from bot.core.logs import RedactSecrets
-from bot.core.secrets import new_key
+from bot.core.secrets import SecretBox, new_key
+from bot.core.settings import SettingsError, settings_from_mapping
 from tests.fakes.fake_discord import FakeDiscord
 from tests.harness import World, db_path, embed_field, generate, private_reply, reply_text, today
 from tests.postgres import both_backends
@@ -235,3 +236,46 @@ async def test_public_bot_mode_refuses_servers_without_a_key(world: World) -> No
     await generate(world, "paid by the club", club.member_id, club.channel_id)
     await world.wait_for_song(club.channel_id)
     assert audio_tokens(world) == {"paid by the club": SERVER_KEY}
+
+
+async def test_rotating_secret_key_keeps_keys_and_a_lost_one_never_falls_back_to_the_owner(world: World) -> None:
+    """SECRET_KEY=new,old re-encrypts stored keys at start; a key no SECRET_KEY opens is refused,
+    pausing its server and telling its owner by DM (no alerts channel), never paid by the bot's key."""
+    old, new = new_key(), new_key()
+    world.producer.accept_token(SERVER_KEY)
+    club = add_club(world)
+    owner = world.discord.guilds[club.guild_id].owner_id
+    world.discord.users[owner] = FakeDiscord._make_user(owner, "Club Owner")
+    await world.start_bot(SECRET_KEY=old)
+    await save_key(world, club)
+    before = (await world.repo.guild_billing(club.guild_id)).api_key
+    await world.stop_bot()
+
+    await world.start_bot(SECRET_KEY=f"{new},{old}")
+    for _ in range(200):  # re-encrypted in the background after start
+        stored = (await world.repo.guild_billing(club.guild_id)).api_key
+        if stored != before:
+            break
+        await asyncio.sleep(0.05)
+    assert stored is not None and stored != before and SecretBox(new).decrypt(stored) == SERVER_KEY
+    await generate(world, "after rotation", club.member_id, club.channel_id)
+    await world.wait_for_song(club.channel_id)
+    assert audio_tokens(world)["after rotation"] == SERVER_KEY
+    await world.stop_bot()
+
+    await world.start_bot(SECRET_KEY=new_key())  # the owner lost both keys
+    refused = await generate(world, "key lost", club.member_id, club.channel_id)
+    assert "paused" in await reply_text(world, refused)
+    assert audio_tokens(world)["key lost"] != world.producer.token
+    await world.settle()
+    dms = world.discord.messages.get(world.discord.dm_channel_id(owner), [])
+    assert len(dms) == 1 and "save the key again" in dms[0].content and "Own Key Club" in dms[0].content
+    assert world.discord.messages.get(world.discord.dm_channel_id(world.discord.owner_id), []) == []
+
+
+def test_public_bot_mode_needs_a_secret_key() -> None:
+    with pytest.raises(SettingsError, match="REQUIRE_SERVER_KEYS=true needs SECRET_KEY"):
+        settings_from_mapping({"DISCORD_TOKEN": "x", "PRODUCER_API_TOKEN": "y", "REQUIRE_SERVER_KEYS": "true"})
+    assert settings_from_mapping(
+        {"DISCORD_TOKEN": "x", "PRODUCER_API_TOKEN": "y", "REQUIRE_SERVER_KEYS": "true", "SECRET_KEY": new_key()}
+    ).require_server_keys
