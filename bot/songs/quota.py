@@ -65,6 +65,8 @@ class Charge:
     day: str
     cost: int
     action: str = "lyrics"
+    own_key: bool = False
+    """Paid with the server's own key (its refund gives back that share of the month too)."""
 
 
 class Quota:
@@ -115,8 +117,8 @@ class Quota:
         """Charge for something that is not a song (lyrics): the same allowance and member cap, no
         queue. Raises `QuotaExceeded` (nothing charged); give it back with `refund_credits`."""
         now = self._clock()
-        charge = Charge(guild_id, user_id, utc_day(now), self.cost_of(action), action)
         limits = await self.spending_limits(guild_id)
+        charge = Charge(guild_id, user_id, utc_day(now), self.cost_of(action), action, limits.own_key)
         if charge.cost:
             refused = await self._repo.charge_credits(
                 guild_id,
@@ -131,7 +133,9 @@ class Quota:
         return charge
 
     async def refund_credits(self, charge: Charge) -> None:
-        await self._repo.refund_credits(charge.guild_id, charge.user_id, charge.day, charge.cost, action=charge.action)
+        await self._repo.refund_credits(
+            charge.guild_id, charge.user_id, charge.day, charge.cost, action=charge.action, own_key=charge.own_key
+        )
 
     async def check_quota(self, guild_id: int, user_id: int, role_ids: tuple[int, ...] = ()) -> None:
         """A read-only early check, for work worth skipping when the charge would fail anyway.

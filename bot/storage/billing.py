@@ -335,7 +335,7 @@ class BillingRepository(OutboxRepository):
         )
 
     async def _move_credit_usage(
-        self, tx: Transaction, guild_id: int, user_id: int, day: str, action: str, delta: int
+        self, tx: Transaction, guild_id: int, user_id: int, day: str, action: str, delta: int, *, own_key: bool = False
     ) -> None:
         """Credits for what is not a song (lyrics), for /usage: +cost on a charge, -cost on a refund.
         A refund also gives the month its credits back (a charge's month moves in `_write_months`)."""
@@ -352,8 +352,10 @@ class BillingRepository(OutboxRepository):
             "WHERE guild_id = ? AND user_id = ? AND day = ? AND action = ?",
             (cost, cost, guild_id, user_id, day, action),
         )
+        own = cost if own_key else 0
         await tx.execute(
-            "UPDATE monthly_usage SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END "
+            "UPDATE monthly_usage SET used = CASE WHEN used > ? THEN used - ? ELSE 0 END, "
+            "own_key_used = CASE WHEN own_key_used > ? THEN own_key_used - ? ELSE 0 END "
             "WHERE guild_id = ? AND month = ?",
-            (cost, cost, guild_id, month_of(day)),
+            (cost, cost, own, own, guild_id, month_of(day)),
         )

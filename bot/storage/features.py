@@ -187,7 +187,9 @@ class FeatureRepository(BillingRepository):
             return refused.reason
         return None
 
-    async def refund_credits(self, guild_id: int, user_id: int, day: str, cost: int, *, action: str = "lyrics") -> None:
+    async def refund_credits(
+        self, guild_id: int, user_id: int, day: str, cost: int, *, action: str = "lyrics", own_key: bool = False
+    ) -> None:
         """Give back what `charge_credits` took (never below zero)."""
         if cost <= 0:
             return
@@ -204,4 +206,4 @@ class FeatureRepository(BillingRepository):
                 "WHERE guild_id = ? AND user_id = ? AND day = ?",
                 (cost, cost, guild_id, user_id, day),
             )
-            await self._move_credit_usage(tx, guild_id, user_id, day, action, -cost)
+            await self._move_credit_usage(tx, guild_id, user_id, day, action, -cost, own_key=own_key)

@@ -79,8 +79,13 @@ async def test_credit_charges_count_against_the_budget_and_usage(repo: Repositor
     assert (await repo.month_usage(1, MONTH)).used == 2
     rows = await repo.usage_rows(1, DAY, DAY)
     assert [(r.user_id, r.action, r.credits) for r in rows] == [(7, "lyrics", 2)]
+    own = CreditLimits(100, None, monthly_budget=3, own_key=True)
+    assert await repo.charge_credits(1, 7, DAY, 1, own, action="lyrics") is None
+    assert (await repo.month_usage(1, MONTH)).own_key_used == 1
+    await repo.refund_credits(1, 7, DAY, 1, action="lyrics", own_key=True)
     await repo.refund_credits(1, 7, DAY, 2, action="lyrics")
-    assert (await repo.month_usage(1, MONTH)).used == 0
+    usage = await repo.month_usage(1, MONTH)
+    assert (usage.used, usage.own_key_used) == (0, 0)
     assert sum(r.credits for r in await repo.usage_rows(1, DAY, DAY)) == 0
 
 
