@@ -199,6 +199,12 @@ async def test_only_the_requester_or_a_manager_may_share(world: World, oauth: Fa
     )
     assert "Share it anyway?" in await reply_text(world, asked)
     assert await world.repo.share_token("song-private") is None
+    assert asked.original is not None
+    (confirm,) = [c["custom_id"] for row in asked.original.components for c in row["components"] if c.get("style") == 4]
+    await world.discord.click_button(asked.original, confirm, user_id=world.member_id)
+    await world.discord.wait_for(lambda: "/s/" in asked.original.content)
+    token = await world.repo.share_token("song-private")
+    assert token is not None and token in asked.original.content
 
 
 async def test_without_its_variables_the_web_is_off_and_the_log_says_why(
