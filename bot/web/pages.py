@@ -203,7 +203,7 @@ class WebPages:
         )
         more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
         stars = await self.repo.star_counts(song.id for song in rows)
-        names = await self.access.names(guild.id, [song.requester_id for song in rows] + ([maker] if maker else []))
+        names = await self.access.names(guild.id, [song.requester_id for song in rows])  # no lookups of any id asked
         query = {"q": text, "sort": sort, "member": str(maker) if maker else ""}
         return self._render(
             "gallery.html",
@@ -212,7 +212,7 @@ class WebPages:
             guild={"id": guild.id, "name": guild.name},
             songs=[self.song_card(song, stars, names) for song in rows],
             query=query,
-            maker_name=names.get(maker) if maker else None,
+            maker_name=names.get(maker, "this member") if maker else None,
             page=page,
             previous_page=page - 1 if page > 1 else None,
             next_page=page + 1 if more and page < MAX_PAGE else None,
