@@ -185,10 +185,10 @@ async def _plans(repo: Any) -> list[str]:
             rows = await repo._fetchall(f"EXPLAIN QUERY PLAN {sql} LIMIT 25", params)
             lines = [str(row[-1]) for row in rows if "SCAN" in str(row[-1]) or "SEARCH" in str(row[-1])]
         notes.append(f"{name}: " + "; ".join(lines))
+    from bot.storage.songs import SONG_CHANNELS
+
     rows = await repo._fetchall(
-        ("EXPLAIN " if repo.dialect == "postgres" else "EXPLAIN QUERY PLAN ")
-        + "SELECT DISTINCT channel_id FROM songs WHERE guild_id = ?",
-        (GUILD,),
+        ("EXPLAIN " if repo.dialect == "postgres" else "EXPLAIN QUERY PLAN ") + SONG_CHANNELS, (GUILD, GUILD)
     )
     notes.append("channels: " + "; ".join(str(row[0] if repo.dialect == "postgres" else row[-1]) for row in rows))
     return notes

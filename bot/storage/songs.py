@@ -15,6 +15,16 @@ MAX_SEARCH_TERMS = 8
 _WORD = re.compile(r"[^\W_]+")
 
 
+SONG_CHANNELS = (
+    "WITH RECURSIVE found (channel_id) AS ("
+    "SELECT MIN(channel_id) FROM songs WHERE guild_id = ? "
+    "UNION ALL SELECT (SELECT MIN(channel_id) FROM songs WHERE guild_id = ? AND channel_id > found.channel_id) "
+    "FROM found WHERE found.channel_id IS NOT NULL"
+    ") SELECT channel_id FROM found WHERE channel_id IS NOT NULL"
+)
+"""A guild's song channels, one index lookup per channel (`song_channels`)."""
+
+
 def search_terms(text: str) -> list[str]:
     """The words of a search, lower-cased, as both backends' query syntaxes can take them verbatim."""
     return _WORD.findall(text.lower())[:MAX_SEARCH_TERMS]
@@ -237,14 +247,7 @@ class SongRepository(RepositoryBase):
         `songs_by_channel` index (a loose index scan: a few lookups per channel) instead of reading
         every song of the server, which a plain DISTINCT does.
         """
-        rows = await self._fetchall(
-            "WITH RECURSIVE found (channel_id) AS ("
-            "SELECT MIN(channel_id) FROM songs WHERE guild_id = ? "
-            "UNION ALL SELECT (SELECT MIN(channel_id) FROM songs WHERE guild_id = ? AND channel_id > found.channel_id) "
-            "FROM found WHERE found.channel_id IS NOT NULL"
-            ") SELECT channel_id FROM found WHERE channel_id IS NOT NULL",
-            (guild_id, guild_id),
-        )
+        rows = await self._fetchall(SONG_CHANNELS, (guild_id, guild_id))
         return [int(row[0]) for row in rows]
 
     async def children(self, song_id: str) -> list[SongRow]:
