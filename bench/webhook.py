@@ -30,6 +30,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.common import REPO, Child, Row, Section, ms, percentile, running_tasks
+from bench.instrument import StatementCounter, cpu_seconds
 
 CONCURRENCY = 64
 WARMUP = 200
@@ -78,6 +79,9 @@ async def serve(mode: str, count: int, directory: str) -> None:
     folder = Path(directory)
     loop = asyncio.get_running_loop()
     repo = service = session = None
+    counter = StatementCounter()
+    guilds = int(os.environ.get("BENCH_GUILDS", "50"))
+    callbacks = Counter[str]()
     if mode in {"bot", "listen"}:
         env = {
             "DISCORD_TOKEN": "unused",
@@ -95,6 +99,14 @@ async def serve(mode: str, count: int, directory: str) -> None:
         session = aiohttp.ClientSession()
         api = ProducerClient(session, "http://127.0.0.1:9", "unused")
         service = SongService(settings, repo, api, NoopDelivery(), clock=time.time)  # type: ignore[arg-type]
+        accept = service.accept_callback
+
+        async def accept_counted(secret: str, body: dict[str, Any]) -> str:
+            outcome = await accept(secret, body)
+            callbacks[outcome] += 1
+            return outcome
+
+        service.accept_callback = accept_counted  # type: ignore[method-assign]
         app = create_app(service, _health)
     if mode == "bot":
         assert service is not None and repo is not None
@@ -103,8 +115,8 @@ async def serve(mode: str, count: int, directory: str) -> None:
             SongRequest(
                 action="generate",
                 body={"action": "generate", "prompt": f"bench {n}", "model": "FUZZ-2.0 Pro"},
-                guild_id=1000 + n % 50,
-                channel_id=2000 + n % 50,
+                guild_id=1000 + n % guilds,
+                channel_id=2000 + n % guilds,
                 requester_id=3000 + n,
             )
             for n in range(count)
@@ -122,11 +134,26 @@ async def serve(mode: str, count: int, directory: str) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
+    if repo is not None:
+        counter.attach(repo)
     print(f"LISTENING {runner.addresses[0][1]}", flush=True)
-    await loop.run_in_executor(None, sys.stdin.readline)
+    cpu_at = cpu_seconds()
+    # "reset" (after the warm-up) starts the counts over; "report" ends the run.
+    while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "reset":
+        if service is not None:
+            await service.drain()
+        counter.reset()
+        callbacks.clear()
+        cpu_at = cpu_seconds()
+        print("RESET", flush=True)
     report: dict[str, Any] = {}
-    if service is not None and repo is not None:
+    if service is not None:
         await service.drain()
+    report["cpu_seconds"] = cpu_seconds() - cpu_at
+    if service is not None and repo is not None:
+        report["statements"] = counter.statements
+        report["transactions"] = counter.transactions
+        report["callbacks"] = dict(callbacks)
         states = ("reserved", "pending", "received", "delivering", "delivered", "failed")
         tasks = await repo.tasks_in_states(*states)
         report["states"] = dict(Counter(task.state for task in tasks))
@@ -215,6 +242,8 @@ async def measure(mode: str, count: int) -> dict[str, Any]:
                 pairs = [[uuid.uuid4().hex, f"api-{n}"] for n in range(total)]
             jobs = [(secret, callback_body(api_id)) for secret, api_id in pairs]
             await fire(base, jobs[:WARMUP])
+            await child.send("reset")
+            await child.wait_for(r"^RESET$", within=120)
             latencies, statuses, wall = await fire(base, jobs[WARMUP:])
             await child.send("report")
             _, line = await child.wait_for(r"^REPORT ", within=120)
