@@ -135,7 +135,14 @@ async def run(quick: bool) -> Section:
             f"exactly {LIMIT}",
             exact,
         ),
-        Row(f"quota: charge p99 ({CONCURRENT} at once)", ms(v99), ms(b99), v99 / b99, "≤ 20 ms", v99 <= 0.020),
+        Row(
+            f"quota: charge p99 ({CONCURRENT} at once)",
+            ms(v99),
+            ms(b99) + " (bare UPDATE)",
+            v99 / b99,
+            "≤ 20 ms and ≤ 1.2× bare",
+            v99 <= 0.020 and v99 <= 1.2 * b99,
+        ),
     ]
     section.notes.append(
         f"Quota: {CONCURRENT} concurrent charges (SongService) on one guild, limit {LIMIT}, {rounds} "

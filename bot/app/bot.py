@@ -238,7 +238,7 @@ class MusicBot(commands.AutoShardedBot):
             self.songs,
             self.health,
             metrics_source=self.metrics_text if metrics_here else None,
-            count_callback=lambda outcome: self.metrics.callbacks.labels(outcome).inc(),
+            count_callback=lambda outcome: self.metrics.labelled(self.metrics.callbacks, outcome).inc(),
         )
         self._add_web_pages(app)
         self._web_runner, self.webhook_port = await self._listen(app, settings.webhook_port, "WEBHOOK_PORT")

@@ -34,6 +34,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[Counter, tuple[str, ...]], Counter] = {}
         r = self.registry
         self.songs_requested = Counter(
             "musicbot_songs_requested",
@@ -89,6 +90,16 @@ class Metrics:
             ["shard"],
             registry=r,
         )
+
+    def labelled(self, metric: Counter, *values: str) -> Counter:
+        """`metric.labels(*values)`, kept: prometheus-client validates and takes a lock on every
+        `labels` call (about 10 µs), which a burst of charges or callbacks would pay per event. The
+        label values used here (actions, outcomes, codes, statuses) are few, so this stays small."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def set_gateway_latencies(self, latencies: list[tuple[int, float]]) -> None:
         for shard, latency in latencies:

@@ -116,7 +116,7 @@ class Delivering:
             log.warning("Task %d: another process took its delivery over; leaving the rest to it", task.id)
             return
         follow_ups, queued = recorded
-        self._metrics.songs_delivered.labels(task.action).inc()
+        self._metrics.labelled(self._metrics.songs_delivered, task.action).inc()
         if task.finished_at is not None:
             self._metrics.delivery_latency.observe(max(0.0, self._clock() - task.finished_at))
         if follow_ups:

@@ -125,7 +125,7 @@ class SongService(Recovery, Delivering, Promotions):
         )
         if isinstance(outcome, Refusal):
             raise self._quota.refusal(outcome.reason, limits, now)
-        self._metrics.songs_requested.labels(request.action).inc()
+        self._metrics.labelled(self._metrics.songs_requested, request.action).inc()
         if status_message_id is not None:
             # The command's interaction stays in this process: its line is edited from here, through
             # the token (exempt from Discord's global limit), while this process lives.
@@ -373,7 +373,7 @@ class SongService(Recovery, Delivering, Promotions):
         return True
 
     def _count_failure(self, task: Task) -> None:
-        self._metrics.songs_failed.labels(task.action).inc()
+        self._metrics.labelled(self._metrics.songs_failed, task.action).inc()
         if task.refunded:
             self._metrics.refunds.inc()
 
