@@ -128,3 +128,29 @@ async def test_stay_in_voice_holds_the_channel(world: World, lounge: int) -> Non
     await world.discord.voice.wait_for_tracks(world.guild_id, 2)
     assert len(world.discord.voice.streams_in(world.guild_id)) == 1  # one connection throughout
     assert party_messages(world) == [message] and "has ended" not in party_text(message)
+
+
+@both_backends
+async def test_a_restart_ends_the_party_but_keeps_playlists_loop_and_radio(world: World, lounge: int) -> None:
+    """After a restart nothing plays in voice; the playlist, /loop queue and the radio are still there
+    and the next party plays with them."""
+    await world.start_bot(callbacks=True)
+    song = await make_song(world, "Keeper", 8)
+    await playlist_of(world, "Kept", [song])
+    await world.discord.voice.join(world.member_id, lounge)
+    await run(world, "play", {"song": song})
+    await run(world, "loop", {"mode": "queue"})
+    await run(world, "radio", {"source": "new"})
+    [before] = party_messages(world)
+
+    await world.restart_bot()
+    await world.discord.wait_for(lambda: "has ended: the bot is restarting" in party_text(before))
+    await world.discord.wait_for(lambda: world.discord.voice.bot_channel(world.guild_id) is None)
+
+    assert "Playing **Keeper**" in await run(world, "play", {"playlist": "Kept"})
+    after = await world.discord.wait_for(lambda: [m for m in party_messages(world) if m is not before])
+    text = await world.discord.wait_for(
+        lambda: party_text(after[0]) if "Loop: the queue" in party_text(after[0]) else ""
+    )
+    assert "Radio: the server's newest songs" in text
+    assert "Stopped" in await run(world, "stop", {})
