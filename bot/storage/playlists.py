@@ -1,4 +1,5 @@
-"""Playlists and party modes: members' ordered lists of the server's songs, how the party plays.
+"""Playlists and party modes: members' ordered lists of the server's songs, how the party plays
+(and each song's measured loudness).
 
 Playlists are server data any process may read and change (a member edits one from any shard);
 positions are kept gap-free (1 = first) inside one transaction per change, the playlist's row
@@ -235,6 +236,21 @@ class PlaylistRepository(RepositoryBase):
             (*params, limit),
         )
         return [song_from_row(row) for row in rows]
+
+    # -- loudness ----------------------------------------------------------------------------
+
+    async def song_loudness(self, song_id: str) -> tuple[float, float] | None:
+        """(integrated LUFS, true peak dBTP) measured when the song last played whole, or None."""
+        row = await self._fetchone("SELECT integrated, true_peak FROM song_loudness WHERE song_id = ?", (song_id,))
+        return (float(row[0]), float(row[1])) if row else None
+
+    async def save_song_loudness(self, song_id: str, integrated: float, true_peak: float, at: float) -> None:
+        await self._write(
+            "INSERT INTO song_loudness (song_id, integrated, true_peak, measured_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (song_id) DO UPDATE SET integrated = excluded.integrated, "
+            "true_peak = excluded.true_peak, measured_at = excluded.measured_at",
+            (song_id, integrated, true_peak, at),
+        )
 
     # -- party modes -------------------------------------------------------------------------
 

@@ -21,13 +21,17 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import os
 import queue
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import IO, cast
 
 import aiohttp
@@ -35,6 +39,7 @@ import discord
 from discord.oggparse import OggStream
 
 from bot.producer import media
+from bot.storage import Repository
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +48,66 @@ FRAME_SECONDS = 0.02
 BITRATE_KBPS = 96
 LOUDNESS_TARGET_LUFS = -14.0
 """Integrated loudness every song is brought to (EBU R128), the level most streaming services play at."""
-LOUDNESS_FILTER = f"loudnorm=I={LOUDNESS_TARGET_LUFS:g}:TP=-1.5:LRA=11"
-"""ffmpeg's EBU R128 normaliser in its single-pass (dynamic) mode: it measures as it plays, over a 3 s
-window, so a song needs no prior pass; measured within 0.1 LU of the target on songs 20 dB apart."""
+TRUE_PEAK_LIMIT = -1.5
+"""dBTP no song goes above after normalisation."""
+LOUDNESS_FILTER = f"loudnorm=I={LOUDNESS_TARGET_LUFS:g}:TP={TRUE_PEAK_LIMIT:g}:LRA=11:print_format=json"
+"""ffmpeg's EBU R128 normaliser in its single-pass (dynamic) mode, for a song's first play: it measures
+as it plays, over a 3 s window, so the song needs no prior pass (within 0.1 LU of the target on songs
+20 dB apart), and prints what it measured of the whole song at the end. It works at 192 kHz, which
+costs about 65 MB and twice the CPU of the plain chain, so later plays use `Loudness.gain_filter`."""
+GAIN_MAX_DB = 30.0
+"""The most a measured song is turned up: a near-silent one is not made into loud noise."""
+_MEASURED = re.compile(r'"input_(i|tp)"\s*:\s*"(-?[0-9.]+)"')
 
 
-def ffmpeg_arguments(*, start: float = 0.0, normalise: bool = True) -> tuple[str, ...]:
+@dataclass(frozen=True, slots=True)
+class Loudness:
+    """A song's measured loudness: integrated (LUFS) and true peak (dBTP), over the whole song."""
+
+    integrated: float
+    true_peak: float
+
+    def gain_filter(self) -> str:
+        """A plain gain to the target (the second pass of two-pass normalisation), with a limiter only
+        when the gain would lift the song's peaks above `TRUE_PEAK_LIMIT`: at 48 kHz, a fraction of
+        what the single-pass normaliser costs."""
+        gain = min(LOUDNESS_TARGET_LUFS - self.integrated, GAIN_MAX_DB)
+        chain = f"volume={gain:.2f}dB"
+        if self.true_peak + gain > TRUE_PEAK_LIMIT:
+            chain += f",alimiter=limit={10 ** (TRUE_PEAK_LIMIT / 20):.4f}:level=false:latency=true"
+        return chain
+
+    @classmethod
+    def parse(cls, ffmpeg_output: str) -> Loudness | None:
+        """What `LOUDNESS_FILTER` printed at the end of a song, if it got there (not when stopped)."""
+        found = dict(_MEASURED.findall(ffmpeg_output))
+        if "i" not in found or "tp" not in found:
+            return None
+        measured = cls(float(found["i"]), float(found["tp"]))
+        return measured if math.isfinite(measured.integrated) and measured.integrated > -70 else None
+
+
+def ffmpeg_arguments(
+    *, start: float = 0.0, normalise: bool = True, measured: Loudness | None = None
+) -> tuple[str, ...]:
     """ffmpeg's command line after the executable: from stdin to Ogg/Opus on stdout.
 
     `start` skips into the song (a seek): as an output option ffmpeg decodes and drops what comes
     before it, which is exact to the sample on a pipe that cannot seek. `normalise` adds the
-    loudness filter (on by default; the voice benchmark compares against the chain without it).
+    loudness filter (on by default; the voice benchmark compares against the chain without it):
+    a gain from the song's `measured` loudness, else the single-pass normaliser. ffmpeg logs at
+    info level with each line's level, so the normaliser's measurement can be read (`Loudness.parse`)
+    and only its errors are logged by the bot.
     """
+    loudness = (measured.gain_filter() if measured is not None else LOUDNESS_FILTER) if normalise else None
     return (
+        *("-hide_banner", "-nostats", "-loglevel", "level+info"),
         *("-protocol_whitelist", "pipe"),  # the bytes the bot hands it, and nothing it would open itself
         *("-i", "pipe:0", "-map_metadata", "-1", "-vn"),
         *(("-ss", f"{start:.3f}") if start > 0 else ()),
-        *(("-af", LOUDNESS_FILTER) if normalise else ()),
+        *(("-af", loudness) if loudness else ()),
         *("-f", "opus", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-b:a", f"{BITRATE_KBPS}k"),
-        *("-fec", "true", "-packet_loss", "15", "-loglevel", "error"),
+        *("-fec", "true", "-packet_loss", "15"),
         # Ogg pages of 200 ms instead of ffmpeg's 1 s, so audio is ready in small steps (the first one sooner).
         *("-page_duration", "200000", "-blocksize", "8192", "pipe:1"),
     )
@@ -152,9 +198,19 @@ class PartyAudio(discord.AudioSource):
     send as if they were. Create it on the event loop.
     """
 
-    def __init__(self, stream: media.MediaStream, song_id: str, *, start: float = 0.0, normalise: bool = True) -> None:
+    def __init__(
+        self,
+        stream: media.MediaStream,
+        song_id: str,
+        *,
+        start: float = 0.0,
+        normalise: bool = True,
+        measured: Loudness | None = None,
+        on_measured: Callable[[Loudness], None] | None = None,
+    ) -> None:
         self.song_id = song_id
         self.start = start
+        self.on_measured = on_measured  # called on the event loop with what the normaliser measured
         self.frames = 0
         self._ended = False
         self._cleaned = False
@@ -168,7 +224,7 @@ class PartyAudio(discord.AudioSource):
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed in cleanup(), when ffmpeg has exited
         try:
             self._process = subprocess.Popen(  # noqa: S603 - a fixed command; the song arrives on stdin
-                [ffmpeg_executable(), *ffmpeg_arguments(start=start, normalise=normalise)],
+                [ffmpeg_executable(), *ffmpeg_arguments(start=start, normalise=normalise, measured=measured)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._errors,  # a real file: nothing to copy while the song plays
@@ -284,15 +340,56 @@ class PartyAudio(discord.AudioSource):
         self._tell_primed()
         with contextlib.suppress(OSError, ValueError):
             self._errors.seek(0)
-            for line in self._errors.read(4000).decode(errors="replace").splitlines()[:5]:
-                if line.strip():
-                    log.warning("ffmpeg (song %s): %s", self.song_id, line.strip()[:300])
+            head = self._errors.read(16000)
+            self._errors.seek(0, os.SEEK_END)
+            self._errors.seek(max(len(head), self._errors.tell() - 4000))
+            output = (head + self._errors.read()).decode(errors="replace")  # the measurement comes last
             self._errors.close()
+            complaints = [line for line in output.splitlines() if "[error]" in line or "[fatal]" in line]
+            for line in complaints[:5]:
+                log.warning("ffmpeg (song %s): %s", self.song_id, line.strip()[:300])
+            measured = Loudness.parse(output) if self.on_measured is not None and self.start == 0 else None
+            if measured is not None and self.on_measured is not None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: the bot stopped meanwhile
+                    self._loop.call_soon_threadsafe(self.on_measured, measured)
 
     @property
     def elapsed(self) -> float:
         """Where in the song playback is, in seconds (from the seek point; pauses excluded)."""
         return self.start + self.frames * FRAME_SECONDS
+
+
+class LoudnessMemory:
+    """Each song's loudness as measured on its first whole play, kept in the database for every process:
+    later plays (a loop, the radio, a playlist) need only a gain (`Loudness.gain_filter`)."""
+
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+        self._saving: set[asyncio.Task[None]] = set()
+
+    async def recall(self, song_id: str) -> Loudness | None:
+        try:
+            known = await self.repo.song_loudness(song_id)
+        except Exception as exc:  # the database is away: the song is measured again as it plays
+            log.info("Could not read the loudness of song %s (%s)", song_id, type(exc).__name__)
+            return None
+        return Loudness(*known) if known is not None else None
+
+    def remember(self, song_id: str) -> Callable[[Loudness], None]:
+        """What `PartyAudio` calls (on the event loop) with the song's measurement."""
+
+        def save(measured: Loudness) -> None:
+            task = asyncio.create_task(self._save(song_id, measured))
+            self._saving.add(task)
+            task.add_done_callback(self._saving.discard)
+
+        return save
+
+    async def _save(self, song_id: str, measured: Loudness) -> None:
+        try:
+            await self.repo.save_song_loudness(song_id, measured.integrated, measured.true_peak, time.time())
+        except Exception as exc:
+            log.info("Could not keep the loudness of song %s (%s)", song_id, type(exc).__name__)
 
 
 async def audio_stream(

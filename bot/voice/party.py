@@ -31,7 +31,7 @@ import discord
 from bot.core.errors import InvalidInput, UserError
 from bot.songs.render import NO_MENTIONS, format_duration
 from bot.storage import Repository, SongRow
-from bot.voice.audio import PartyAudio, audio_stream
+from bot.voice.audio import LoudnessMemory, PartyAudio, audio_stream
 from bot.voice.controls import PartyControls
 from bot.voice.message import RADIO_NAMES, party_embed, song_credits, song_title
 from bot.voice.model import Party, Radio, Track
@@ -71,6 +71,7 @@ class Parties(PartyControls):
         self.client = client
         self.repo = repo  # where a server's loop mode, radio and stay_in_voice are kept
         self.normalise = normalise  # loudness normalisation (EBU R128) in every song's ffmpeg chain
+        self.loudness = LoudnessMemory(repo) if repo is not None and normalise else None
         self.radio_picker: RadioPicker | None = None
         self.session = session  # the media session: public addresses only
         self.allow_private_media = allow_private_media
@@ -305,6 +306,8 @@ class Parties(PartyControls):
         """Play `track` (from `start` seconds) to its end, a skip or Stop; whether any of it was heard."""
         song = track.song
         party.current, party.votes, party.paused, party.skipping = track, set(), False, False
+        measured = await self.loudness.recall(song.id) if self.loudness is not None else None
+        remember = self.loudness.remember(song.id) if self.loudness and measured is None and start == 0 else None
         stream = await audio_stream(self.session, song.audio_url, allow_private=self.allow_private_media)
         if party.ended is not None:
             if stream is not None:
@@ -314,7 +317,9 @@ class Parties(PartyControls):
             self._skipped(party, song, "is unavailable")
             return False
         try:
-            audio = PartyAudio(stream, song.id, start=start, normalise=self.normalise)
+            audio = PartyAudio(
+                stream, song.id, start=start, normalise=self.normalise, measured=measured, on_measured=remember
+            )
         except RuntimeError as exc:
             stream.close()
             log.error("Could not start ffmpeg for song %s (%s)", song.id, exc)

@@ -33,4 +33,13 @@ CREATE TABLE party_modes (
     radio_member_id BIGINT                  -- whose songs or stars (sources member and starred)
 );
 
+-- A song's loudness (EBU R128), measured the first time it plays to its end in a listening party: later
+-- plays bring it to the target with a plain gain instead of ffmpeg's costlier single-pass normaliser.
+CREATE TABLE song_loudness (
+    song_id TEXT PRIMARY KEY REFERENCES songs (id),
+    integrated DOUBLE PRECISION NOT NULL,             -- LUFS
+    true_peak DOUBLE PRECISION NOT NULL,              -- dBTP
+    measured_at DOUBLE PRECISION NOT NULL
+);
+
 ALTER TABLE guild_settings ADD COLUMN stay_in_voice INTEGER NOT NULL DEFAULT 0 CHECK (stay_in_voice IN (0, 1));
