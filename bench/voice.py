@@ -133,6 +133,7 @@ async def _play_round(fake, world: list[tuple[int, int, int, int, str]], child: 
     idle = _pss(pid)
     peak = [0, 0]
     sampler = asyncio.create_task(_sample(pid, peak))
+    heard_before = {guild: len(voice.track_lengths(guild)) for guild, *_ in world}
     cpu_start = _cpu_seconds(pid)
     started = time.monotonic()
     await asyncio.gather(
@@ -142,8 +143,8 @@ async def _play_round(fake, world: list[tuple[int, int, int, int, str]], child: 
         )
     )
     guild_ids = [guild for guild, *_ in world]
-    for guild in guild_ids:
-        await voice.wait_for_tracks(guild, 1, timeout=seconds * 4 + 30)
+    for guild in guild_ids:  # one more song heard in every server than before this round
+        await voice.wait_for_tracks(guild, heard_before[guild] + 1, timeout=seconds * 4 + 30)
     # Stop every party and let ffmpeg be reaped, so its CPU is in the bot's cutime/cstime.
     await asyncio.gather(
         *(fake.invoke_slash("stop", {}, user_id=member, channel_id=text) for _, text, _, member, _ in world)
