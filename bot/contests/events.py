@@ -84,6 +84,23 @@ async def _set_status(client: discord.Client, contest: Contest, status: int) -> 
     return True
 
 
+async def reschedule_event(client: discord.Client, contest: Contest) -> None:
+    """The results moved (entries were closed early): the event follows, so reminders come on time."""
+    if contest.event_id is None:
+        return
+    try:
+        await client.http.edit_scheduled_event(
+            contest.guild_id,
+            contest.event_id,
+            scheduled_start_time=_iso(contest.vote_until),
+            scheduled_end_time=_iso(contest.vote_until + EVENT_LENGTH),
+        )
+    except discord.HTTPException as exc:
+        if exc.status >= 500:
+            raise
+        log.info("Contest %d: event %d was not moved (%s %s)", contest.id, contest.event_id, exc.status, exc.code)
+
+
 async def complete_event(client: discord.Client, contest: Contest) -> None:
     """The results are out: start the event (if Discord has not), then complete it."""
     if contest.event_id is None:

@@ -323,6 +323,8 @@ class ContestService:
         channel = self._client.get_partial_messageable(contest.channel_id, guild_id=contest.guild_id)
         if what == "voting" and contest.phase == "voting":
             await self._post_vote(contest, entries, channel)
+            if contest.vote_until != contest.submit_until + contest.vote_seconds:  # entries closed early
+                await events.reschedule_event(self._client, contest)
         elif what == "finished":
             await self._post_results(contest, entries, channel)
         elif what == "cancelled":

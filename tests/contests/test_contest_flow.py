@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from tests.contests.kit import (
@@ -209,6 +210,23 @@ async def test_end_early_cancel_and_no_event_permission(world: World) -> None:
     assert field(contest_message(world), "Phase") == "🚫 Cancelled"
     assert not titled(world, "🏆 Results")
     assert "no contest open" in await contest_cmd(world, "status", alice)
+
+
+async def test_closing_entries_early_moves_the_results_event(world: World) -> None:
+    """/contest end during entries: voting starts now for its full length, and the event moves with it."""
+    await world.start_bot(callbacks=True)
+    manager = add_manager(world)
+    await start_contest(world, manager, submit_for="2d", vote_for="1h")
+    (event,) = world.discord.events.in_guild(world.guild_id)
+    planned = dt.datetime.fromisoformat(event["scheduled_start_time"])
+    song = await make_song(world, "rain", world.member_id, title="Rain")
+    await contest_cmd(world, "submit", world.member_id, song=song)
+    await contest_cmd(world, "end", manager)
+    await wait_for_vote(world)
+    moved = dt.datetime.fromisoformat(event["scheduled_start_time"])
+    assert dt.timedelta(minutes=59) < moved - dt.datetime.fromtimestamp(world.clock(), dt.UTC) <= dt.timedelta(hours=1)
+    assert planned - moved > dt.timedelta(days=1)
+    assert event["status"] == 1
 
 
 async def test_cancel_marks_the_event_cancelled(world: World) -> None:

@@ -5,7 +5,8 @@
   `name` 1–100, `privacy_level` 2, `entity_metadata.location` 1–100, `scheduled_start_time` not in
   the past, `scheduled_end_time` required and after the start. Without Create Events the bot gets
   403 (50013), as on Discord; `bot_can_manage_events = False` takes the permission away.
-* `GET`/`PATCH`/`DELETE /guilds/{guild}/scheduled-events/{event}`: status moves 1 SCHEDULED → 2
+* `GET`/`PATCH`/`DELETE /guilds/{guild}/scheduled-events/{event}`: name, description, start and end
+  times can change; status moves 1 SCHEDULED → 2
   ACTIVE → 3 COMPLETED, or 1 → 4 CANCELED; anything else is a form error, and a finished event
   cannot change at all (180000).
 
@@ -145,6 +146,9 @@ class FakeScheduledEvents:
         for key in ("name", "description"):
             if key in data:
                 event[key] = data[key]
+        for key in ("scheduled_start_time", "scheduled_end_time"):
+            if key in data:
+                event[key] = dt.datetime.fromisoformat(str(data[key])).isoformat()
         self._fake._changed()
         return event
 
