@@ -43,6 +43,12 @@ def settings_embed(own: GuildSettings, limits: Limits, default_model: str) -> di
     return embed
 
 
+OWN_KEY_ALLOWANCE = (
+    "Server `{target}` pays for its songs with its own API key, so your allowance does not limit it; "
+    "it applies again if the server removes its key."
+)
+
+
 class Admin(commands.Cog):
     """Per-server settings (Manage Server) and the owner's allowance control."""
 
@@ -184,16 +190,20 @@ class Admin(commands.Cog):
             raise InvalidInput("Give `server_id` when using this outside a server.")
         if songs_per_day is None and not reset:
             limits = await self.bot.songs.limits(target)
+            text = OWN_KEY_ALLOWANCE if limits.own_key else "Server `{target}` may make {allowance} songs per day."
             await interaction.response.send_message(
-                f"Server `{target}` may make {limits.daily_allowance} songs per day.", ephemeral=True
+                text.format(target=target, allowance=limits.daily_allowance), ephemeral=True
             )
             return
         if songs_per_day is not None and not 0 <= songs_per_day <= 100000:
             raise InvalidInput("`songs_per_day` must be between 0 and 100000.")
         await self.bot.repo.update_guild_settings(target, daily_allowance=None if reset else songs_per_day)
         limits = await self.bot.songs.limits(target)
+        text = "Server `{target}` may now make {allowance} songs per day."
+        if limits.own_key:
+            text = "Saved. " + OWN_KEY_ALLOWANCE
         await interaction.response.send_message(
-            f"Server `{target}` may now make {limits.daily_allowance} songs per day.", ephemeral=True
+            text.format(target=target, allowance=limits.daily_allowance), ephemeral=True
         )
 
 

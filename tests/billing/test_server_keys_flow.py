@@ -161,6 +161,10 @@ async def test_the_key_is_kept_encrypted_and_shown_only_by_its_last_four(world: 
     embed = shown.responses[0]["data"]["embeds"][0]
     payer = next(f["value"] for f in embed["fields"] if f["name"] == "Songs paid by")
     assert "…" + SERVER_KEY[-4:] in payer and SERVER_KEY not in str(embed)
+    allowance = await world.discord.invoke_slash(
+        "allowance", {}, user_id=world.discord.owner_id, channel_id=club.channel_id
+    )
+    assert "pays for its songs with its own API key" in await private_reply(world, allowance)
 
     refused = await world.discord.invoke_slash(
         "settings", {"api_key": True}, user_id=club.manager_id, channel_id=club.channel_id
