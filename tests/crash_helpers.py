@@ -81,7 +81,7 @@ def install_crash_point(point: str) -> None:
     elif point == "before_submit":
         from bot.producer.client import ProducerClient
 
-        async def never_sent(self: ProducerClient, body: dict[str, Any]) -> Any:
+        async def never_sent(self: ProducerClient, body: dict[str, Any], **routing: Any) -> Any:
             _die(point)
 
         ProducerClient.submit_audio = never_sent  # type: ignore[method-assign]
@@ -90,8 +90,8 @@ def install_crash_point(point: str) -> None:
 
         submit = ProducerClient.submit_audio
 
-        async def sent_then_die(self: ProducerClient, body: dict[str, Any]) -> Any:
-            await submit(self, body)
+        async def sent_then_die(self: ProducerClient, body: dict[str, Any], **routing: Any) -> Any:
+            await submit(self, body, **routing)
             _die(point)
 
         ProducerClient.submit_audio = sent_then_die  # type: ignore[method-assign]

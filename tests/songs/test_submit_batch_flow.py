@@ -32,10 +32,10 @@ async def test_a_bug_sending_one_song_does_not_strand_the_rest_of_its_batch(
     # A restart with room for all of them sends the three as one batch; sending "boom" hits a bug.
     real = ProducerClient.submit_audio
 
-    async def buggy(self: ProducerClient, body: dict[str, Any]) -> Any:
+    async def buggy(self: ProducerClient, body: dict[str, Any], **routing: Any) -> Any:
         if body.get("prompt") == "boom":
             raise RuntimeError("a bug while sending")
-        return await real(self, body)
+        return await real(self, body, **routing)
 
     monkeypatch.setattr(ProducerClient, "submit_audio", buggy)
     await world.stop_bot()
