@@ -16,6 +16,7 @@ listener's and the database's, not the fake Discord's. The load generator in thi
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
 import os
 import sys
@@ -80,6 +81,7 @@ async def serve(mode: str, count: int, directory: str) -> None:
     loop = asyncio.get_running_loop()
     repo = service = session = None
     counter = StatementCounter()
+    profile: cProfile.Profile | None = None
     guilds = int(os.environ.get("BENCH_GUILDS", "50"))
     callbacks = Counter[str]()
     if mode in {"bot", "listen"}:
@@ -145,11 +147,17 @@ async def serve(mode: str, count: int, directory: str) -> None:
         counter.reset()
         callbacks.clear()
         cpu_at = cpu_seconds()
+        if os.environ.get("BENCH_PROFILE"):  # a cProfile of the measured callbacks only
+            profile = cProfile.Profile()
+            profile.enable()
         print("RESET", flush=True)
     report: dict[str, Any] = {}
     if service is not None:
         await service.drain()
     report["cpu_seconds"] = cpu_seconds() - cpu_at
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(os.environ["BENCH_PROFILE"] + f".{os.getpid()}")
     if service is not None and repo is not None:
         report["statements"] = counter.statements
         report["transactions"] = counter.transactions
