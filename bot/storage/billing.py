@@ -13,6 +13,7 @@ and its last four characters; this module never sees the key itself.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -141,15 +142,32 @@ class BillingRepository(OutboxRepository):
         """A server's billing settings and role caps (role → songs per day), read on every charge
         and written rarely, so cached like guild settings. The dict is shared: do not change it."""
         cache = self._cached_billing()
-        now = time.monotonic()
         hit = cache.get(guild_id)
-        if hit is not None and hit[2] > now:
+        if hit is not None and hit[2] > time.monotonic():
             return hit[0], hit[1]
+        # The first caller reads; callers arriving meanwhile share its read (a burst of charges for
+        # one server would otherwise send two reads per charge before the first came back).
+        reads = self._billing_reads()
+        reading = reads.get(guild_id)
+        if reading is None:
+            reading = reads[guild_id] = asyncio.ensure_future(self._read_billing(guild_id))
+            reading.add_done_callback(lambda _: reads.pop(guild_id, None))
+        return await asyncio.shield(reading)
+
+    def _billing_reads(self) -> dict[int, asyncio.Future[tuple[GuildBilling, dict[int, int]]]]:
+        try:
+            return self._billing_in_flight
+        except AttributeError:
+            self._billing_in_flight: dict[int, asyncio.Future[tuple[GuildBilling, dict[int, int]]]] = {}
+            return self._billing_in_flight
+
+    async def _read_billing(self, guild_id: int) -> tuple[GuildBilling, dict[int, int]]:
+        now = time.monotonic()
         row = await self._fetchone(f"SELECT {_BILLING_COLUMNS} FROM guild_billing WHERE guild_id = ?", (guild_id,))
         billing = _billing_from_row(row) if row else GuildBilling(guild_id)
         rows = await self._fetchall("SELECT role_id, songs_per_day FROM role_caps WHERE guild_id = ?", (guild_id,))
         caps = {int(role): int(cap) for role, cap in rows}
-        cache[guild_id] = (billing, caps, now + self._billing_ttl())
+        self._cached_billing()[guild_id] = (billing, caps, now + self._billing_ttl())
         return billing, caps
 
     def forget_billing(self, guild_id: int | None = None) -> None:
