@@ -3,6 +3,13 @@
 # `python -m bot`. Configuration comes from .env or from the environment (systemd, Docker); it is
 # looked for before anything is installed. Creates .venv and installs the bot on first use.
 set -eu
+# `backup PATH`: a relative PATH means relative to where you ran this, not to the bot's folder.
+if [ "${1:-}" = backup ] && [ $# -ge 2 ]; then
+    case "$2" in
+        /* | -*) ;;
+        *) target="$(pwd)/$2"; shift 2; set -- backup "$target" "$@" ;;
+    esac
+fi
 cd "$(dirname "$0")"
 case "${1:-}" in
     -h | --help | --version) ;;

@@ -26,7 +26,14 @@ from bot.core.secrets import new_key
 from bot.core.settings import Settings, SettingsError, load_settings
 from bot.ops.backup import run_backup
 from bot.ops.check import run_check
-from bot.ops.startup import StartupError, current_user, database_problem, describe_network_error, wait_for_discord
+from bot.ops.startup import (
+    StartupError,
+    current_user,
+    database_problem,
+    describe_network_error,
+    use_rest_proxy,
+    wait_for_discord,
+)
 from bot.storage import StorageError, open_repository
 from bot.storage.postgres import database_secrets
 
@@ -104,15 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "usage":
         return asyncio.run(run_usage_report(settings, args.month, args.csv))
     return run_bot(settings)
-
-
-def use_rest_proxy(base: str) -> None:
-    """Send every Discord REST call (bot token and interaction webhooks alike) through `base`.
-
-    A shared REST proxy (nirn-proxy, twilight-http-proxy) keeps all processes of a cluster under
-    the token's one global limit of 50 requests per second; it serves Discord's own paths.
-    """
-    discord.http.Route.BASE = f"{base}/api/v{discord.http.INTERNAL_API_VERSION}"
 
 
 async def run(settings: Settings) -> None:

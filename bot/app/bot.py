@@ -226,8 +226,20 @@ class MusicBot(commands.AutoShardedBot):
         try:
             await self.api.check_token()
         except ProducerError as exc:
-            if not exc.auth_failed:
-                log.warning("Could not check PRODUCER_API_TOKEN at start (%s %s)", exc.status, exc.code)
+            if exc.status == 0:
+                log.warning(
+                    "Cannot reach the Producer API at %s to check PRODUCER_API_TOKEN (%s): songs wait until it "
+                    "answers; check PRODUCER_API_BASE and this machine's network",
+                    self.settings.producer_api_base,
+                    exc.message,
+                )
+            elif not exc.auth_failed:
+                log.warning(
+                    "The Producer API answered HTTP %s (%s) when checking PRODUCER_API_TOKEN at start; it is "
+                    "checked again with the first song",
+                    exc.status,
+                    exc.code,
+                )
             return
         log.info("The Producer API accepts PRODUCER_API_TOKEN")
 

@@ -50,6 +50,19 @@ def hide_secret(secret: str) -> None:
         _LEARNED.add(secret)
 
 
+ANYWHERE_LENGTH = 16
+"""A secret this long is blanked wherever it appears, even inside other text; a shorter one (a test
+token, a short password) only where it stands alone, so `y` does not mangle `Applying`."""
+
+
+def whole_token(secret: str) -> re.Pattern[str]:
+    """The pattern that finds `secret` in a log line: anywhere when long, as a whole token when short."""
+    escaped = re.escape(secret)
+    if len(secret) >= ANYWHERE_LENGTH:
+        return re.compile(escaped)
+    return re.compile(rf"(?<![A-Za-z0-9_]){escaped}(?![A-Za-z0-9_])")
+
+
 class RedactSecrets(logging.Filter):
     """Replace each secret with `********` in the final message, arguments and tracebacks included.
 
@@ -60,10 +73,12 @@ class RedactSecrets(logging.Filter):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = [secret for secret in secrets if secret]
+        self._secrets = [whole_token(secret) for secret in sorted({s for s in secrets if s}, key=len, reverse=True)]
 
     def _clean(self, text: str) -> str:
-        for secret in (*self._secrets, *_LEARNED):
+        for secret in self._secrets:
+            text = secret.sub("********", text)
+        for secret in _LEARNED:
             text = text.replace(secret, "********")
         return redact_tokens(text)
 

@@ -6,6 +6,7 @@ Every name here is a public contract with server owners; `.env.example` document
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,8 @@ class Settings:
     shard_ids: tuple[int, ...] | None = None
     discord_rest_proxy: str | None = None
     lease_seconds: float = 30.0
+    shutdown_grace: float = 8.0
+    """Seconds from SIGTERM/Ctrl-C to exit, whatever the connections are doing (`docker stop` waits 10)."""
     secret_key: Secret | None = field(default=None, repr=False)
     """Fernet key(s) for secrets at rest (bot.core.secrets); None leaves those features off."""
     discord_client_secret: Secret | None = field(default=None, repr=False)
@@ -100,17 +103,30 @@ class Settings:
         return self.public_url is not None
 
 
+PLACEHOLDER = re.compile(r"[\s<>\[\]{}]|\.\.\.|…")
+"""Characters no token has: whitespace, brackets around `<your token>`, an ellipsis."""
+PLACEHOLDER_WORDS = re.compile(r"(?i)(change[-_]?me|x+|your[-_]?\w*|token|secret|placeholder|todo|none|null)")
+"""Whole values that are words someone meant to replace."""
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LOG_FORMATS = ("plain", "json")
 
 
+INLINE_COMMENT = re.compile(r"\s+#.*$")
+"""` # seconds` after a value: python-dotenv (and so `./run.sh`) drops it, Docker's `--env-file` keeps it."""
+
+
 def unquote(raw: str) -> str:
-    """`"FUZZ-2.0 Pro"` → `FUZZ-2.0 Pro`: Docker's `--env-file` and systemd keep quotes that a shell
-    (and python-dotenv) would remove, so a value wrapped in one matching pair of quotes loses them."""
+    """`"FUZZ-2.0 Pro"` → `FUZZ-2.0 Pro`, `5  # seconds` → `5`: Docker's `--env-file` and systemd keep
+    quotes and trailing comments that python-dotenv removes, so they are removed here the same way: a
+    value wrapped in one matching pair of quotes loses them (and anything after the closing quote),
+    and an unquoted value loses a ` # comment` (whitespace, then `#`, then the rest of the line)."""
     value = raw.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-        return value[1:-1].strip()
-    return value
+    if value[:1] in {'"', "'"}:
+        closing = value.find(value[0], 1)
+        if closing > 0 and (closing == len(value) - 1 or INLINE_COMMENT.match(value[closing + 1 :])):
+            return value[1:closing].strip()
+    return INLINE_COMMENT.sub("", value)
 
 
 class _Reader:
@@ -173,9 +189,11 @@ class _Reader:
         self.problem(f"{name} must be true or false, got {raw!r}")
         return False
 
-    def choice(self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False) -> str:
+    def choice(
+        self, name: str, default: str, choices: tuple[str, ...], *, upper: bool = False, lower: bool = False
+    ) -> str:
         raw = self.raw(name)
-        value = (raw.upper() if upper else raw) or default
+        value = (raw.upper() if upper else raw.lower() if lower else raw) or default
         if value not in choices:
             self.problem(f"{name} must be one of {', '.join(choices)}; got {raw!r}")
             return default
@@ -186,6 +204,25 @@ class _Reader:
         if not value:
             self.problem(f"{name} is not set: add it to .env or the environment (see .env.example)")
         return Secret(value)
+
+    def token(self, name: str, *, discord: bool = False) -> Secret:
+        """A required token that is not an obvious placeholder: `<your bot token>`, `changeme`, text
+        with spaces, or (for Discord) the application id, which is all digits. The value is never
+        quoted back (it might be a real token pasted wrongly)."""
+        value = self.required(name)
+        if not value:
+            return value
+        if PLACEHOLDER.search(value) or PLACEHOLDER_WORDS.fullmatch(value):
+            self.problem(
+                f"{name} looks like a placeholder (it has spaces or brackets, or is a word like 'your token'), not a "
+                "token: paste the real one"
+            )
+        elif discord and value.isdigit():
+            self.problem(
+                f"{name} is all digits, which is an application or user id, not a bot token: copy the token "
+                "from the developer portal (Bot → Reset Token)"
+            )
+        return value
 
     def url(self, name: str, default: str | None) -> str | None:
         raw = self.raw(name)
@@ -278,8 +315,8 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
     read = _Reader(env)
     shard_count, shard_ids = read.shards()
     settings = Settings(
-        discord_token=read.required("DISCORD_TOKEN"),
-        producer_api_token=read.required("PRODUCER_API_TOKEN"),
+        discord_token=read.token("DISCORD_TOKEN", discord=True),
+        producer_api_token=read.token("PRODUCER_API_TOKEN"),
         producer_api_base=read.url("PRODUCER_API_BASE", "https://api.acedata.cloud") or "",
         public_url=read.url("PUBLIC_URL", None),
         webhook_host=read.raw("WEBHOOK_HOST") or "0.0.0.0",  # noqa: S104
@@ -292,7 +329,7 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         dev_guild_id=read.integer("DEV_GUILD_ID", None, minimum=1),
         guild_daily_quota=read.integer("GUILD_DAILY_QUOTA", 20, minimum=0) or 0,
         log_level=read.choice("LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
-        log_format=read.choice("LOG_FORMAT", "plain", LOG_FORMATS),
+        log_format=read.choice("LOG_FORMAT", "plain", LOG_FORMATS, lower=True),
         task_timeout=read.number("TASK_TIMEOUT", 20 * 60, minimum=10),
         poll_interval=read.number("POLL_INTERVAL", 5.0, minimum=1.0),
         callback_grace=read.number("CALLBACK_GRACE", 180.0, minimum=0),
@@ -315,10 +352,16 @@ def settings_from_mapping(env: Mapping[str, str]) -> Settings:
         discord_client_secret=Secret(read.raw("DISCORD_CLIENT_SECRET")) if read.raw("DISCORD_CLIENT_SECRET") else None,
         discord_oauth_base=read.url("DISCORD_OAUTH_BASE", "https://discord.com") or "https://discord.com",
         require_server_keys=read.flag("REQUIRE_SERVER_KEYS"),
+        shutdown_grace=read.number("SHUTDOWN_GRACE", 8.0, minimum=1),
     )
     if settings.require_server_keys and settings.secret_key is None and "SECRET_KEY" not in str(read.problems):
         # Servers' keys are stored encrypted with it: without it no server could ever add one.
         read.problem("REQUIRE_SERVER_KEYS=true needs SECRET_KEY (`python -m bot keygen` prints one)")
+    if settings.metrics and settings.metrics_port and settings.metrics_port == settings.webhook_port:
+        read.problem(
+            f"METRICS_PORT={settings.metrics_port} is the same as WEBHOOK_PORT: leave METRICS_PORT empty to serve "
+            "/metrics on the webhook listener, or choose another port"
+        )
     if read.problems:
         raise SettingsError(read.problems)
     return settings

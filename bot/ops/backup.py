@@ -21,11 +21,19 @@ from pathlib import Path
 from bot.core.settings import Settings
 
 
-def backup_target(target: Path, now: dt.datetime) -> Path:
-    """A folder gets a dated file inside it; anything else is the file to write."""
-    if target.is_dir():
-        return target / f"bot-{now.strftime('%Y%m%d-%H%M%S')}.db"
-    return target
+def backup_target(path: str, now: dt.datetime) -> Path:
+    """A folder (one that exists, or any path ending in `/`) gets a new dated file inside it, created
+    if need be, so the same command can run every day; anything else is the file to write."""
+    target = Path(path)
+    if not (path.endswith(("/", os.sep)) or target.is_dir()):
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    stem = f"bot-{now.strftime('%Y%m%d-%H%M%S')}"
+    candidate, number = target / f"{stem}.db", 1
+    while candidate.exists():  # two runs in one second (a retry, a test) still get two files
+        number += 1
+        candidate = target / f"{stem}-{number}.db"
+    return candidate
 
 
 def backup_sqlite(source: Path, target: Path) -> tuple[int, int]:
@@ -73,7 +81,11 @@ def run_backup(settings: Settings, path: str) -> int:
     if not source.is_file():
         print(f"Backup failed: there is no database at {source} (DATABASE_PATH) to back up.", file=sys.stderr)
         return 1
-    target = backup_target(Path(path), dt.datetime.now(dt.UTC))
+    try:
+        target = backup_target(path, dt.datetime.now(dt.UTC))
+    except OSError as exc:
+        print(f"Backup failed: cannot create the folder {path}: {exc.strerror or exc}.", file=sys.stderr)
+        return 1
     if target.exists():
         print(f"Backup failed: {target} already exists; choose a new name or a folder.", file=sys.stderr)
         return 1
@@ -90,6 +102,7 @@ def run_backup(settings: Settings, path: str) -> int:
         return 1
     print(
         f"Backed up {source} to {target} ({size / 1024:.0f} KiB, migration {version}, integrity ok). "
-        f"To restore: stop the bot, copy it to {source}, start the bot."
+        f"To restore: stop the bot, copy it to {source}, delete {source.name}-wal and {source.name}-shm beside it "
+        "if they exist, start the bot."
     )
     return 0

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bot.core.logs import setup_logging
 from bot.core.settings import Settings
-from bot.ops.startup import database_problem, describe_network_error
+from bot.ops.startup import database_problem, describe_network_error, use_rest_proxy
 from bot.producer.client import ProducerClient, ProducerError
 from bot.storage import StorageError
 from bot.storage.database import Dialect, migrations, pending_migrations
@@ -41,8 +41,10 @@ class Outcome:
     line: str
 
 
-async def check_discord(token: str) -> Outcome:
-    """GET /users/@me through discord.py's own client: the call `login` makes, without the gateway."""
+async def check_discord(token: str, proxy: str | None = None) -> Outcome:
+    """GET /users/@me through discord.py's own client: the call `login` makes, without the gateway
+    (through DISCORD_REST_PROXY when set, as the bot will)."""
+    where = f"Discord through DISCORD_REST_PROXY ({proxy})" if proxy else "Discord"
     http = discord.http.HTTPClient(asyncio.get_running_loop())
     try:
         data = await asyncio.wait_for(http.static_login(token), CHECK_TIMEOUT)
@@ -53,10 +55,11 @@ async def check_discord(token: str) -> Outcome:
     except discord.HTTPException as exc:
         return Outcome(False, f"Discord answered HTTP {exc.status} when checking DISCORD_TOKEN; try again later")
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        return Outcome(False, f"Cannot reach Discord ({describe_network_error(exc)}); check the network and DNS")
+        return Outcome(False, f"Cannot reach {where} ({describe_network_error(exc)}); check the network and DNS")
     finally:
         await http.close()
-    return Outcome(True, f"Discord accepts DISCORD_TOKEN (bot user {data.get('username')}, id {data.get('id')})")
+    via = " through DISCORD_REST_PROXY" if proxy else ""
+    return Outcome(True, f"Discord accepts DISCORD_TOKEN{via} (bot user {data.get('username')}, id {data.get('id')})")
 
 
 async def check_producer(session: aiohttp.ClientSession, settings: Settings) -> Outcome:
@@ -77,7 +80,11 @@ async def check_producer(session: aiohttp.ClientSession, settings: Settings) -> 
                 "https://platform.acedata.cloud (Credentials)",
             )
         if exc.status == 0:
-            return Outcome(False, f"Cannot reach the Producer API at {settings.producer_api_base} ({exc.message})")
+            return Outcome(
+                False,
+                f"Cannot reach the Producer API at {settings.producer_api_base} ({exc.message}): check "
+                "PRODUCER_API_BASE and this machine's network and DNS",
+            )
         return Outcome(False, f"The Producer API answered {exc.status} {exc.code} at {settings.producer_api_base}")
     return Outcome(True, f"The Producer API accepts PRODUCER_API_TOKEN ({settings.producer_api_base})")
 
@@ -190,8 +197,10 @@ async def run_check(settings: Settings, *, out: Callable[[str], None] = print) -
         outcomes.append(outcome)
         out(f"{'ok' if outcome.ok else 'FAIL':5} {outcome.line}")
 
+    if settings.discord_rest_proxy:
+        use_rest_proxy(settings.discord_rest_proxy)
     async with aiohttp.ClientSession() as session:
-        await run(check_discord(settings.discord_token))
+        await run(check_discord(settings.discord_token, settings.discord_rest_proxy))
         await run(check_producer(session, settings))
         if settings.database_url:
             await run(check_postgres(str(settings.database_url)))

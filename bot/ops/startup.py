@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 import aiohttp
+import discord
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,16 @@ def database_problem(path: Path, *, create: bool) -> str | None:
     if path.exists() and not os.access(path, os.R_OK | os.W_OK):
         return f"The database {path} is not writable by user {who}. {fix}"
     return None
+
+
+def use_rest_proxy(base: str) -> None:
+    """Send every Discord REST call (bot token and interaction webhooks alike) through `base`.
+
+    A shared REST proxy (nirn-proxy, twilight-http-proxy) keeps all processes of a cluster under
+    the token's one global limit of 50 requests per second; it serves Discord's own paths. `run`
+    and `check` both use it, so `check` asks Discord the way the bot will.
+    """
+    discord.http.Route.BASE = f"{base}/api/v{discord.http.INTERNAL_API_VERSION}"
 
 
 def port_problem(error: OSError, port: int, variable: str) -> StartupError:

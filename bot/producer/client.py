@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -100,6 +101,19 @@ class ProducerError(Exception):
     @property
     def auth_failed(self) -> bool:
         return self.code in {"invalid_token", "token_expired", "token_mismatched", "no_token", "disabled"}
+
+
+def network_reason(error: aiohttp.ClientError) -> str:
+    """Why no answer came, in words an owner can act on (never the request, which holds the token)."""
+    if isinstance(error, aiohttp.ClientConnectorDNSError):
+        return f"the name {error.host} does not resolve (DNS)"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        code = error.os_error.errno
+        reason = os.strerror(code) if code else type(error.os_error).__name__
+        return f"cannot connect to {error.host}:{error.port}: {reason}"
+    if isinstance(error, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return "the connection was closed before the answer arrived"
+    return f"network error ({type(error).__name__})"
 
 
 class ProducerClient:
@@ -313,10 +327,10 @@ class ProducerClient:
                     payload = None
                 status = response.status
         except TimeoutError:
-            raise ProducerError(0, "timeout", f"no answer from {path} in time") from None
+            raise ProducerError(0, "timeout", "no answer in time") from None
         except aiohttp.ClientError as exc:
-            # aiohttp's exception carries the request headers, token included: keep only its class.
-            raise ProducerError(0, "network", f"{type(exc).__name__} on {path}") from None
+            # aiohttp's exception carries the request headers, token included: keep only what fits the owner.
+            raise ProducerError(0, "network", network_reason(exc)) from None
         if status >= 400:
             error = parse_error_body(payload)
             log.warning(
