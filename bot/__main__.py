@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -32,6 +33,7 @@ from bot.ops.startup import (
     database_problem,
     describe_network_error,
     use_rest_proxy,
+    wait_for_database,
     wait_for_discord,
 )
 from bot.storage import StorageError, open_repository
@@ -113,42 +115,81 @@ def main(argv: list[str] | None = None) -> int:
     return run_bot(settings)
 
 
+class Stopper:
+    """SIGTERM (`docker stop`) and Ctrl-C: end the process within SHUTDOWN_GRACE, whatever it is doing.
+
+    While the bot is not yet running (opening the database, waiting for Discord) there is nothing to
+    finish, so the start is abandoned at once. Once it runs, it closes in order (deliveries finish,
+    the listener stops, leases are handed back); if that is not over in time the run is cancelled,
+    and as a last resort the process exits anyway. A second signal stops at once.
+    """
+
+    def __init__(self, main: asyncio.Task[None], grace: float) -> None:
+        self.main = main
+        self.grace = grace
+        self.bot: MusicBot | None = None
+        """Set once the bot is connecting to the gateway: from then on a stop closes it first."""
+        self._stopping: asyncio.Task[None] | None = None
+
+    def __call__(self) -> None:
+        if self._stopping is not None:
+            log.warning("Stopping at once (a second stop signal)")
+            self.main.cancel()
+            return
+        log.info("Stopping (at most %g s, SHUTDOWN_GRACE)", self.grace)
+        self._stopping = asyncio.ensure_future(self._stop())
+
+    async def _stop(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grace
+        if self.bot is None:
+            self.main.cancel()
+        else:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.bot.close()), max(self.grace - 2, self.grace / 2))
+            except TimeoutError:
+                log.warning("Closing took longer than SHUTDOWN_GRACE allows; stopping without finishing")
+            except Exception as exc:  # a failing close must not keep the process alive
+                log.error("Closing failed (%s); stopping anyway", type(exc).__name__)
+        await asyncio.wait({self.main}, timeout=max(0.0, deadline - 1 - loop.time()))
+        if not self.main.done():
+            self.main.cancel()
+            await asyncio.wait({self.main}, timeout=max(0.1, deadline - loop.time()))
+        if not self.main.done():  # something ignored cancellation: do not outlive the grace
+            log.warning("Still busy after SHUTDOWN_GRACE=%g s; exiting", self.grace)
+            log.info("Stopped")
+            logging.shutdown()
+            os._exit(EXIT_FAILED)
+
+
 async def run(settings: Settings) -> None:
-    """Open the database, wait for Discord, run the bot until it stops, close in reverse order."""
+    """Open the database, open the listener, wait for Discord, run the bot until it stops, close in
+    reverse order."""
     if settings.discord_rest_proxy:
         use_rest_proxy(settings.discord_rest_proxy)
     problem = None if settings.database_url else database_problem(settings.database_path, create=True)
     if problem:
         raise StartupError(problem)
-    running: list[MusicBot] = []
-    closing: list[asyncio.Future[None]] = []
-    starting = asyncio.current_task()
-
-    def stop() -> None:
-        """`docker stop` sends SIGTERM: close cleanly (deliveries finish, the listener stops); while
-        still waiting for Discord there is nothing to finish, so the start is simply abandoned."""
-        if running:
-            closing.append(asyncio.ensure_future(running[0].close()))
-        elif starting is not None:
-            starting.cancel()
-
+    main = asyncio.current_task()
+    assert main is not None
+    stop = Stopper(main, settings.shutdown_grace)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop)
     # The database first: a mistake there is the owner's to fix now, while waiting for Discord is not.
     try:
-        repo = await open_repository(settings)
+        repo = await wait_for_database(lambda: open_repository(settings))
     except (OSError, sqlite3.Error) as exc:
         raise StartupError(
             f"Cannot open the database {settings.database_path} as user {current_user()}: {exc}"
         ) from None
     try:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession() as session, MusicBot(settings=settings, repo=repo, session=session) as bot:
+            await bot.open_listener()  # a port in use is found now; /healthz says "starting" meanwhile
             await wait_for_discord(session, discord.http.Route.BASE)
-            async with MusicBot(settings=settings, repo=repo, session=session) as bot:
-                running.append(bot)
-                await bot.start(settings.discord_token)
+            stop.bot = bot
+            await bot.start(settings.discord_token)
     finally:
         await repo.close()
 

@@ -12,12 +12,14 @@ from typing import Any
 
 import aiohttp
 import discord
+import yarl
 from aiohttp import web
 from discord.ext import commands
 
 from bot import __version__
 from bot.access.permissions import CommandAccess, role_ids
 from bot.access.visibility import Visibility
+from bot.app import gateway
 from bot.app.commands import EXTENSIONS, MusicTree, sync_commands
 from bot.app.webhook import create_app, create_metrics_app
 from bot.billing.service import Billing
@@ -51,9 +53,6 @@ from bot.web.app import add_web_routes
 from bot.web.links import WebLinks, web_off_reason
 
 log = logging.getLogger(__name__)
-
-SHUTDOWN_GRACE = 10.0
-"""Seconds a stopping bot gives commands still being charged and submitted."""
 
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,
@@ -176,6 +175,10 @@ class MusicBot(commands.AutoShardedBot):
         self.webhook_port: int | None = None
         self.web_links = WebLinks.from_settings(settings)
         """The web gallery's addresses (song pages, share links), or None when it is off."""
+        self._accepting_callbacks = False
+        """Set once interrupted deliveries are released: a callback taken earlier could be delivered twice."""
+        self._stopping = asyncio.Event()
+        self._closing: asyncio.Future[None] | None = None
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Wait for a cluster-wide IDENTIFY slot instead of discord.py's per-process 5 s sleep."""
@@ -203,8 +206,9 @@ class MusicBot(commands.AutoShardedBot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self._token_check = asyncio.create_task(self._check_producer_token())
-        await self.songs.release_interrupted()  # before callbacks can arrive, so nothing is delivered twice
-        await self._start_webhook()
+        await self.open_listener()  # already open when started by `python -m bot`
+        await self.songs.release_interrupted()  # before callbacks are taken, so nothing is delivered twice
+        self._accepting_callbacks = True
         self.poller.start()
         self.status_sync.start()
         self.songs.follow_ups.start()
@@ -243,11 +247,27 @@ class MusicBot(commands.AutoShardedBot):
             return
         log.info("The Producer API accepts PRODUCER_API_TOKEN")
 
+    async def launch_shard(self, gateway_url: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
+        """One WARNING per failed attempt with back-off, and no retrying once stopping (see `gateway`)."""
+        await gateway.launch_shard(self, self._stopping, gateway_url, shard_id, initial=initial)
+
+    async def accept_callback(self, secret: str, body: dict[str, Any]) -> str:
+        """The listener's sink: `starting` (503) until interrupted deliveries are released."""
+        if not self._accepting_callbacks:
+            return "starting"
+        return await self.songs.accept_callback(secret, body)
+
+    async def open_listener(self) -> None:
+        """Bind the listener (and the metrics port), once: `python -m bot` calls this before it waits
+        for Discord, so a port in use is found at once and `/healthz` answers 503 `starting` meanwhile."""
+        if self._web_runner is None:
+            await self._start_webhook()
+
     async def _start_webhook(self) -> None:
         settings = self.settings
         metrics_here = settings.metrics and settings.metrics_port is None
         app = create_app(
-            self.songs,
+            self,
             self.health,
             metrics_source=self.metrics_text if metrics_here else None,
             count_callback=lambda outcome: self.metrics.labelled(self.metrics.callbacks, outcome).inc(),
@@ -290,7 +310,7 @@ class MusicBot(commands.AutoShardedBot):
             await web.TCPSite(runner, self.settings.webhook_host, port).start()
         except OSError as exc:
             await runner.cleanup()
-            raise port_problem(exc, port, variable) from None
+            raise port_problem(exc, port, variable, self.settings.webhook_host) from None
         sockets = runner.addresses
         return runner, (sockets[0][1] if sockets else port)
 
@@ -433,15 +453,26 @@ class MusicBot(commands.AutoShardedBot):
         )
 
     async def health(self) -> tuple[bool, dict[str, object]]:
-        """For `/healthz`: every shard connected (or only briefly not) and the database answering."""
-        health = await check_health(self.gateway, lambda: self.repo.count_tasks("pending"))
-        pending = health.answer.get("pending", 0) if isinstance(health.answer, dict) else 0
-        return health.healthy, {
-            "status": "ok" if health.healthy else "unavailable",
-            "reason": health.reason,
+        """For `/healthz`: `starting` until every shard has been ready once; then every shard connected
+        (or only briefly not) and the database answering."""
+        if self.is_ready():
+            health = await check_health(self.gateway, lambda: self.repo.count_tasks("pending"))
+            healthy, status, reason, shards = (
+                health.healthy,
+                "ok" if health.healthy else "unavailable",
+                health.reason,
+                health.shards,
+            )
+            pending = health.answer.get("pending", 0) if isinstance(health.answer, dict) else 0
+        else:
+            healthy, status, shards, pending = False, "starting", self.gateway.state()[0], 0
+            reason = "waiting for Discord" if self.user is None else "connecting to Discord's gateway"
+        return healthy, {
+            "status": status,
+            "reason": reason,
             "bot": "producer-discord-bot",
             "version": __version__,
-            "shards": {str(shard): state for shard, state in health.shards.items()},
+            "shards": {str(shard): state for shard, state in shards.items()},
             "mode": "callback" if self.settings.callback_mode else "polling",
             "pending_tasks": pending,
         }
@@ -479,8 +510,15 @@ class MusicBot(commands.AutoShardedBot):
         """Stop taking work first, let requests being charged and deliveries finish, then disconnect.
 
         The heartbeat stops last: while deliveries finish or are handed back within the grace, their
-        leases stay renewed, so no other process takes over work this one is still doing.
+        leases stay renewed, so no other process takes over work this one is still doing. Calling it
+        again (a second signal, `async with` ending) waits for the same close instead of repeating it.
         """
+        self._stopping.set()
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close_in_order())
+        await asyncio.shield(self._closing)
+
+    async def _close_in_order(self) -> None:
         await self.poller.stop_sweeping()
         await self.status_sync.stop()
         await self.songs.follow_ups.stop()
@@ -492,7 +530,7 @@ class MusicBot(commands.AutoShardedBot):
             await asyncio.gather(self._recovery, return_exceptions=True)
         starting = [task for task in self._starting if task is not asyncio.current_task()]
         if starting:
-            await asyncio.wait(starting, timeout=SHUTDOWN_GRACE)
+            await asyncio.wait(starting, timeout=self.settings.shutdown_grace)
         for runner in (self._web_runner, self._metrics_runner):
             if runner is not None:
                 await runner.cleanup()
@@ -500,7 +538,7 @@ class MusicBot(commands.AutoShardedBot):
         if self._token_check is not None:
             self._token_check.cancel()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.favourites.drain(), SHUTDOWN_GRACE)
+            await asyncio.wait_for(self.favourites.drain(), self.settings.shutdown_grace)
         await self.alerts.close()
         await self.billing.close()
         await self.songs.close()

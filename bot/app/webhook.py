@@ -47,7 +47,8 @@ class CallbackSink(Protocol):
     """What the listener needs from the song service."""
 
     async def accept_callback(self, secret: str, body: dict[str, Any]) -> str:
-        """Store the result for `secret`: `stored`, `duplicate`, `unknown` or `mismatch`."""
+        """Store the result for `secret`: `stored`, `duplicate`, `unknown`, `mismatch`, or `starting`
+        (nothing stored: the bot is not ready to take results yet)."""
         ...
 
 
@@ -120,6 +121,8 @@ async def callback(request: web.Request) -> web.Response:
     count: Callable[[str], None] | None = request.app.get(CALLBACK_COUNTER)  # type: ignore[assignment]
     if count is not None:
         count(outcome)
+    if outcome == "starting":  # not stored: the poller asks for it after CALLBACK_GRACE
+        return _error(503, "starting")
     if outcome == "unknown":
         return _error(404, "unknown callback")
     if outcome == "mismatch":

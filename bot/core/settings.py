@@ -241,6 +241,15 @@ class _Reader:
         if not raw.startswith(("postgresql://", "postgres://")):
             self.problem(f"{name} must start with postgresql:// (e.g. postgresql://bot:secret@db:5432/bot)")
             return None
+        rest = raw.split("://", 1)[1]
+        user_info = rest.rsplit("@", 1)[0] if "@" in rest else ""
+        if any(mark in user_info for mark in "/?#@") or user_info.count(":") > 1:
+            self.problem(
+                f"{name}: the password seems to contain @, :, / or # as they are; percent-encode it (@ → %40, "
+                ': → %3A, / → %2F, # → %23), e.g. python3 -c "import urllib.parse, sys; '
+                "print(urllib.parse.quote(sys.argv[1], safe=''))\" 'your password'"
+            )
+            return None
         return Secret(raw)
 
     def secret_key(self, name: str) -> Secret | None:

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from bot.core.logs import setup_logging
 from bot.core.settings import Settings
-from bot.ops.startup import database_problem, describe_network_error, use_rest_proxy
+from bot.ops.startup import database_problem, describe_network_error, port_problem, use_rest_proxy
 from bot.producer.client import ProducerClient, ProducerError
 from bot.storage import StorageError
 from bot.storage.database import Dialect, migrations, pending_migrations
@@ -137,6 +137,30 @@ async def check_postgres(url: str) -> Outcome:
     return migration_outcome("PostgreSQL (DATABASE_URL)", "postgres", applied)
 
 
+async def check_port(session: aiohttp.ClientSession, host: str, port: int, variable: str) -> Outcome:
+    """The listener can bind `host:port`, as it does at start; a port held by this bot running is fine."""
+    runner = web.AppRunner(web.Application(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE and await _is_this_bot(session, port):
+            return Outcome(True, f"Port {port} ({variable}) is in use by this bot, which is running")
+        return Outcome(False, str(port_problem(exc, port, variable, host)))
+    finally:
+        await runner.cleanup()
+    return Outcome(True, f"The listener can open {host}:{port} ({variable})")
+
+
+async def _is_this_bot(session: aiohttp.ClientSession, port: int) -> bool:
+    try:
+        async with session.get(f"http://127.0.0.1:{port}/healthz", timeout=aiohttp.ClientTimeout(total=5)) as response:
+            body = await response.json(content_type=None)
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+        return False
+    return isinstance(body, dict) and body.get("bot") == BOT_NAME
+
+
 async def check_public_url(session: aiohttp.ClientSession, settings: Settings) -> Outcome:
     """PUBLIC_URL/healthz must reach this machine's listener (callbacks arrive the same way).
 
@@ -160,7 +184,9 @@ async def check_public_url(session: aiohttp.ClientSession, settings: Settings) -
             running = False
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE:
-                return Outcome(False, f"Cannot listen on port {settings.webhook_port} (WEBHOOK_PORT): {exc.strerror}")
+                return Outcome(
+                    False, str(port_problem(exc, settings.webhook_port, "WEBHOOK_PORT", settings.webhook_host))
+                )
             running = True  # the bot itself (we hope): its /healthz must say so
         try:
             async with session.get(url, timeout=aiohttp.ClientTimeout(total=CHECK_TIMEOUT)) as response:
@@ -206,6 +232,9 @@ async def run_check(settings: Settings, *, out: Callable[[str], None] = print) -
             await run(check_postgres(str(settings.database_url)))
         else:
             await run(asyncio.to_thread(check_sqlite, settings.database_path))
+        await run(check_port(session, settings.webhook_host, settings.webhook_port, "WEBHOOK_PORT"))
+        if settings.metrics and settings.metrics_port:
+            await run(check_port(session, settings.webhook_host, settings.metrics_port, "METRICS_PORT"))
         if settings.callback_mode:
             await run(check_public_url(session, settings))
     failed = sum(not outcome.ok for outcome in outcomes)

@@ -13,12 +13,18 @@ import logging
 import os
 import socket
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 import discord
 
+from bot.storage.models import DatabaseUnavailable
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DISCORD_RETRY_FIRST = 2.0
 DISCORD_RETRY_MAX = 60.0
@@ -88,8 +94,10 @@ def use_rest_proxy(base: str) -> None:
     discord.http.Route.BASE = f"{base}/api/v{discord.http.INTERNAL_API_VERSION}"
 
 
-def port_problem(error: OSError, port: int, variable: str) -> StartupError:
+def port_problem(error: OSError, port: int, variable: str, host: str | None = None) -> StartupError:
     """A listener could not bind: name the port and the variable that sets it."""
+    if isinstance(error, socket.gaierror):
+        return StartupError(f"Cannot listen on WEBHOOK_HOST={host}: that name does not resolve on this machine.")
     if error.errno == errno.EADDRINUSE:
         return StartupError(
             f"Port {port} is already in use ({variable}={port}): stop the program using it, or set {variable} "
@@ -101,7 +109,10 @@ def port_problem(error: OSError, port: int, variable: str) -> StartupError:
             f"set {variable} to 1024 or above."
         )
     if error.errno == errno.EADDRNOTAVAIL:
-        return StartupError(f"Cannot listen on port {port}: the address in WEBHOOK_HOST is not one of this machine's.")
+        return StartupError(
+            f"Cannot listen on port {port}: WEBHOOK_HOST={host} is not one of this machine's addresses; use 0.0.0.0 "
+            "(every address) or 127.0.0.1 (behind a proxy on this machine)."
+        )
     return StartupError(f"Cannot listen on port {port} ({variable}={port}): {error.strerror or error}.")
 
 
@@ -110,7 +121,8 @@ def describe_network_error(error: BaseException) -> str:
     if isinstance(error, aiohttp.ClientConnectorError) and isinstance(error.os_error, socket.gaierror):
         return "DNS lookup failed"
     if isinstance(error, aiohttp.ClientConnectorError):
-        return f"cannot connect ({error.os_error.strerror or type(error.os_error).__name__})"
+        code = error.os_error.errno
+        return f"cannot connect ({os.strerror(code) if code else type(error.os_error).__name__})"
     if isinstance(error, TimeoutError):
         return "timed out"
     if isinstance(error, aiohttp.ClientResponseError):
@@ -143,3 +155,20 @@ async def wait_for_discord(session: aiohttp.ClientSession, api_base: str, *, att
         log.warning("Cannot reach Discord (%s); retrying in %.0f s", reason, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, DISCORD_RETRY_MAX)
+
+
+async def wait_for_database(open_database: Callable[[], Awaitable[T]]) -> T:
+    """Open the database, retrying with back-off while the server cannot be reached (a database
+    container starting after the bot, a failover); a refusal (wrong password, no such database) is final."""
+    delay = DISCORD_RETRY_FIRST
+    while True:
+        try:
+            database = await open_database()
+        except DatabaseUnavailable as exc:
+            log.warning("%s; retrying in %.0f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, DISCORD_RETRY_MAX)
+            continue
+        if delay > DISCORD_RETRY_FIRST:
+            log.info("The database answers again")
+        return database

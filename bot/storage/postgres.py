@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
@@ -135,8 +135,8 @@ class PostgresDatabase(Database):
                 statement_cache_size=statement_cache_size,
                 reset=_no_session_state,
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StorageError(f"Cannot connect to PostgreSQL at DATABASE_URL: {_describe(exc)}") from None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise connection_error(url, exc) from None
         database = cls(pool)
         try:
             await database._migrate()
@@ -241,7 +241,35 @@ def database_secrets(url: str | None) -> list[str]:
         password = urlsplit(url).password
     except ValueError:
         password = None
-    return [url, *([password] if password and len(password) >= 4 else [])]
+    passwords = {password, unquote(password)} if password and len(password) >= 4 else set()
+    return [url, *sorted(passwords)]
+
+
+def server_address(url: str) -> str:
+    """`host:port` of DATABASE_URL, for messages: never the user or the password."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+    except ValueError:
+        return "the server in DATABASE_URL"
+
+
+GIVE_UP = (
+    asyncpg.InvalidPasswordError,
+    asyncpg.InvalidAuthorizationSpecificationError,
+    asyncpg.InvalidCatalogNameError,
+    asyncpg.InsufficientPrivilegeError,
+)
+"""Answers that waiting will not change: a wrong password or user, a database that does not exist."""
+
+
+def connection_error(url: str, exc: BaseException) -> StorageError:
+    """`DatabaseUnavailable` (worth retrying: refused, DNS, timeout, still starting up) or a plain
+    `StorageError` (the server answered no); both name host:port, never the URL."""
+    where = f"Cannot connect to PostgreSQL at {server_address(url)} (DATABASE_URL): {_describe(exc)}"
+    if isinstance(exc, GIVE_UP):
+        return StorageError(where)
+    return DatabaseUnavailable(where)
 
 
 def _describe(exc: BaseException) -> str:
@@ -261,7 +289,7 @@ async def postgres_applied_migrations(url: str) -> set[int]:
     try:
         connection = await asyncpg.connect(url, timeout=15)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-        raise StorageError(f"Cannot connect to PostgreSQL at DATABASE_URL: {_describe(exc)}") from None
+        raise connection_error(url, exc) from None
     try:
         if not await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
             return set()

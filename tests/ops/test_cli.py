@@ -197,10 +197,11 @@ async def test_check_on_postgresql(
     assert behind.returncode == 1
     assert "FAIL  PostgreSQL (DATABASE_URL) is missing migration(s) 0004" in behind.stdout
 
-    env["DATABASE_URL"] = f"postgresql://bot:hunter2-password@127.0.0.1:{free_port()}/bot"
+    port = free_port()
+    env["DATABASE_URL"] = f"postgresql://bot:hunter2-password@127.0.0.1:{port}/bot"
     unreachable = await run_cli("check", cwd=tmp_path, env=env, discord_api=discord_fake.api_base)
     assert unreachable.returncode == 1
-    assert "FAIL  Cannot connect to PostgreSQL at DATABASE_URL: " in unreachable.stdout
+    assert f"FAIL  Cannot connect to PostgreSQL at 127.0.0.1:{port} (DATABASE_URL): " in unreachable.stdout
     clean(current.output + behind.output + unreachable.output, "hunter2-password", postgres_url)
 
 

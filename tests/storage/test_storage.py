@@ -382,12 +382,12 @@ async def test_unreachable_database_is_one_clear_line_without_the_password() -> 
         {
             "DISCORD_TOKEN": "d-token",
             "PRODUCER_API_TOKEN": "p-token",
-            "DATABASE_URL": f"postgresql://bot:hunter2@127.0.0.1:{free_port()}/bot",
+            "DATABASE_URL": f"postgresql://bot:hunter2@127.0.0.1:{(port := free_port())}/bot",
         }
     )
     with pytest.raises(StorageError) as caught:
         await open_repository(settings)
-    assert "Cannot connect to PostgreSQL at DATABASE_URL" in str(caught.value)
+    assert f"Cannot connect to PostgreSQL at 127.0.0.1:{port} (DATABASE_URL)" in str(caught.value)
     assert "hunter2" not in str(caught.value) and "\n" not in str(caught.value)
 
 
