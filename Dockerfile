@@ -27,10 +27,12 @@ ENV DATABASE_PATH=/app/data/bot.db
 VOLUME ["/app/data"]
 # The webhook listener: callbacks (callback mode only) and /healthz (always).
 EXPOSE 8080
-# /healthz answers 503 while the gateway is down (past a short grace) or the database fails;
-# urlopen raises on any status other than 2xx, so the container turns unhealthy then.
+# /healthz answers 503 "starting" until every shard is ready (the start period covers that wait),
+# then 503 while the gateway is down (past a short grace) or the database fails; urlopen raises on
+# any status other than 2xx, so the container turns unhealthy then. WEBHOOK_PORT is read as the bot
+# reads it: empty means 8080, and quotes or a trailing comment from an --env-file are dropped.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('WEBHOOK_PORT', '8080'), timeout=4)"
+    CMD python -c "import os, urllib.request; from bot.core.settings import unquote; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (unquote(os.environ.get('WEBHOOK_PORT', '')) or '8080'), timeout=4)"
 
 # `docker run IMAGE check`, `docker exec CONTAINER python -m bot backup /app/data/backups`, …
 ENTRYPOINT ["python", "-m", "bot"]

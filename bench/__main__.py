@@ -80,7 +80,9 @@ def report(sections: list[Section], *, quick: bool, wall: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="smaller runs; finishes within a minute on 2 cores")
+    parser.add_argument(
+        "--quick", action="store_true", help="smaller runs, one round each (noisier); about four minutes on 2 cores"
+    )
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these benchmarks")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")

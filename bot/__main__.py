@@ -199,6 +199,7 @@ def run_bot(settings: Settings) -> int:
     hidden = [settings.discord_token, settings.producer_api_token, *database_secrets(settings.database_url)]
     hidden += [key.strip() for key in (settings.secret_key or "").split(",")]
     hidden.append(settings.discord_client_secret or "")
+    hidden.append(os.environ.get("PGPASSWORD", ""))  # asyncpg's other way to the password (deploy/compose.yaml)
     setup_logging(settings.log_level, hidden, settings.log_format)
     log.info("Starting producer-discord-bot %s (discord.py %s)", __version__, discord.__version__)
     status = EXIT_OK
