@@ -21,6 +21,7 @@ from bot.access.permissions import CommandAccess, role_ids
 from bot.access.visibility import Visibility
 from bot.app import gateway
 from bot.app.commands import EXTENSIONS, MusicTree, sync_commands
+from bot.app.listener import Listener
 from bot.app.webhook import create_app, create_metrics_app
 from bot.billing.service import Billing
 from bot.cluster.identify import IdentifyGate, LocalSlots
@@ -30,12 +31,12 @@ from bot.core.errors import InvalidInput, UserError
 from bot.core.metrics import Metrics, rest_limit
 from bot.core.settings import Settings
 from bot.ops.alerts import AccountAlerts
-from bot.ops.health import GatewayWatch, check_health
-from bot.ops.startup import port_problem
+from bot.ops.health import GatewayWatch, health_report
+from bot.ops.startup import check_producer_token
 from bot.playlists.radio import RadioPicker
 from bot.playlists.service import PlaylistService
 from bot.producer import media
-from bot.producer.client import ProducerClient, ProducerError
+from bot.producer.client import ProducerClient
 from bot.songs import render
 from bot.songs.delivery import Delivery
 from bot.songs.exports import ExportService
@@ -167,12 +168,10 @@ class MusicBot(commands.AutoShardedBot):
         self.gateway = GatewayWatch(self)
         self._count_discord_errors()
         self._local_slots = LocalSlots()
-        self._web_runner: web.AppRunner | None = None
-        self._metrics_runner: web.AppRunner | None = None
+        self.listener = Listener(settings.webhook_host)
         self._token_check: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[Any]] = set()
         self._recovery: asyncio.Task[None] | None = None
-        self.webhook_port: int | None = None
         self.web_links = WebLinks.from_settings(settings)
         """The web gallery's addresses (song pages, share links), or None when it is off."""
         self._accepting_callbacks = False
@@ -205,8 +204,9 @@ class MusicBot(commands.AutoShardedBot):
         """
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self._token_check = asyncio.create_task(self._check_producer_token())
+        self._token_check = asyncio.create_task(check_producer_token(self.api, self.settings.producer_api_base))
         await self.open_listener()  # already open when started by `python -m bot`
+        await self._add_web_pages()
         await self.songs.release_interrupted()  # before callbacks are taken, so nothing is delivered twice
         self._accepting_callbacks = True
         self.poller.start()
@@ -224,29 +224,6 @@ class MusicBot(commands.AutoShardedBot):
         except Exception:
             log.exception("Recovery after start failed; the poller retries what is left")
 
-    async def _check_producer_token(self) -> None:
-        """At start, not at a member's first command: a refused token is logged loudly and the
-        owner gets a DM (through `self.alerts`, which watches every API answer)."""
-        try:
-            await self.api.check_token()
-        except ProducerError as exc:
-            if exc.status == 0:
-                log.warning(
-                    "Cannot reach the Producer API at %s to check PRODUCER_API_TOKEN (%s): songs wait until it "
-                    "answers; check PRODUCER_API_BASE and this machine's network",
-                    self.settings.producer_api_base,
-                    exc.message,
-                )
-            elif not exc.auth_failed:
-                log.warning(
-                    "The Producer API answered HTTP %s (%s) when checking PRODUCER_API_TOKEN at start; it is "
-                    "checked again with the first song",
-                    exc.status,
-                    exc.code,
-                )
-            return
-        log.info("The Producer API accepts PRODUCER_API_TOKEN")
-
     async def launch_shard(self, gateway_url: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
         """One WARNING per failed attempt with back-off, and no retrying once stopping (see `gateway`)."""
         await gateway.launch_shard(self, self._stopping, gateway_url, shard_id, initial=initial)
@@ -257,38 +234,42 @@ class MusicBot(commands.AutoShardedBot):
             return "starting"
         return await self.songs.accept_callback(secret, body)
 
+    @property
+    def webhook_port(self) -> int | None:
+        return self.listener.webhook_port
+
     async def open_listener(self) -> None:
         """Bind the listener (and the metrics port), once: `python -m bot` calls this before it waits
         for Discord, so a port in use is found at once and `/healthz` answers 503 `starting` meanwhile."""
-        if self._web_runner is None:
-            await self._start_webhook()
-
-    async def _start_webhook(self) -> None:
+        if self.listener.open:
+            return
         settings = self.settings
-        metrics_here = settings.metrics and settings.metrics_port is None
-        app = create_app(
+        await self.listener.serve_webhook(self._webhook_app(), settings.webhook_port)
+        mode = "callback mode" if settings.callback_mode else "polling mode (no PUBLIC_URL)"
+        log.info("Webhook listener on %s:%s, %s", settings.webhook_host, self.webhook_port, mode)
+        if settings.metrics and settings.metrics_port is not None:
+            port = await self.listener.serve_metrics(create_metrics_app(self.metrics_text), settings.metrics_port)
+            log.info("Metrics on %s:%s/metrics", settings.webhook_host, port)
+        elif settings.metrics:
+            log.info("Metrics on the webhook listener at /metrics: do not expose it publicly")
+
+    def _webhook_app(self) -> web.Application:
+        metrics_here = self.settings.metrics and self.settings.metrics_port is None
+        return create_app(
             self,
             self.health,
             metrics_source=self.metrics_text if metrics_here else None,
             count_callback=lambda outcome: self.metrics.labelled(self.metrics.callbacks, outcome).inc(),
         )
-        self._add_web_pages(app)
-        self._web_runner, self.webhook_port = await self._listen(app, settings.webhook_port, "WEBHOOK_PORT")
-        mode = "callback mode" if settings.callback_mode else "polling mode (no PUBLIC_URL)"
-        log.info("Webhook listener on %s:%s, %s", settings.webhook_host, self.webhook_port, mode)
-        if settings.metrics and settings.metrics_port is not None:
-            metrics_app = create_metrics_app(self.metrics_text)
-            self._metrics_runner, port = await self._listen(metrics_app, settings.metrics_port, "METRICS_PORT")
-            log.info("Metrics on %s:%s/metrics", settings.webhook_host, port)
-        elif settings.metrics:
-            log.info("Metrics on the webhook listener at /metrics: do not expose it publicly")
 
-    def _add_web_pages(self, app: web.Application) -> None:
-        """The web gallery on the same listener, when its three variables are set."""
+    async def _add_web_pages(self) -> None:
+        """The web gallery on the same listener, when its three variables are set (after login: its
+        routes need the application id)."""
         reason = web_off_reason(self.settings)
         if reason is not None or self.application_id is None:
             log.info("Web gallery off: %s", reason or "the application id is unknown")
             return
+        app = self._webhook_app()
         add_web_routes(
             app,
             settings=self.settings,
@@ -300,19 +281,8 @@ class MusicBot(commands.AutoShardedBot):
             bot_name=self.user.name if self.user else "",
             clock=self.songs.now,
         )
+        await self.listener.serve_webhook(app, self.settings.webhook_port)
         log.info("Web gallery on at %s", self.settings.public_url)
-
-    async def _listen(self, app: web.Application, port: int, variable: str) -> tuple[web.AppRunner, int]:
-        """Serve `app` on WEBHOOK_HOST:`port`; a port that cannot be bound is one clear line."""
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.settings.webhook_host, port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise port_problem(exc, port, variable, self.settings.webhook_host) from None
-        sockets = runner.addresses
-        return runner, (sockets[0][1] if sockets else port)
 
     async def _sync_commands(self) -> None:
         await sync_commands(
@@ -455,27 +425,14 @@ class MusicBot(commands.AutoShardedBot):
     async def health(self) -> tuple[bool, dict[str, object]]:
         """For `/healthz`: `starting` until every shard has been ready once; then every shard connected
         (or only briefly not) and the database answering."""
-        if self.is_ready():
-            health = await check_health(self.gateway, lambda: self.repo.count_tasks("pending"))
-            healthy, status, reason, shards = (
-                health.healthy,
-                "ok" if health.healthy else "unavailable",
-                health.reason,
-                health.shards,
-            )
-            pending = health.answer.get("pending", 0) if isinstance(health.answer, dict) else 0
-        else:
-            healthy, status, shards, pending = False, "starting", self.gateway.state()[0], 0
-            reason = "waiting for Discord" if self.user is None else "connecting to Discord's gateway"
-        return healthy, {
-            "status": status,
-            "reason": reason,
-            "bot": "producer-discord-bot",
-            "version": __version__,
-            "shards": {str(shard): state for shard, state in shards.items()},
-            "mode": "callback" if self.settings.callback_mode else "polling",
-            "pending_tasks": pending,
-        }
+        return await health_report(
+            self.gateway,
+            lambda: self.repo.count_tasks("pending"),
+            ready=self.is_ready(),
+            logged_in=self.user is not None,
+            about={"bot": "producer-discord-bot", "version": __version__},
+            mode="callback" if self.settings.callback_mode else "polling",
+        )
 
     async def metrics_text(self) -> bytes:
         """For `/metrics`: the gauges read now, then everything in Prometheus' text format."""
@@ -531,10 +488,7 @@ class MusicBot(commands.AutoShardedBot):
         starting = [task for task in self._starting if task is not asyncio.current_task()]
         if starting:
             await asyncio.wait(starting, timeout=self.settings.shutdown_grace)
-        for runner in (self._web_runner, self._metrics_runner):
-            if runner is not None:
-                await runner.cleanup()
-        self._web_runner = self._metrics_runner = None
+        await self.listener.close()
         if self._token_check is not None:
             self._token_check.cancel()
         with contextlib.suppress(TimeoutError):

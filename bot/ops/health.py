@@ -106,3 +106,36 @@ async def check_health(watch: GatewayWatch, database_probe: Callable[[], Awaitab
     except Exception as exc:
         reasons.append(f"database error ({type(exc).__name__})")
     return Health(healthy=not reasons, reason="; ".join(reasons) or "ok", shards=shards, answer=answer)
+
+
+async def health_report(
+    watch: GatewayWatch,
+    database_probe: Callable[[], Awaitable[object]],
+    *,
+    ready: bool,
+    logged_in: bool,
+    about: dict[str, object],
+    mode: str,
+) -> tuple[bool, dict[str, object]]:
+    """`/healthz`'s status and body: `starting` (503) until every shard has been ready once (the
+    listener opens before the bot reaches Discord), then `check_health`'s verdict."""
+    if ready:
+        health = await check_health(watch, database_probe)
+        healthy, status, reason, shards = (
+            health.healthy,
+            "ok" if health.healthy else "unavailable",
+            health.reason,
+            health.shards,
+        )
+        pending = health.answer.get("pending", 0) if isinstance(health.answer, dict) else 0
+    else:
+        healthy, status, shards, pending = False, "starting", watch.state()[0], 0
+        reason = "connecting to Discord's gateway" if logged_in else "waiting for Discord"
+    return healthy, {
+        "status": status,
+        "reason": reason,
+        **about,
+        "shards": {str(shard): state for shard, state in shards.items()},
+        "mode": mode,
+        "pending_tasks": pending,
+    }

@@ -20,6 +20,7 @@ from typing import TypeVar
 import aiohttp
 import discord
 
+from bot.producer.client import ProducerClient, ProducerError
 from bot.storage.models import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -172,3 +173,28 @@ async def wait_for_database(open_database: Callable[[], Awaitable[T]]) -> T:
         if delay > DISCORD_RETRY_FIRST:
             log.info("The database answers again")
         return database
+
+
+async def check_producer_token(api: ProducerClient, base: str) -> None:
+    """At start, not at a member's first command: a refused token is logged loudly and the owner
+    gets a DM (through the bot's `AccountAlerts`, which watch every API answer); an API that cannot
+    be reached is one line saying what to check."""
+    try:
+        await api.check_token()
+    except ProducerError as exc:
+        if exc.status == 0:
+            log.warning(
+                "Cannot reach the Producer API at %s to check PRODUCER_API_TOKEN (%s): songs wait until it "
+                "answers; check PRODUCER_API_BASE and this machine's network",
+                base,
+                exc.message,
+            )
+        elif not exc.auth_failed:
+            log.warning(
+                "The Producer API answered HTTP %s (%s) when checking PRODUCER_API_TOKEN at start; it is "
+                "checked again with the first song",
+                exc.status,
+                exc.code,
+            )
+        return
+    log.info("The Producer API accepts PRODUCER_API_TOKEN")
