@@ -145,13 +145,13 @@ class Stopper:
         if self.bot is None:
             self.main.cancel()
         else:
-            try:
-                await asyncio.wait_for(asyncio.shield(self.bot.close()), max(self.grace - 2, self.grace / 2))
+            try:  # the bot's own close keeps within the grace (it hands back what it cannot finish)
+                await asyncio.wait_for(asyncio.shield(self.bot.close()), max(0.1, self.grace - 0.5))
             except TimeoutError:
                 log.warning("Closing took longer than SHUTDOWN_GRACE allows; stopping without finishing")
             except Exception as exc:  # a failing close must not keep the process alive
                 log.error("Closing failed (%s); stopping anyway", type(exc).__name__)
-        await asyncio.wait({self.main}, timeout=max(0.0, deadline - 1 - loop.time()))
+        await asyncio.wait({self.main}, timeout=max(0.1, deadline - 0.25 - loop.time()))
         if not self.main.done():
             self.main.cancel()
             await asyncio.wait({self.main}, timeout=max(0.1, deadline - loop.time()))

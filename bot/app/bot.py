@@ -55,6 +55,9 @@ from bot.web.links import WebLinks, web_off_reason
 
 log = logging.getLogger(__name__)
 
+CLOSE_MARGIN = 2.0
+"""Seconds of SHUTDOWN_GRACE kept for handing back unfinished deliveries and disconnecting."""
+
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -476,6 +479,14 @@ class MusicBot(commands.AutoShardedBot):
         await asyncio.shield(self._closing)
 
     async def _close_in_order(self) -> None:
+        loop = asyncio.get_running_loop()
+        grace = self.settings.shutdown_grace
+        deadline = loop.time() + max(grace - CLOSE_MARGIN, grace / 2)
+
+        def left() -> float:
+            """What remains of the grace for waiting on work; the margin hands back the rest."""
+            return max(0.0, deadline - loop.time())
+
         await self.poller.stop_sweeping()
         await self.status_sync.stop()
         await self.songs.follow_ups.stop()
@@ -487,15 +498,15 @@ class MusicBot(commands.AutoShardedBot):
             await asyncio.gather(self._recovery, return_exceptions=True)
         starting = [task for task in self._starting if task is not asyncio.current_task()]
         if starting:
-            await asyncio.wait(starting, timeout=self.settings.shutdown_grace)
+            await asyncio.wait(starting, timeout=left())
         await self.listener.close()
         if self._token_check is not None:
             self._token_check.cancel()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.favourites.drain(), self.settings.shutdown_grace)
+            await asyncio.wait_for(self.favourites.drain(), left())
         await self.alerts.close()
         await self.billing.close()
-        await self.songs.close()
+        await self.songs.close(grace=left())  # deliveries not done by then are handed back
         await self.poller.stop()
         await super().close()
         await self.media_session.close()

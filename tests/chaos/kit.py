@@ -98,6 +98,8 @@ class Chaos:
             "DATABASE_URL": self.database_url,
             "POLL_INTERVAL": "1",
             "LEASE_SECONDS": str(LEASE),
+            # Several leases long, as in production: a stop lets a delivery held at Discord finish.
+            "SHUTDOWN_GRACE": "20",
             "CALLBACK_GRACE": "2",  # a callback lost to a fault is polled for soon
             "ALLOW_PRIVATE_MEDIA_HOSTS": "true",  # the fake API serves media from 127.0.0.1
             "MAX_RUNNING_PER_GUILD": "10",
