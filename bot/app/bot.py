@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import discord
 import yarl
-from aiohttp import web
 from discord.ext import commands
 
 from bot import __version__
@@ -21,8 +20,7 @@ from bot.access.permissions import CommandAccess, role_ids
 from bot.access.visibility import Visibility
 from bot.app import gateway
 from bot.app.commands import EXTENSIONS, MusicTree, sync_commands
-from bot.app.listener import Listener
-from bot.app.webhook import create_app, create_metrics_app
+from bot.app.listener import Listener, Listening
 from bot.billing.service import Billing
 from bot.cluster.identify import IdentifyGate, LocalSlots
 from bot.cluster.leases import Leases, instance_id
@@ -50,8 +48,7 @@ from bot.songs.service import SongService
 from bot.songs.status_sync import StatusSync
 from bot.storage.repository import Repository, SongRow
 from bot.voice.party import Parties
-from bot.web.app import add_web_routes
-from bot.web.links import WebLinks, web_off_reason
+from bot.web.links import WebLinks
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +71,7 @@ INVITE_PERMISSIONS = discord.Permissions(
 )
 
 
-class MusicBot(commands.AutoShardedBot):
+class MusicBot(Listening, commands.AutoShardedBot):
     """One process of the bot: gateway shards, webhook listener and poller.
 
     With neither SHARD_COUNT nor SHARD_IDS this is today's single process on one gateway
@@ -230,62 +227,6 @@ class MusicBot(commands.AutoShardedBot):
     async def launch_shard(self, gateway_url: yarl.URL, shard_id: int, *, initial: bool = False) -> None:
         """One WARNING per failed attempt with back-off, and no retrying once stopping (see `gateway`)."""
         await gateway.launch_shard(self, self._stopping, gateway_url, shard_id, initial=initial)
-
-    async def accept_callback(self, secret: str, body: dict[str, Any]) -> str:
-        """The listener's sink: `starting` (503) until interrupted deliveries are released."""
-        if not self._accepting_callbacks:
-            return "starting"
-        return await self.songs.accept_callback(secret, body)
-
-    @property
-    def webhook_port(self) -> int | None:
-        return self.listener.webhook_port
-
-    async def open_listener(self) -> None:
-        """Bind the listener (and the metrics port), once: `python -m bot` calls this before it waits
-        for Discord, so a port in use is found at once and `/healthz` answers 503 `starting` meanwhile."""
-        if self.listener.open:
-            return
-        settings = self.settings
-        await self.listener.serve_webhook(self._webhook_app(), settings.webhook_port)
-        mode = "callback mode" if settings.callback_mode else "polling mode (no PUBLIC_URL)"
-        log.info("Webhook listener on %s:%s, %s", settings.webhook_host, self.webhook_port, mode)
-        if settings.metrics and settings.metrics_port is not None:
-            port = await self.listener.serve_metrics(create_metrics_app(self.metrics_text), settings.metrics_port)
-            log.info("Metrics on %s:%s/metrics", settings.webhook_host, port)
-        elif settings.metrics:
-            log.info("Metrics on the webhook listener at /metrics: do not expose it publicly")
-
-    def _webhook_app(self) -> web.Application:
-        metrics_here = self.settings.metrics and self.settings.metrics_port is None
-        return create_app(
-            self,
-            self.health,
-            metrics_source=self.metrics_text if metrics_here else None,
-            count_callback=lambda outcome: self.metrics.labelled(self.metrics.callbacks, outcome).inc(),
-        )
-
-    async def _add_web_pages(self) -> None:
-        """The web gallery on the same listener, when its three variables are set (after login: its
-        routes need the application id)."""
-        reason = web_off_reason(self.settings)
-        if reason is not None or self.application_id is None:
-            log.info("Web gallery off: %s", reason or "the application id is unknown")
-            return
-        app = self._webhook_app()
-        add_web_routes(
-            app,
-            settings=self.settings,
-            repo=self.repo,
-            client=self,
-            visibility=self.visibility,
-            session=self.http_session,
-            application_id=self.application_id,
-            bot_name=self.user.name if self.user else "",
-            clock=self.songs.now,
-        )
-        await self.listener.serve_webhook(app, self.settings.webhook_port)
-        log.info("Web gallery on at %s", self.settings.public_url)
 
     async def _sync_commands(self) -> None:
         await sync_commands(

@@ -84,7 +84,7 @@ def test_the_readme_names_every_route_of_the_listener() -> None:
 
 STORAGE_MODULES = ("base", "cluster", "community", "database", "favourites", "features", "group_commit")
 STORAGE_MODULES += ("models", "outbox", "postgres", "queue", "repository", "songs", "sqlite", "tasks")
-STORAGE_MODULES += ("contests", "finish", "status_lines", "web")
+STORAGE_MODULES += ("billing", "contests", "finish", "playlists", "status_lines", "web")
 
 
 def test_the_code_layout_names_the_storage_modules() -> None:
