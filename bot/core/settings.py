@@ -105,7 +105,7 @@ class Settings:
 
 PLACEHOLDER = re.compile(r"[\s<>\[\]{}]|\.\.\.|…")
 """Characters no token has: whitespace, brackets around `<your token>`, an ellipsis."""
-PLACEHOLDER_WORDS = re.compile(r"(?i)(change[-_]?me|x+|your[-_]?\w*|token|secret|placeholder|todo|none|null)")
+PLACEHOLDER_WORDS = re.compile(r"(?i)(change[-_]?me|x{3,}|your[-_]?\w*|token|secret|placeholder|todo|none|null)")
 """Whole values that are words someone meant to replace."""
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -15,9 +15,11 @@ import aiohttp
 import pytest
 
 from tests.cli_helpers import Child, run_cli
+from tests.conftest import PRODUCER_TOKEN
+from tests.crash_helpers import BotProcess
 from tests.fakes.fake_discord import FakeDiscord
 from tests.fakes.fake_producer import FakeProducer
-from tests.harness import free_port
+from tests.harness import World, free_port
 from tests.ops.test_cli import DISCORD_TOKEN, clean, configured
 
 GRACE = 5.0
@@ -159,3 +161,49 @@ async def test_check_accepts_the_port_of_the_running_bot(
         assert await bot.stop() == 0
     assert f"ok    Port {env['WEBHOOK_PORT']} (WEBHOOK_PORT) is in use by this bot, which is running" in result.stdout
     assert result.returncode == 0, result.output
+
+
+async def test_a_stop_while_a_song_is_held_at_discord_hands_it_back_within_the_grace(
+    world: World, tmp_path: Path
+) -> None:
+    """Item 1, the other state a stop can meet: the song's post hangs at Discord. The process still ends
+    within SHUTDOWN_GRACE with `Stopped`, handing the delivery back; the next start posts the song once."""
+    env = {
+        "DISCORD_TOKEN": world.discord.token,
+        "PRODUCER_API_TOKEN": PRODUCER_TOKEN,
+        "PRODUCER_API_BASE": world.producer.base_url,
+        "DATABASE_PATH": str(tmp_path / "bot.db"),
+        "WEBHOOK_HOST": "127.0.0.1",
+        "WEBHOOK_PORT": str(free_port()),
+        "POLL_INTERVAL": "1",
+        "ALLOW_PRIVATE_MEDIA_HOSTS": "true",  # the fake API serves media from 127.0.0.1
+        "SHUTDOWN_GRACE": str(GRACE),
+    }
+    bot = BotProcess(discord_api=world.discord.api_base, gateway=world.discord.gateway_url, env=env, cwd=tmp_path)
+    await bot.start()
+    gate = world.discord.hold("POST", rf"/channels/{world.channel_id}/messages$")
+    try:
+        await world.discord.invoke_slash(
+            "generate", {"prompt": "held at discord"}, user_id=world.member_id, channel_id=world.channel_id
+        )
+        await world.discord.wait_for(lambda: bool(world.discord.held), timeout=30)
+        assert bot.process is not None
+        sent = time.monotonic()
+        await bot.stop()
+        seconds = time.monotonic() - sent
+    finally:
+        world.discord.stop_holding(gate)
+        if bot.running:
+            await bot.kill()
+    assert bot.process.returncode == 0, bot.output
+    assert seconds < GRACE, f"took {seconds:.1f} s\n{bot.output}"
+    assert bot.lines[-1].rstrip().endswith("Stopped") and "Still busy" not in bot.output, bot.output
+    clean(bot.output, world.discord.token)
+
+    gate.set()  # Discord answers the abandoned request now; the next life must not post a second copy
+    await bot.start()
+    try:
+        await world.discord.wait_for(lambda: len(world.songs_in_channel()) >= 1, timeout=30)
+    finally:
+        await bot.stop()  # after the delivery has ended: a second copy would be posted by then
+    assert len(world.songs_in_channel()) == 1, [message.content for message in world.songs_in_channel()]
