@@ -211,7 +211,7 @@ async def test_without_its_variables_the_web_is_off_and_the_log_says_why(
     world: World, oauth: FakeOAuth, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No DISCORD_CLIENT_SECRET: no pages (the listener still takes callbacks), one log line naming it."""
-    caplog.set_level(logging.INFO, logger="bot.app.bot")
+    caplog.set_level(logging.INFO, logger="bot.app")  # bot.app.listener says it
     await world.start_bot(callbacks=True)
     async with client() as browser, browser.get(f"{world.webhook_base}/servers") as response:
         assert response.status == 404
