@@ -58,6 +58,8 @@ class StatusLines:
         """Other processes move tasks on too (a cluster): check the status line once more after editing it."""
         self.owner: str | None = None
         """This process's name in `tasks.status_holder` (the bot sets it to its lease owner)."""
+        self.finished_lines: set[int] = set()
+        """Lines this process held that now show their task's end: their claims can be given up."""
         self._shown_status: dict[int, str] = {}
         self._progress: dict[int, render.Progress] = {}
         self._progress_shown_at: dict[int, float] = {}
@@ -181,7 +183,8 @@ class StatusLines:
         self._progress.pop(task_id, None)
         self._progress_shown_at.pop(task_id, None)
         self._status_locks.pop(task_id, None)
-        self._interactions.pop(task_id, None)
+        if self._interactions.pop(task_id, None) is not None and self.shared:  # `StatusSync` releases them
+            self.finished_lines.add(task_id)
 
     async def _edit_status(self, task: Task, text: str) -> None:
         remembered = self._interactions.get(task.id)

@@ -7,7 +7,9 @@ only write what changed to the database: a task's state, its place in line, and 
 generating song's progress (`SongService.note_progress_many`). Every `SYNC_INTERVAL` this loop
 reads the marks of all the lines this process holds in one statement and rewrites the lines whose
 marks moved, through their tokens. It also renews the process's claim on those lines (for
-`leases.ttl` seconds), so that when it dies the others take the lines back within a lease.
+`leases.ttl` seconds) and gives up the claims of lines that show their task's end; and it takes
+over lines whose claim ran out (their holder died, or its token grew old first), rewriting them
+with the bot token, since what changed meanwhile was left to a holder that never showed it.
 
 Alone on its database (no cluster) a process is the only editor and this loop is not started.
 """
@@ -73,16 +75,25 @@ class StatusSync:
             await asyncio.sleep(pause)
 
     async def sync(self) -> int:
-        """One round: renew the claims when due, read the marks, rewrite what moved. Returns how
-        many lines were rewritten."""
+        """One round: give up the claims of lines that show their end, renew the others and take
+        over lines whose holder stopped renewing (every `leases.ttl / 3`), read the marks, rewrite
+        what moved. Returns how many lines were rewritten."""
+        owner = self._leases.owner
+        if self._lines.finished_lines:
+            finished = sorted(self._lines.finished_lines)
+            self._lines.finished_lines.clear()
+            await self._repo.release_status_lines(owner, finished)
         held = self._lines.held_tasks()
         for gone in set(self._marks) - set(held):
             del self._marks[gone]
+        if time.monotonic() - self._renewed_at >= self._leases.ttl / 3:
+            self._renewed_at = time.monotonic()
+            await self._repo.renew_status_lines(owner, sorted(held), time.time() + self._leases.ttl)
+            # A holder that died left its lines as they were when it died: rewrite them from here.
+            for orphan in await self._repo.take_over_status_lines(time.time()):
+                await self._lines.update_status(orphan)
         if not held:
             return 0
-        if time.monotonic() - self._renewed_at >= self._leases.ttl / 3:
-            await self._repo.renew_status_lines(self._leases.owner, sorted(held), time.time() + self._leases.ttl)
-            self._renewed_at = time.monotonic()
         rewritten = 0
         for task_id, mark in (await self._repo.status_marks(sorted(held))).items():
             if self._marks.get(task_id) == mark:

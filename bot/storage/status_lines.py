@@ -48,11 +48,30 @@ class StatusRepository(RepositoryBase):
             (until, holder, *task_ids),
         )
 
-    async def release_status_lines(self, holder: str) -> int:
-        """Give up every status line `holder` claimed (it is stopping): others edit them at once."""
+    async def release_status_lines(self, holder: str, task_ids: Sequence[int] | None = None) -> int:
+        """Give up `holder`'s claims: on these tasks (their lines show their end already), or all of
+        them (it is stopping), so other processes edit those lines at once."""
+        if task_ids is not None and not task_ids:
+            return 0
+        only = "" if task_ids is None else f" AND id IN ({', '.join('?' for _ in task_ids)})"
         return await self._write(
-            "UPDATE tasks SET status_holder = NULL, status_until = NULL WHERE status_holder = ?", (holder,)
+            f"UPDATE tasks SET status_holder = NULL, status_until = NULL WHERE status_holder = ?{only}",
+            (holder, *(task_ids or ())),
         )
+
+    async def take_over_status_lines(self, now: float, *, limit: int = 50) -> list[int]:
+        """Clear claims that ran out (their holder died, or its token grew old before the task
+        ended) and return those tasks: the caller rewrites their lines with the bot token, since
+        changes made while the claim stood were left to a holder that may never have applied them.
+        One process wins each (PostgreSQL: `FOR UPDATE SKIP LOCKED`, the condition re-checked)."""
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self.dialect == "postgres" else ""
+        rows = await self._fetchall(
+            "UPDATE tasks SET status_holder = NULL, status_until = NULL WHERE id IN (SELECT id FROM tasks "
+            f"WHERE status_holder IS NOT NULL AND status_until < ? ORDER BY id LIMIT ?{skip_locked}) "
+            "AND status_holder IS NOT NULL AND status_until < ? RETURNING id",
+            (now, limit, now),
+        )
+        return sorted(int(row[0]) for row in rows)
 
     async def record_progress(self, items: Sequence[tuple[int, int, float]]) -> None:
         """Store (task id, percent, when read) for generating tasks, all in one statement."""

@@ -60,3 +60,26 @@ async def test_progress_and_delivery_edits_made_elsewhere_use_the_interaction_to
     songs = sum(len(setup.songs(guild)) for guild in setup.guilds)
     assert spent == [("POST", path) for path in posts], f"global-limit requests besides song posts: {spent}"
     assert len(posts) == songs
+
+
+async def test_a_status_line_whose_holder_died_is_brought_up_to_date_by_the_others(
+    setup: Setup,  # noqa: F811 - the fixture
+    running: list,  # noqa: F811 - the fixture
+) -> None:
+    """The process holding the command's token is killed while its song is generating; the song's
+    callback reaches the survivor, which posts it and, once the dead holder's claim runs out
+    (LEASE_SECONDS), rewrites the status line itself with the bot token: never left stale."""
+    cluster = setup.cluster(CALLBACK_GRACE="600")
+    running.append(cluster)
+    await cluster.start()
+    guild = setup.guilds[0]  # shard 0: process 0 takes the command and holds its token
+    setup.producer.script(outcome="never")
+    asked = await setup.generate(guild, "holder dies")
+    (task,) = await setup.producer.wait_for_task_count(1)
+    await setup.discord.wait_for(lambda: task.task_id in _status(asked), timeout=30)
+
+    await cluster.processes[0].kill()
+    await setup.producer.complete(task.task_id)  # the proxy skips the dead process
+    await setup.discord.wait_for(lambda: setup.songs(guild), timeout=30)
+    await setup.discord.wait_for(lambda: "✅" in _status(asked), timeout=30)
+    assert setup.songs(guild)[0].jump_url in _status(asked)

@@ -45,3 +45,19 @@ async def test_progress_is_kept_for_generating_tasks_and_marks_show_place_in_lin
         ("queued", None, 2),
     ]
     assert await repo.status_marks([]) == {}
+
+
+async def test_claims_that_ran_out_are_taken_over_once_and_finished_ones_released(repo: Repository) -> None:
+    """A holder that stopped renewing (it died) leaves claims that run out: one taker clears each
+    and rewrites the line; a holder gives up the claims of lines that show their end."""
+    tasks = [await enqueue(repo, new_task(n), limits()) for n in (1, 2, 3)]
+    await repo.claim_status_line(tasks[0].id, 501, "dead", 100.0)
+    await repo.claim_status_line(tasks[1].id, 502, "alive", 300.0)
+    await repo.claim_status_line(tasks[2].id, 503, "alive", 300.0)
+
+    assert await repo.take_over_status_lines(200.0) == [tasks[0].id]
+    assert await repo.take_over_status_lines(200.0) == []  # cleared: nobody takes it twice
+    assert await repo.release_status_lines("alive", [tasks[1].id]) == 1
+    assert await repo.release_status_lines("alive", []) == 0
+    holders = [(await repo.task(task.id)).status_holder for task in tasks]  # type: ignore[union-attr]
+    assert holders == [None, None, "alive"]

@@ -8,3 +8,6 @@ ALTER TABLE tasks ADD COLUMN status_holder TEXT;
 ALTER TABLE tasks ADD COLUMN status_until REAL;
 ALTER TABLE tasks ADD COLUMN progress INTEGER;
 ALTER TABLE tasks ADD COLUMN progress_at REAL;
+-- Claims whose holder stopped renewing them (it died) are looked for by every process; only
+-- lines in flight are claimed (a holder gives its claim up once the line shows the end).
+CREATE INDEX tasks_status_claims ON tasks (status_until) WHERE status_holder IS NOT NULL;
