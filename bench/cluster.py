@@ -52,6 +52,8 @@ def _child_env(database_url: str | None, guilds: int = 50) -> dict[str, str]:
     }
     if database_url:
         env["BENCH_DATABASE_URL"] = database_url
+    if os.environ.get("BENCH_PROFILE"):
+        env["BENCH_PROFILE"] = os.environ["BENCH_PROFILE"]
     return env
 
 

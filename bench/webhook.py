@@ -240,6 +240,8 @@ async def measure(mode: str, count: int) -> dict[str, Any]:
     total = count + WARMUP
     with tempfile.TemporaryDirectory(prefix="bench-webhook-") as tmp:
         env = {"PATH": "", "PYTHONPATH": str(REPO), "PYTHONDONTWRITEBYTECODE": "1"}
+        if os.environ.get("BENCH_PROFILE"):
+            env["BENCH_PROFILE"] = os.environ["BENCH_PROFILE"]
         child = await Child.spawn(["-m", "bench.child", "webhook", mode, str(total), tmp], env, cwd=Path(tmp))
         try:
             _, line = await child.wait_for(r"^LISTENING \d+", within=240)
