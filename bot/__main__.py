@@ -1,4 +1,4 @@
-"""Composition root and command line: `python -m bot [run | check | backup PATH | keygen | usage]`.
+"""Composition root and command line: `python -m bot [run | check | backup PATH | keygen | usage | messages]`.
 
 The command line is parsed before anything heavy is imported or opened, so `--help` and
 `--version` answer at once and never connect anywhere. Every failure an owner can cause ends in
@@ -21,6 +21,7 @@ import discord
 
 from bot import __version__
 from bot.app.bot import MusicBot
+from bot.app.catalog import TEMPLATE, update_catalogs
 from bot.billing.usage import run_usage_report
 from bot.core.logs import setup_logging
 from bot.core.secrets import new_key
@@ -86,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     usage.add_argument("--month", metavar="YYYY-MM", help="only this month (default: every month)")
     usage.add_argument("--csv", metavar="PATH", help="also write the table as CSV to PATH")
+    commands.add_parser(
+        "messages",
+        help="extract the message template and update every language's catalog (for translators)",
+        description="Write bot/i18n/messages.pot from the code's messages and every command's names and "
+        "descriptions, then update each bot/i18n/locales/<lang>/LC_MESSAGES/messages.po (new messages get "
+        "an empty translation). Needs no configuration; connects nowhere.",
+    )
     return parser
 
 
@@ -102,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "keygen":  # needs no configuration: it is how an owner starts one
         print(new_key())
+        return EXIT_OK
+    if args.command == "messages":  # a translator's tool: needs no configuration either
+        for language, missing in asyncio.run(update_catalogs()).items():
+            print(f"{language}: {missing} messages to translate")
+        print(f"Template: {TEMPLATE}")
         return EXIT_OK
     settings = _load_settings()
     if settings is None:

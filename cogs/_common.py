@@ -15,6 +15,7 @@ from discord import app_commands
 
 from bot.app.commands import report_error
 from bot.core.settings import MODELS
+from bot.i18n import N_, Locale, t
 from bot.songs.render import display_title, format_duration
 from bot.songs.requests import SongRequest
 from bot.songs.validation import LYRICS_MAX, LYRICS_MODAL_MAX, check_lyrics_file, clean_text, read_lyrics_file
@@ -98,7 +99,8 @@ async def song_model(bot: MusicBot, song: SongRow, chosen: str | None = None) ->
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One text input of an `InputModal`."""
+    """One text input of an `InputModal`; `label` and `placeholder` are catalog messages (`N_("…")`),
+    shown in the member's language."""
 
     key: str
     label: str
@@ -145,19 +147,21 @@ class Form(discord.ui.Modal):
 class InputModal(Form):
     """A form built from `Field`s; its values go to `on_values`."""
 
-    def __init__(self, title: str, fields: list[Field], on_values: Submit, *, form: str, member_id: int) -> None:
+    def __init__(
+        self, title: str, fields: list[Field], on_values: Submit, *, form: str, member_id: int, locale: Locale = None
+    ) -> None:
         super().__init__(form=form, member_id=member_id, title=title)
         self._on_values = on_values
         self._inputs: dict[str, discord.ui.TextInput[InputModal]] = {}
         for spec in fields:
             text_input: discord.ui.TextInput[InputModal] = discord.ui.TextInput(
-                label=spec.label,
+                label=t(locale, spec.label)[:45],
                 custom_id=f"input:{spec.key}",
                 style=discord.TextStyle.paragraph if spec.paragraph else discord.TextStyle.short,
                 default=spec.default[: spec.max_length] or None,
                 max_length=spec.max_length,
                 required=spec.required,
-                placeholder=spec.placeholder,
+                placeholder=t(locale, spec.placeholder) if spec.placeholder else None,
             )
             self._inputs[spec.key] = text_input
             self.add_item(text_input)
@@ -169,7 +173,7 @@ class InputModal(Form):
 def lyrics_field(song: SongRow | None, *, required: bool = False) -> Field:
     """The lyrics input, pre-filled with the song's current lyrics when known."""
     lyric = song.lyric if song is not None and song.lyric.strip() != "[Instrumental]" else ""
-    return Field("lyrics", "Lyrics", default=lyric, paragraph=True, max_length=LYRICS_MODAL_MAX, required=required)
+    return Field("lyrics", N_("Lyrics"), default=lyric, paragraph=True, max_length=LYRICS_MODAL_MAX, required=required)
 
 
 def clean_lyrics(values: dict[str, str]) -> str:
@@ -187,6 +191,7 @@ async def ask_for_lyrics(
     extra_fields: list[Field] | None = None,
 ) -> None:
     """Get lyrics from an attached `.txt`, or from a form pre-filled with the song's lyrics.
+    `title` is the form's title, already in the member's language.
 
     Lyrics need line breaks, which slash options cannot carry. With a file there is no form:
     the command is acknowledged first, since downloading may take longer than Discord's 3 s.
@@ -203,5 +208,7 @@ async def ask_for_lyrics(
 
     fields = [*(extra_fields or []), lyrics_field(song)]
     await interaction.response.send_modal(
-        InputModal(title, fields, submitted, form=f"form:{form}", member_id=interaction.user.id)
+        InputModal(
+            title, fields, submitted, form=f"form:{form}", member_id=interaction.user.id, locale=interaction.locale
+        )
     )

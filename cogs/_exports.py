@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord.utils import escape_markdown
 
+from bot.core.errors import Phrase
+from bot.i18n import Locale, t, t_english
 from bot.producer import media
 from bot.songs import render
 from bot.songs.delivery import DEFAULT_UPLOAD_LIMIT, is_too_large
@@ -51,9 +53,13 @@ async def _fetch(bot: MusicBot, url: str, filename: str, limit: int) -> media.Do
     )
 
 
-def _link_note(kind: str, url: str, reason: str | None) -> str:
-    link = render.markdown_link(f"Download the {kind}", url)
-    return f"{link} (not attached: {escape_markdown(reason)})" if reason else link
+def _link_note(kind: str, url: str, reason: str | None, locale: Locale) -> str:
+    """The download link, with why the file is not attached (a reason in English, from `media`)."""
+    label = t(locale, "Download the WAV") if kind == "WAV" else t(locale, "Download the video")
+    link = render.markdown_link(label, url, locale)
+    if not reason:
+        return link
+    return t(locale, "{link} (not attached: {reason})", link=link, reason=escape_markdown(t_english(locale, reason)))
 
 
 async def send_wav(bot: MusicBot, interaction: discord.Interaction, song: SongRow) -> None:
@@ -64,7 +70,8 @@ async def send_wav(bot: MusicBot, interaction: discord.Interaction, song: SongRo
     async with bot.exports.one_at_a_time(song.id, "wav"):
         copy = await bot.exports.wav(song)
     assert copy.url is not None
-    title = f"💿 **{render.clip(escape_markdown(song.title), 200)}** as lossless WAV"
+    locale = interaction.locale  # a private reply: the member's language
+    title = t(locale, "💿 **{song}** as lossless WAV", song=render.clip(escape_markdown(song.title), 200))
     limit = interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT
     async with bot.delivery.media_slots:  # shared with deliveries: MEDIA_SLOTS files at once in all
         fetched = await _fetch(bot, copy.url, media.safe_filename(song.title, "wav"), limit)
@@ -81,11 +88,11 @@ async def send_wav(bot: MusicBot, interaction: discord.Interaction, song: SongRo
             except discord.HTTPException as exc:
                 if not is_too_large(exc):
                     raise
-                reason = "Discord refused the file as too large"
+                reason = str(Phrase("Discord refused the file as too large"))
             finally:
                 fetched.close()
     await interaction.followup.send(
-        f"{title}: {_link_note('WAV', copy.url, reason)}", ephemeral=True, allowed_mentions=render.NO_MENTIONS
+        f"{title}: {_link_note('WAV', copy.url, reason, locale)}", ephemeral=True, allowed_mentions=render.NO_MENTIONS
     )
 
 
@@ -101,7 +108,7 @@ async def post_video(bot: MusicBot, interaction: discord.Interaction, song: Song
         if copy.message_id is not None and copy.channel_id is not None:
             where = jump_url(interaction.guild_id, copy.channel_id, copy.message_id)
             await interaction.followup.send(
-                f"🎬 The video of this song is already here: {where}",
+                t(interaction.locale, "🎬 The video of this song is already here: {link}", link=where),
                 ephemeral=True,
                 allowed_mentions=render.NO_MENTIONS,
             )
@@ -112,15 +119,20 @@ async def post_video(bot: MusicBot, interaction: discord.Interaction, song: Song
         except (discord.Forbidden, discord.NotFound) as exc:
             log.info("Cannot post the video of %s in %d (%s)", song.id, interaction.channel_id, exc.code)
             await interaction.followup.send(
-                f"🎬 I cannot post in this channel, so here is the video just for you: "
-                f"{_link_note('video', copy.url, None)}",
+                t(
+                    interaction.locale,
+                    "🎬 I cannot post in this channel, so here is the video just for you: {link}",
+                    link=_link_note("video", copy.url, None, interaction.locale),
+                ),
                 ephemeral=True,
                 allowed_mentions=render.NO_MENTIONS,
             )
             return
         await bot.exports.video_posted(song.id, message.channel.id, message.id)
     await interaction.followup.send(
-        f"🎬 Posted the video: {message.jump_url}", ephemeral=True, allowed_mentions=render.NO_MENTIONS
+        t(interaction.locale, "🎬 Posted the video: {link}", link=message.jump_url),
+        ephemeral=True,
+        allowed_mentions=render.NO_MENTIONS,
     )
 
 
@@ -136,7 +148,13 @@ async def _post_video_message(
         extra["reference"] = discord.MessageReference(
             message_id=interaction.message.id, channel_id=interaction.channel_id, fail_if_not_exists=False
         )
-    text = f"🎬 **{render.clip(escape_markdown(song.title), 200)}**: the video, for <@{interaction.user.id}>"
+    locale = await bot.languages.of(interaction.guild_id)  # posted in the channel: the server's language
+    text = t(
+        locale,
+        "🎬 **{song}**: the video, for {member}",
+        song=render.clip(escape_markdown(song.title), 200),
+        member=f"<@{interaction.user.id}>",
+    )
     async with bot.delivery.media_slots:  # shared with deliveries: MEDIA_SLOTS files at once in all
         fetched = await _fetch(bot, url, media.safe_filename(song.title, "mp4"), limit)
         reason = fetched.reason if isinstance(fetched, media.Skipped) else None
@@ -151,9 +169,9 @@ async def _post_video_message(
             except discord.HTTPException as exc:
                 if not is_too_large(exc):
                     raise
-                reason = "Discord refused the file as too large"
+                reason = str(Phrase("Discord refused the file as too large"))
             finally:
                 fetched.close()
     return await channel.send(
-        f"{text}: {_link_note('video', url, reason)}", allowed_mentions=render.NO_MENTIONS, **extra
+        f"{text}: {_link_note('video', url, reason, locale)}", allowed_mentions=render.NO_MENTIONS, **extra
     )

@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import InvalidInput
+from bot.i18n import t
 from bot.songs.actions import action_body, action_for, check_point, check_section, parse_time
 from bot.songs.render import format_duration
 from bot.songs.validation import PROMPT_MAX, STYLE_MAX, TITLE_MAX, check_audio_attachment, check_range, clean_text
@@ -135,7 +136,11 @@ class Actions(commands.Cog):
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=audio_id))
 
         await ask_for_lyrics(
-            interaction, title="Lyrics for the cover", song=source.song, lyrics_file=lyrics_file, then=submit
+            interaction,
+            title=t(interaction.locale, "Lyrics for the cover"),
+            song=source.song,
+            lyrics_file=lyrics_file,
+            then=submit,
         )
 
     # -- /extend -------------------------------------------------------------------------------
@@ -198,7 +203,11 @@ class Actions(commands.Cog):
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=audio_id))
 
         await ask_for_lyrics(
-            interaction, title="Lyrics for the new part", song=source.song, lyrics_file=lyrics_file, then=submit
+            interaction,
+            title=t(interaction.locale, "Lyrics for the new part"),
+            song=source.song,
+            lyrics_file=lyrics_file,
+            then=submit,
         )
 
     @staticmethod
@@ -256,7 +265,12 @@ class Actions(commands.Cog):
 
         await ask_for_lyrics(
             interaction,
-            title=f"Lyrics for {format_duration(section_start)}–{format_duration(section_end)}",
+            title=t(
+                interaction.locale,
+                "Lyrics for {start}–{end}",
+                start=format_duration(section_start),
+                end=format_duration(section_end),
+            ),
             song=source.song,
             lyrics_file=lyrics_file,
             then=submit,
@@ -302,7 +316,13 @@ class Actions(commands.Cog):
             )
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=target.id))
 
-        await ask_for_lyrics(interaction, title="Lyrics to sing", song=target, lyrics_file=lyrics_file, then=submit)
+        await ask_for_lyrics(
+            interaction,
+            title=t(interaction.locale, "Lyrics to sing"),
+            song=target,
+            lyrics_file=lyrics_file,
+            then=submit,
+        )
 
     @app_commands.command(name="swap-instrumentals", description="New music under the same vocals.")
     @app_commands.guild_only()
@@ -359,7 +379,11 @@ class Actions(commands.Cog):
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=target.id))
 
         await ask_for_lyrics(
-            interaction, title="Lyrics for the variation", song=target, lyrics_file=lyrics_file, then=submit
+            interaction,
+            title=t(interaction.locale, "Lyrics for the variation"),
+            song=target,
+            lyrics_file=lyrics_file,
+            then=submit,
         )
 
     @app_commands.command(name="stems", description="Split a song into vocals and instrumental (a zip).")

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import InvalidInput
+from bot.i18n import N_, Locale, language_name, languages, number, t
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS
 from bot.storage.models import DEFAULT_FAVOURITES_THRESHOLD
 from bot.storage.repository import GuildSettings, Limits
@@ -19,34 +20,53 @@ if TYPE_CHECKING:
     from bot.app.bot import MusicBot
 
 
-def settings_embed(own: GuildSettings, limits: Limits, default_model: str) -> discord.Embed:
-    embed = discord.Embed(title="Music bot settings for this server", colour=EMBED_COLOUR)
-    embed.add_field(name="Default model", value=default_model, inline=True)
-    feed = f"<#{own.feed_channel_id}>" if own.feed_channel_id else "off"
-    embed.add_field(name="Song feed", value=feed, inline=True)
-    embed.add_field(name="Own audio uploads", value="allowed" if own.allow_uploads else "not allowed", inline=True)
+def settings_embed(
+    own: GuildSettings, limits: Limits, default_model: str, language: str, locale: Locale
+) -> discord.Embed:
+    embed = discord.Embed(title=t(locale, "Music bot settings for this server"), colour=EMBED_COLOUR)
+    embed.add_field(name=t(locale, "Default model"), value=default_model, inline=True)
+    feed = f"<#{own.feed_channel_id}>" if own.feed_channel_id else t(locale, "off")
+    embed.add_field(name=t(locale, "Song feed"), value=feed, inline=True)
+    uploads = t(locale, "allowed") if own.allow_uploads else t(locale, "not allowed")
+    embed.add_field(name=t(locale, "Own audio uploads"), value=uploads, inline=True)
     threshold = own.favourites_threshold or DEFAULT_FAVOURITES_THRESHOLD
-    favourites = f"<#{own.favourites_channel_id}> at {threshold} ⭐" if own.favourites_channel_id else "off"
-    embed.add_field(name="Favourites channel", value=favourites, inline=True)
-    embed.add_field(name="Stay in voice", value="yes" if own.stay_in_voice else "no", inline=True)
-    allowance = "no limit (own API key)" if limits.own_key else str(limits.daily_allowance)
-    embed.add_field(name="Songs per day (server)", value=allowance, inline=True)
-    cap = str(limits.member_daily_cap) if limits.member_daily_cap is not None else "no cap"
-    embed.add_field(name="Songs per day (each member)", value=cap, inline=True)
+    favourites = (
+        t(locale, "{channel} at {stars} ⭐", channel=f"<#{own.favourites_channel_id}>", stars=threshold)
+        if own.favourites_channel_id
+        else t(locale, "off")
+    )
+    embed.add_field(name=t(locale, "Favourites channel"), value=favourites, inline=True)
+    stay = t(locale, "yes") if own.stay_in_voice else t(locale, "no")
+    embed.add_field(name=t(locale, "Stay in voice"), value=stay, inline=True)
+    allowance = t(locale, "no limit (own API key)") if limits.own_key else number(locale, limits.daily_allowance)
+    embed.add_field(name=t(locale, "Songs per day (server)"), value=allowance, inline=True)
+    cap = number(locale, limits.member_daily_cap) if limits.member_daily_cap is not None else t(locale, "no cap")
+    embed.add_field(name=t(locale, "Songs per day (each member)"), value=cap, inline=True)
+    chosen = language_name(language)
+    if not own.language:
+        chosen = t(locale, "{language} (the server's own)", language=chosen)
+    embed.add_field(name=t(locale, "Language of song posts"), value=chosen, inline=True)
     embed.add_field(
-        name="Queue",
-        value=f"{limits.max_running} running at once, {limits.max_running_per_member} per member, "
-        f"{limits.max_queued} waiting at most",
+        name=t(locale, "Queue"),
+        value=t(
+            locale,
+            "{running} running at once, {per_member} per member, {queued} waiting at most",
+            running=limits.max_running,
+            per_member=limits.max_running_per_member,
+            queued=limits.max_queued,
+        ),
         inline=False,
     )
-    embed.set_footer(text="Managers change these with /settings; the bot owner sets the daily allowance.")
+    embed.set_footer(text=t(locale, "Managers change these with /settings; the bot owner sets the daily allowance."))
     return embed
 
 
-OWN_KEY_ALLOWANCE = (
-    "Server `{target}` pays for its songs with its own API key, so your allowance does not limit it; "
+OWN_KEY_ALLOWANCE = N_(
+    "Server `{server}` pays for its songs with its own API key, so your allowance does not limit it; "
     "it applies again if the server removes its key."
 )
+LANGUAGE_CHOICES = [app_commands.Choice(name=language_name(code), value=code) for code in languages()]
+"""Every shipped language, named in itself; a new catalog in bot/i18n/locales adds one."""
 
 
 class Admin(commands.Cog):
@@ -76,8 +96,9 @@ class Admin(commands.Cog):
         clear_api_key="Remove this server's own API key",
         monthly_budget="Credits this server may spend per calendar month, UTC (0 = no budget)",
         alerts_channel="Where managers are told about the budget and the API key",
+        language="The language of song posts, status lines and other public messages",
     )
-    @app_commands.choices(default_model=MODEL_CHOICES)
+    @app_commands.choices(default_model=MODEL_CHOICES, language=LANGUAGE_CHOICES)
     async def settings(
         self,
         interaction: discord.Interaction,
@@ -98,6 +119,7 @@ class Admin(commands.Cog):
         clear_api_key: bool = False,
         monthly_budget: app_commands.Range[int, 0, 10_000_000] | None = None,
         alerts_channel: discord.TextChannel | None = None,
+        language: str | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         # Default permissions can be loosened by a server's admins; the check that counts is here.
@@ -125,6 +147,10 @@ class Admin(commands.Cog):
             changes["favourites_channel_id"] = favourites_channel.id
         if clear_favourites_channel:
             changes["favourites_channel_id"] = None
+        if language is not None:
+            if language not in languages():
+                raise InvalidInput("`language` must be one of {languages}.", languages=", ".join(languages()))
+            changes["language"] = language
         for name, value, low, high in (
             ("max_running", max_running, 1, 10),
             ("max_running_per_member", max_running_per_member, 1, 10),
@@ -133,7 +159,7 @@ class Admin(commands.Cog):
         ):
             if value is not None:
                 if not low <= value <= high:
-                    raise InvalidInput(f"`{name}` must be between {low} and {high}.")
+                    raise InvalidInput("`{name}` must be between {low} and {high}.", name=name, low=low, high=high)
                 changes[name] = value
         own = await self.bot.repo.update_guild_settings(interaction.guild_id, **changes)
         if web_gallery is not None:
@@ -148,22 +174,26 @@ class Admin(commands.Cog):
         if api_key:
             await open_api_key_form(self.bot, interaction)  # the form is this command's answer
             return
+        locale = interaction.locale
         limits = await self.bot.songs.limits(interaction.guild_id)
-        embed = settings_embed(own, limits, await self.bot.songs.default_model(interaction.guild_id))
-        embed.add_field(name="Web gallery", value=await self._gallery_state(interaction.guild_id), inline=True)
+        model = await self.bot.songs.default_model(interaction.guild_id)
+        server_language = await self.bot.languages.of(interaction.guild_id)
+        embed = settings_embed(own, limits, model, server_language, locale)
+        gallery = await self._gallery_state(interaction.guild_id, locale)
+        embed.add_field(name=t(locale, "Web gallery"), value=gallery, inline=True)
         billing = await self.bot.billing.billing(interaction.guild_id)
-        add_money_fields(embed, billing, require_keys=self.bot.settings.require_server_keys)
+        add_money_fields(embed, billing, require_keys=self.bot.settings.require_server_keys, locale=locale)
         changed = changes or said or web_gallery is not None or monthly_budget is not None or alerts_channel is not None
-        text = " ".join(["Settings updated.", *said]) if changed else None
+        text = " ".join([t(locale, "Settings updated."), *(t(locale, one) for one in said)]) if changed else None
         await interaction.response.send_message(text, embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
         if changes:
             await self.bot.songs.pump(interaction.guild_id)  # larger limits may let waiting songs start
 
-    async def _gallery_state(self, guild_id: int) -> str:
+    async def _gallery_state(self, guild_id: int, locale: Locale) -> str:
         links = self.bot.web_links
         if links is None:
-            return "not set up on this bot"
-        return links.gallery(guild_id) if await self.bot.repo.web_gallery(guild_id) else "off"
+            return t(locale, "not set up on this bot")
+        return links.gallery(guild_id) if await self.bot.repo.web_gallery(guild_id) else t(locale, "off")
 
     @app_commands.command(name="allowance", description="Bot owner only: set a server's songs per day.")
     @app_commands.default_permissions(administrator=True)
@@ -190,21 +220,22 @@ class Admin(commands.Cog):
             raise InvalidInput("Give `server_id` when using this outside a server.")
         if songs_per_day is None and not reset:
             limits = await self.bot.songs.limits(target)
-            text = OWN_KEY_ALLOWANCE if limits.own_key else "Server `{target}` may make {allowance} songs per day."
+            locale = interaction.locale
+            text = OWN_KEY_ALLOWANCE if limits.own_key else N_("Server `{server}` may make {songs} songs per day.")
             await interaction.response.send_message(
-                text.format(target=target, allowance=limits.daily_allowance), ephemeral=True
+                t(locale, text, server=target, songs=number(locale, limits.daily_allowance)), ephemeral=True
             )
             return
         if songs_per_day is not None and not 0 <= songs_per_day <= 100000:
             raise InvalidInput("`songs_per_day` must be between 0 and 100000.")
         await self.bot.repo.update_guild_settings(target, daily_allowance=None if reset else songs_per_day)
         limits = await self.bot.songs.limits(target)
-        text = "Server `{target}` may now make {allowance} songs per day."
+        locale = interaction.locale
+        songs = number(locale, limits.daily_allowance)
+        text = t(locale, "Server `{server}` may now make {songs} songs per day.", server=target, songs=songs)
         if limits.own_key:
-            text = "Saved. " + OWN_KEY_ALLOWANCE
-        await interaction.response.send_message(
-            text.format(target=target, allowance=limits.daily_allowance), ephemeral=True
-        )
+            text = t(locale, "Saved.") + " " + t(locale, OWN_KEY_ALLOWANCE, server=target)
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 async def setup(bot: MusicBot) -> None:

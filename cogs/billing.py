@@ -14,7 +14,8 @@ from discord.ext import commands
 from bot.billing import wording
 from bot.billing.keys import hint
 from bot.billing.usage import summary_text
-from bot.core.errors import InvalidInput
+from bot.core.errors import InvalidInput, Phrase
+from bot.i18n import N_, Locale, t
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS
 from bot.storage.billing import GuildBilling
 from cogs._common import Field, InputModal
@@ -37,17 +38,18 @@ async def open_api_key_form(bot: MusicBot, interaction: discord.Interaction) -> 
     async def submitted(modal_interaction: discord.Interaction, values: dict[str, str]) -> None:
         await modal_interaction.response.defer(ephemeral=True, thinking=True)
         saved = await bot.billing.keys.save(guild_id, values.get("secret", ""))
-        await modal_interaction.followup.send(
-            wording.KEY_SAVED.format(hint=hint(saved.api_key_hint)), ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        text = t(modal_interaction.locale, wording.KEY_SAVED, hint=hint(saved.api_key_hint))
+        await modal_interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         await bot.songs.pump(guild_id)  # songs waiting in line may go now
 
     # "secret": the form's input is blanked from debug logs of the interaction (bot.core.logs).
-    placeholder = "From platform.acedata.cloud"
-    field = Field("secret", "Producer API token", max_length=200, required=True, placeholder=placeholder)
-    title = "This server's Producer API key"
+    placeholder = N_("From platform.acedata.cloud")
+    field = Field("secret", N_("Producer API token"), max_length=200, required=True, placeholder=placeholder)
+    title = t(interaction.locale, "This server's Producer API key")
     await interaction.response.send_modal(
-        InputModal(title, [field], submitted, form="form:api-key", member_id=interaction.user.id)
+        InputModal(
+            title, [field], submitted, form="form:api-key", member_id=interaction.user.id, locale=interaction.locale
+        )
     )
 
 
@@ -58,32 +60,41 @@ async def apply_money_settings(
     clear_api_key: bool,
     monthly_budget: int | None,
     alerts_channel: discord.TextChannel | None,
-) -> list[str]:
+) -> list[Phrase]:
     """The money options of `/settings`; returns sentences worth saying about what changed."""
-    said: list[str] = []
+    said: list[Phrase] = []
     if clear_api_key:
         who = wording.KEY_CLEARED_REQUIRED if bot.settings.require_server_keys else wording.KEY_CLEARED_OWNER_PAYS
         await bot.billing.keys.clear(guild_id)
-        said.append(wording.KEY_CLEARED.format(who=who))
+        said.append(Phrase(wording.KEY_CLEARED, who=Phrase(who)))
     await bot.billing.set_budget(
         guild_id, budget=monthly_budget, alerts_channel_id=alerts_channel.id if alerts_channel else None
     )
     return said
 
 
-def add_money_fields(embed: discord.Embed, billing: GuildBilling, *, require_keys: bool) -> None:
-    """Who pays, the budget and the alerts channel, on the `/settings` embed."""
-    if billing.has_key:
-        payer = f"this server's own key ({hint(billing.api_key_hint)})"
-        if billing.paused:
-            payer += ", refused by the API: songs are paused until a manager saves a key again"
+def add_money_fields(embed: discord.Embed, billing: GuildBilling, *, require_keys: bool, locale: Locale = None) -> None:
+    """Who pays, the budget and the alerts channel, on the `/settings` embed (in the manager's language)."""
+    if billing.has_key and billing.paused:
+        payer = t(
+            locale,
+            "this server's own key ({hint}), refused by the API: songs are paused until a manager saves a key again",
+            hint=hint(billing.api_key_hint),
+        )
+    elif billing.has_key:
+        payer = t(locale, "this server's own key ({hint})", hint=hint(billing.api_key_hint))
     else:
-        payer = "nobody: add a key with /settings api_key:True" if require_keys else "the bot's owner"
-    embed.add_field(name="Songs paid by", value=payer, inline=False)
-    budget = f"{billing.monthly_budget} credits per month" if billing.monthly_budget else "none"
-    embed.add_field(name="Monthly budget", value=budget, inline=True)
-    channel = f"<#{billing.alerts_channel_id}>" if billing.alerts_channel_id else "the server owner's DMs"
-    embed.add_field(name="Spending alerts", value=channel, inline=True)
+        payer = (
+            t(locale, "nobody: add a key with /settings api_key:True") if require_keys else t(locale, "the bot's owner")
+        )
+    embed.add_field(name=t(locale, "Songs paid by"), value=payer, inline=False)
+    if billing.monthly_budget:
+        budget = t(locale, "{credits} credits per month", credits=billing.monthly_budget)
+    else:
+        budget = t(locale, "none")
+    embed.add_field(name=t(locale, "Monthly budget"), value=budget, inline=True)
+    channel = f"<#{billing.alerts_channel_id}>" if billing.alerts_channel_id else t(locale, "the server owner's DMs")
+    embed.add_field(name=t(locale, "Spending alerts"), value=channel, inline=True)
 
 
 class Billing(commands.Cog):
@@ -113,19 +124,26 @@ class Billing(commands.Cog):
             raise InvalidInput("You need the Manage Server permission to change role limits.")
         if (songs_per_day is not None or clear) and role is None:
             raise InvalidInput("Name the `role` to set or clear a cap for.")
+        locale = interaction.locale
         said = ""
         if changing:
             assert role is not None
             await self.bot.billing.set_role_cap(interaction.guild_id, role.id, None if clear else songs_per_day)
-            said = f"Cleared the cap of {role.mention}." if clear else f"{role.mention}: {songs_per_day} songs per day."
+            if clear:
+                said = t(locale, "Cleared the cap of {role}.", role=role.mention)
+            else:
+                said = t(locale, "{role}: {count} songs per day.", role=role.mention, count=songs_per_day)
         caps = await self.bot.billing.role_caps(interaction.guild_id)
         limits = await self.bot.songs.limits(interaction.guild_id)
-        lines = [f"<@&{role_id}>: {cap} songs per day" for role_id, cap in sorted(caps.items(), key=lambda c: -c[1])]
-        default = limits.member_daily_cap if limits.member_daily_cap is not None else "no cap"
-        embed = discord.Embed(title="Songs per day by role", colour=EMBED_COLOUR)
-        embed.description = "\n".join(lines) or "No role caps."
-        embed.add_field(name="Everyone else (member_cap)", value=str(default), inline=False)
-        embed.set_footer(text="A member's cap is the highest of their roles' caps.")
+        lines = [
+            t(locale, "{role}: {count} songs per day", role=f"<@&{role_id}>", count=cap)
+            for role_id, cap in sorted(caps.items(), key=lambda c: -c[1])
+        ]
+        default = str(limits.member_daily_cap) if limits.member_daily_cap is not None else t(locale, "no cap")
+        embed = discord.Embed(title=t(locale, "Songs per day by role"), colour=EMBED_COLOUR)
+        embed.description = "\n".join(lines) or t(locale, "No role caps.")
+        embed.add_field(name=t(locale, "Everyone else (member_cap)"), value=default, inline=False)
+        embed.set_footer(text=t(locale, "A member's cap is the highest of their roles' caps."))
         await interaction.response.send_message(said or None, embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="usage", description="Credits this server spent, as a chart.")
@@ -152,9 +170,10 @@ class Billing(commands.Cog):
         report, png = await self.bot.billing.usage(
             interaction.guild_id, period, member_id=member.id if member else None, names=names
         )
+        summary = summary_text(report, interaction.locale)
         await interaction.followup.send(
-            summary_text(report),
-            file=discord.File(io.BytesIO(png), filename="usage.png", description=summary_text(report)[:1000]),
+            summary,
+            file=discord.File(io.BytesIO(png), filename="usage.png", description=summary[:1000]),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )

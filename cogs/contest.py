@@ -17,7 +17,8 @@ from bot.app.commands import report_error
 from bot.contests import render
 from bot.contests.render import Entry
 from bot.contests.service import RULES_MAX, THEME_MAX
-from bot.core.errors import InvalidInput
+from bot.core.errors import InvalidInput, Phrase
+from bot.i18n import Locale, t, t_english
 from bot.songs.render import NO_MENTIONS, display_title
 from bot.songs.validation import clean_text
 from bot.storage.contests import Contest
@@ -35,19 +36,21 @@ def _member(interaction: discord.Interaction) -> discord.Member:
     return interaction.user
 
 
-def _require_manager(interaction: discord.Interaction, what: str) -> None:
+def _require_manager(interaction: discord.Interaction, what: Phrase) -> None:
     if not interaction.permissions.manage_guild:
-        raise InvalidInput(f"Only members with the Manage Server permission can {what}.")
+        raise InvalidInput("Only members with the Manage Server permission can {action}.", action=what)
 
 
 class VoteSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"contest:vote:(?P<id>\d{1,19})"):
     """The Vote menu under a contest's entries; its custom id names the contest, so it works after restarts."""
 
-    def __init__(self, contest_id: int, options: list[discord.SelectOption] | None = None) -> None:
+    def __init__(
+        self, contest_id: int, options: list[discord.SelectOption] | None = None, locale: Locale = None
+    ) -> None:
         super().__init__(
             discord.ui.Select(
                 custom_id=f"contest:vote:{contest_id}",
-                placeholder="Vote for your favourite entry",
+                placeholder=t(locale, "Vote for your favourite entry"),
                 options=options or [discord.SelectOption(label="…", value="-")],
                 min_values=1,
                 max_values=1,
@@ -67,20 +70,22 @@ class VoteSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"cont
             values = (interaction.data or {}).get("values") or []
             if not values:
                 raise InvalidInput("Pick an entry to vote for.")
-            text = await bot.contests.vote(self.contest_id, _member(interaction), str(values[0]))
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            said = await bot.contests.vote(self.contest_id, _member(interaction), str(values[0]))
+            await interaction.response.send_message(
+                t(interaction.locale, said), ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
         except Exception as exc:  # menus do not pass through the command tree's handler
             await report_error(interaction, exc)
 
 
-def vote_view(contest: Contest, entries: list[Entry]) -> discord.ui.View:
-    """The menu: one option per entry (its number and title)."""
+def vote_view(contest: Contest, entries: list[Entry], locale: Locale = None) -> discord.ui.View:
+    """The menu (public: the server's language): one option per entry (its number and title)."""
     options = [
-        discord.SelectOption(label=item.option_label(n), value=item.entry.song_id)
+        discord.SelectOption(label=item.option_label(n, locale), value=item.entry.song_id)
         for n, item in enumerate(entries[:25], 1)
     ]
     view = discord.ui.View(timeout=None)
-    view.add_item(VoteSelect(contest.id, options))
+    view.add_item(VoteSelect(contest.id, options, locale))
     return view
 
 
@@ -124,7 +129,7 @@ class Contests(commands.Cog):
         rules: app_commands.Range[str, 1, RULES_MAX] | None = None,
     ) -> None:
         assert interaction.guild_id is not None and interaction.channel_id is not None
-        _require_manager(interaction, "start a contest")
+        _require_manager(interaction, Phrase("start a contest"))
         theme = clean_text("theme", theme, limit=THEME_MAX, required=True)
         rules = clean_text("rules", rules, limit=RULES_MAX)
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -139,12 +144,18 @@ class Contests(commands.Cog):
             vote_for=vote_for,
             max_entries=max_entries,
         )
-        note = f" {contest.event_note}" if contest.event_note else " A scheduled event reminds members of the results."
-        await interaction.followup.send(
-            f"🏆 The contest is on in <#{where}>: entries close <t:{int(contest.due_at)}:R>.{note}",
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
+        locale = interaction.locale
+        if contest.event_note:
+            note = t_english(locale, contest.event_note)
+        else:
+            note = t(locale, "A scheduled event reminds members of the results.")
+        text = t(
+            locale,
+            "🏆 The contest is on in {channel}: entries close {when}.",
+            channel=f"<#{where}>",
+            when=f"<t:{int(contest.due_at)}:R>",
         )
+        await interaction.followup.send(f"{text} {note}", ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @contest.command(name="submit", description="Enter a song you made here since the contest started.")
     @app_commands.describe(song="One of your songs (start typing its title)")
@@ -152,11 +163,13 @@ class Contests(commands.Cog):
         contest = await self._here(interaction)
         entered = await self.bot.contests.submit(contest, _member(interaction), song)
         title = discord.utils.escape_markdown(display_title(entered, 80))
-        await interaction.response.send_message(
-            f"✅ **{title}** is entered in **{discord.utils.escape_markdown(contest.theme)}**. Good luck!",
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
+        text = t(
+            interaction.locale,
+            "✅ **{song}** is entered in **{theme}**. Good luck!",
+            song=title,
+            theme=discord.utils.escape_markdown(contest.theme),
         )
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @submit.autocomplete("song")
     async def _songs_to_enter(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -183,7 +196,7 @@ class Contests(commands.Cog):
     async def withdraw(self, interaction: discord.Interaction, song: app_commands.Range[str, 1, 200]) -> None:
         contest = await self._here(interaction)
         await self.bot.contests.withdraw(contest, _member(interaction), song.strip())
-        await interaction.response.send_message("Your entry is withdrawn.", ephemeral=True)
+        await interaction.response.send_message(t(interaction.locale, "Your entry is withdrawn."), ephemeral=True)
 
     @withdraw.autocomplete("song")
     async def _own_entries(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -195,32 +208,32 @@ class Contests(commands.Cog):
             return []
         entries = await self.bot.contests.entries(contest)
         return [
-            app_commands.Choice(name=item.option_label(n), value=item.entry.song_id)
+            app_commands.Choice(name=item.option_label(n, interaction.locale), value=item.entry.song_id)
             for n, item in enumerate(entries, 1)
             if item.entry.member_id == interaction.user.id
         ][:AUTOCOMPLETE_LIMIT]
 
     @contest.command(name="end", description="End the current phase now: close entries, or close the vote.")
     async def end(self, interaction: discord.Interaction) -> None:
-        _require_manager(interaction, "end a contest's phase")
+        _require_manager(interaction, Phrase("end a contest's phase"))
         contest = await self._here(interaction)
-        text = await self.bot.contests.end_phase(contest)
-        await interaction.response.send_message(text, ephemeral=True)
+        said = await self.bot.contests.end_phase(contest)
+        await interaction.response.send_message(t(interaction.locale, said), ephemeral=True)
 
     @contest.command(name="cancel", description="End the contest without results.")
     async def cancel(self, interaction: discord.Interaction) -> None:
-        _require_manager(interaction, "cancel a contest")
+        _require_manager(interaction, Phrase("cancel a contest"))
         contest = await self._here(interaction)
         await self.bot.contests.cancel(contest)
-        await interaction.response.send_message("The contest is cancelled.", ephemeral=True)
+        await interaction.response.send_message(t(interaction.locale, "The contest is cancelled."), ephemeral=True)
 
     @contest.command(name="status", description="The contest's phase, entries and time left.")
     async def status(self, interaction: discord.Interaction) -> None:
         contest = await self._here(interaction)
         entries = await self.bot.contests.entries(contest)
         await interaction.response.send_message(
-            render.status_text(contest, self.bot.contests.now()),
-            embed=render.contest_embed(contest, entries),
+            render.status_text(contest, self.bot.contests.now(), interaction.locale),
+            embed=render.contest_embed(contest, entries, locale=interaction.locale),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -231,8 +244,9 @@ class Contests(commands.Cog):
     async def leaderboard(self, interaction: discord.Interaction, period: Literal["month", "all"] = "all") -> None:
         assert interaction.guild_id is not None
         rows = await self.bot.contests.leaderboard(interaction.guild_id, period)
+        locale = await self.bot.languages.of(interaction.guild_id)  # a public answer: the server's language
         await interaction.response.send_message(
-            embed=render.leaderboard_embed(rows, period), allowed_mentions=NO_MENTIONS
+            embed=render.leaderboard_embed(rows, period, locale), allowed_mentions=NO_MENTIONS
         )
 
 

@@ -13,6 +13,7 @@ import discord
 from discord.ext import commands
 
 from bot.app.commands import report_error
+from bot.i18n import Locale, t
 
 if TYPE_CHECKING:
     from bot.app.bot import MusicBot
@@ -20,18 +21,18 @@ if TYPE_CHECKING:
 STAR_EMOJI = "☆"
 
 
-def star_label(stars: int) -> str:
+def star_label(stars: int, locale: Locale = None) -> str:
     """`Star`, then `Star · 3` once someone starred the song."""
-    return f"Star · {stars}" if stars > 0 else "Star"
+    return f"{t(locale, 'Star')} · {stars}" if stars > 0 else t(locale, "Star")
 
 
 class StarButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"star:(?P<song_id>[^\s]{1,80})"):
     """Toggles the pressing member's star on a song and shows the new count."""
 
-    def __init__(self, song_id: str, stars: int = 0) -> None:
+    def __init__(self, song_id: str, stars: int = 0, locale: Locale = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label=star_label(stars),
+                label=star_label(stars, locale),
                 emoji=STAR_EMOJI,
                 style=discord.ButtonStyle.secondary,
                 custom_id=f"star:{song_id}",
@@ -50,7 +51,8 @@ class StarButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"star
         try:
             song = await bot.songs.find_song(interaction.guild_id or 0, self.song_id)
             _, stars = await bot.favourites.toggle(song, interaction.user.id)
-            view = bot.delivery.song_view(song, stars) if bot.delivery.song_view is not None else None
+            locale = await bot.languages.of(interaction.guild_id)  # the song's message is public
+            view = bot.delivery.song_view(song, stars, locale) if bot.delivery.song_view is not None else None
             await interaction.response.edit_message(view=view)
         except Exception as exc:  # buttons do not pass through the command tree's handler
             await report_error(interaction, exc)

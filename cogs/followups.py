@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.app.commands import report_error
 from bot.core.errors import InvalidInput
+from bot.i18n import N_, Locale, t
 from bot.songs.actions import action_body, action_for, check_point, parse_at_line, parse_time
 from bot.songs.render import format_duration
 from bot.songs.requests import SongRequest
@@ -35,17 +36,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BUTTONS: dict[str, tuple[str, str]] = {
-    "play": ("Play", "▶️"),  # a listening party in the member's voice channel (cogs/listen.py)
-    "extend": ("Extend", "➕"),
-    "cover": ("Cover", "🎤"),
-    "variation": ("Variation", "🔀"),
-    "swapvocals": ("Swap vocals", "🗣️"),
-    "stems": ("Stems", "🎚️"),
-    "reroll": ("Re-roll", "🔄"),
+    "play": (N_("Play"), "▶️"),  # a listening party in the member's voice channel (cogs/listen.py)
+    "extend": (N_("Extend"), "➕"),
+    "cover": (N_("Cover"), "🎤"),
+    "variation": (N_("Variation"), "🔀"),
+    "swapvocals": (N_("Swap vocals"), "🗣️"),
+    "stems": (N_("Stems"), "🎚️"),
+    "reroll": (N_("Re-roll"), "🔄"),
     "wav": ("WAV", "💿"),
-    "video": ("Video", "🎬"),
-    "playlist": ("Add to playlist", "➕"),  # a private select of the member's playlists (cogs/playlists.py)
+    "video": (N_("Video"), "🎬"),
+    "playlist": (N_("Add to playlist"), "➕"),  # a private select of the member's playlists (cogs/playlists.py)
 }
+"""Labels in the server's language (the message is public); the custom id alone carries the action."""
 BUTTON_ACTIONS = {"swapvocals": "swap_vocals"}
 """The API action behind a button, where its custom-id name differs."""
 BUTTON_COMMANDS = {
@@ -76,11 +78,14 @@ class SongButton(
 ):
     """A follow-up button on a song message; the custom id is all the state it needs."""
 
-    def __init__(self, action: str, song_id: str) -> None:
+    def __init__(self, action: str, song_id: str, locale: Locale = None) -> None:
         label, emoji = BUTTONS[action]
         super().__init__(
             discord.ui.Button(
-                label=label, emoji=emoji, style=discord.ButtonStyle.secondary, custom_id=f"song:{action}:{song_id}"
+                label=t(locale, label),
+                emoji=emoji,
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"song:{action}:{song_id}",
             )
         )
         self.action = action
@@ -104,7 +109,7 @@ class SongButton(
             await report_error(interaction, exc)
 
 
-def song_view(song: SongRow, stars: int = 0) -> discord.ui.View | None:
+def song_view(song: SongRow, stars: int = 0, locale: Locale = None) -> discord.ui.View | None:
     """Buttons for a delivered song (with its star count on ☆ Star); uploads get only those with an
     `upload_*` form; stems none."""
     if song.kind not in ("song", "upload"):
@@ -115,9 +120,9 @@ def song_view(song: SongRow, stars: int = 0) -> discord.ui.View | None:
             continue
         if song.kind == "upload" and action not in UPLOAD_BUTTONS:
             continue
-        view.add_item(SongButton(action, song.id))
+        view.add_item(SongButton(action, song.id, locale))
     if song.kind == "song":
-        view.add_item(StarButton(song.id, stars))
+        view.add_item(StarButton(song.id, stars, locale))
     return view
 
 
@@ -177,7 +182,7 @@ class FollowUps(commands.Cog):
         elif action == "cover":
             await self._cover_form(interaction, song)
         elif action == "swapvocals":
-            await self._lyrics_form(interaction, song, "swap_vocals", "New vocals: lyrics")
+            await self._lyrics_form(interaction, song, "swap_vocals", t(interaction.locale, "New vocals: lyrics"))
         elif action == "variation":
             body = action_body("variation", audio_id=song.id, model=await song_model(self.bot, song), lyric=song.lyric)
             await self.bot.start_song(interaction, song_request(interaction, body, parent_song_id=song.id))
@@ -218,11 +223,20 @@ class FollowUps(commands.Cog):
 
         at_default = format_duration(song.duration) if song.duration is not None else ""
         fields = [
-            Field("at", "Continue from (seconds or m:ss)", default=at_default, max_length=12, placeholder="the end"),
+            Field(
+                "at",
+                N_("Continue from (seconds or m:ss)"),
+                default=at_default,
+                max_length=12,
+                placeholder=N_("the end"),
+            ),
             lyrics_field(song),
         ]
+        title = t(interaction.locale, "Extend: {title}", title=song.title)
         await interaction.response.send_modal(
-            InputModal(f"Extend: {song.title}", fields, submitted, form="form:extend", member_id=interaction.user.id)
+            InputModal(
+                title, fields, submitted, form="form:extend", member_id=interaction.user.id, locale=interaction.locale
+            )
         )
 
     async def _cover_form(self, interaction: discord.Interaction, song: SongRow) -> None:
@@ -238,9 +252,15 @@ class FollowUps(commands.Cog):
             )
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
 
-        fields = [Field("style", "Style", default=song.prompt[:STYLE_MAX], max_length=STYLE_MAX), lyrics_field(song)]
+        fields = [
+            Field("style", N_("Style"), default=song.prompt[:STYLE_MAX], max_length=STYLE_MAX),
+            lyrics_field(song),
+        ]
+        title = t(interaction.locale, "Cover: {title}", title=song.title)
         await interaction.response.send_modal(
-            InputModal(f"Cover: {song.title}", fields, submitted, form="form:cover", member_id=interaction.user.id)
+            InputModal(
+                title, fields, submitted, form="form:cover", member_id=interaction.user.id, locale=interaction.locale
+            )
         )
 
     async def _lyrics_form(self, interaction: discord.Interaction, song: SongRow, action: str, title: str) -> None:
@@ -250,8 +270,16 @@ class FollowUps(commands.Cog):
             )
             await self.bot.start_song(inter, song_request(inter, body, parent_song_id=song.id))
 
+        form = f"form:{action}"
         await interaction.response.send_modal(
-            InputModal(title, [lyrics_field(song)], submitted, form=f"form:{action}", member_id=interaction.user.id)
+            InputModal(
+                title,
+                [lyrics_field(song)],
+                submitted,
+                form=form,
+                member_id=interaction.user.id,
+                locale=interaction.locale,
+            )
         )
 
     async def _reroll(self, interaction: discord.Interaction, song: SongRow) -> None:
@@ -322,7 +350,8 @@ class FollowUps(commands.Cog):
                 prompt=song.prompt[:STYLE_MAX],
             )
         except InvalidInput as exc:
-            await message.reply(exc.message, allowed_mentions=discord.AllowedMentions.none())
+            text = t(await self.bot.languages.of(message.guild.id), exc.phrase)  # a public reply: the server's
+            await message.reply(text, allowed_mentions=discord.AllowedMentions.none())
             return
         try:
             await message.add_reaction(ACCEPTED_REACTION)

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.i18n import Locale, t
 from bot.songs.validation import (
     LYRICS_MAX,
     LYRICS_MODAL_MAX,
@@ -32,25 +33,18 @@ def _optional(body: dict[str, Any], **fields: Any) -> dict[str, Any]:
     return body
 
 
-class ComposeModal(Form, title="Compose a song"):
-    """Lyrics need line breaks, which slash options cannot carry, so they come through a modal."""
+class ComposeModal(Form):
+    """Lyrics need line breaks, which slash options cannot carry, so they come through a modal.
+    Its title, labels and hints are set in the member's language when it opens."""
 
     song_title: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
-        label="Title", custom_id="compose:title", max_length=TITLE_MAX, required=False, placeholder="Optional"
+        label="title", custom_id="compose:title", max_length=TITLE_MAX, required=False
     )
     style: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
-        label="Style",
-        custom_id="compose:style",
-        max_length=STYLE_MAX,
-        required=False,
-        placeholder="e.g. dreamy synth-pop, female vocals",
+        label="style", custom_id="compose:style", max_length=STYLE_MAX, required=False
     )
     lyrics: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
-        label="Lyrics",
-        custom_id="compose:lyrics",
-        style=discord.TextStyle.paragraph,
-        max_length=LYRICS_MODAL_MAX,
-        placeholder="[Verse]\nWrite your lines here…",
+        label="lyrics", custom_id="compose:lyrics", style=discord.TextStyle.paragraph, max_length=LYRICS_MODAL_MAX
     )
 
     def __init__(
@@ -62,8 +56,14 @@ class ComposeModal(Form, title="Compose a song"):
         member_id: int,
         title: str = "",
         lyrics: str = "",
+        locale: Locale = None,
     ) -> None:
-        super().__init__(form="compose", member_id=member_id)
+        super().__init__(form="compose", member_id=member_id, title=t(locale, "Compose a song"))
+        self.song_title.label, self.song_title.placeholder = t(locale, "Title"), t(locale, "Optional")
+        self.style.label = t(locale, "Style")
+        self.style.placeholder = t(locale, "e.g. dreamy synth-pop, female vocals")
+        self.lyrics.label = t(locale, "Lyrics")
+        self.lyrics.placeholder = t(locale, "[Verse]\nWrite your lines here…")
         self.bot = bot
         self.options = options
         self.lyrics_file = lyrics_file
@@ -179,7 +179,13 @@ class Generate(commands.Cog):
         if lyrics_file is not None:
             check_lyrics_file(lyrics_file)
         await interaction.response.send_modal(
-            ComposeModal(self.bot, options=options, lyrics_file=lyrics_file, member_id=interaction.user.id)
+            ComposeModal(
+                self.bot,
+                options=options,
+                lyrics_file=lyrics_file,
+                member_id=interaction.user.id,
+                locale=interaction.locale,
+            )
         )
 
 

@@ -17,6 +17,7 @@ from discord.ext import commands
 
 from bot.app.commands import report_error
 from bot.core.errors import InvalidInput
+from bot.i18n import Locale, t, tn
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip
 from bot.songs.requests import SongRequest
 from bot.songs.validation import STYLE_MAX, check_model, clean_text
@@ -41,9 +42,13 @@ THEME_MAX = 100
 LINE_ADDED_REACTION = "✍️"
 
 
-def jam_embed(jam: Jam, lines: list[JamLine], *, latest_link: str | None = None) -> discord.Embed:
-    """The jam message: the lyrics so far, and who wrote each line."""
-    embed = discord.Embed(title=clip(f"🎤 Jam: {discord.utils.escape_markdown(jam.theme)}", 256), colour=EMBED_COLOUR)
+def jam_embed(
+    jam: Jam, lines: list[JamLine], *, latest_link: str | None = None, locale: Locale = None
+) -> discord.Embed:
+    """The jam message (in the server's language; `/jam status` in the member's): the lyrics so far,
+    and who wrote each line."""
+    title = t(locale, "🎤 Jam: {theme}", theme=discord.utils.escape_markdown(jam.theme))
+    embed = discord.Embed(title=clip(title, 256), colour=EMBED_COLOUR)
     rendered = [
         f"{n}. {discord.utils.escape_markdown(line.line)} — <@{line.author_id}>" for n, line in enumerate(lines, 1)
     ]
@@ -51,38 +56,45 @@ def jam_embed(jam: Jam, lines: list[JamLine], *, latest_link: str | None = None)
     while len(text) > 4000 and rendered:  # keep the newest lines visible
         rendered.pop(0)
         text = "…\n" + "\n".join(rendered)
-    embed.description = text or "No lines yet."
+    embed.description = text or t(locale, "No lines yet.")
     if jam.style:
-        embed.add_field(name="Style", value=clip(discord.utils.escape_markdown(jam.style), 1024), inline=True)
-    embed.add_field(name="Model", value=jam.model, inline=True)
-    embed.add_field(name="Lines", value=f"{len(lines)} of {JAM_MAX_LINES}", inline=True)
+        embed.add_field(
+            name=t(locale, "Style"), value=clip(discord.utils.escape_markdown(jam.style), 1024), inline=True
+        )
+    embed.add_field(name=t(locale, "Model"), value=jam.model, inline=True)
+    count = t(locale, "{count} of {limit}", count=len(lines), limit=JAM_MAX_LINES)
+    embed.add_field(name=t(locale, "Lines"), value=count, inline=True)
     if jam.state == "open":
-        embed.set_footer(text="Add a line with /jam add or by mentioning me here. /jam finish turns it into a song.")
+        footer = t(locale, "Add a line with /jam add or by mentioning me here. /jam finish turns it into a song.")
     else:
         if latest_link:
-            embed.add_field(name="Latest song", value=latest_link, inline=False)
-        embed.set_footer(text="Finished. Reply to the song with lyrics (or press Extend) to keep it going.")
+            embed.add_field(name=t(locale, "Latest song"), value=latest_link, inline=False)
+        footer = t(locale, "Finished. Reply to the song with lyrics (or press Extend) to keep it going.")
+    embed.set_footer(text=footer)
     return embed
 
 
-def suggestion_embed(draft: LyricsDraft, *, added_by: int | None = None) -> discord.Embed:
-    """A `/jam suggest` answer: the suggested lines, and who added them once someone did."""
-    embed = discord.Embed(title="💡 Suggested next lines", colour=EMBED_COLOUR)
+def suggestion_embed(draft: LyricsDraft, *, added_by: int | None = None, locale: Locale = None) -> discord.Embed:
+    """A `/jam suggest` answer (public: the server's language): the suggested lines, and who added them."""
+    embed = discord.Embed(title=t(locale, "💡 Suggested next lines"), colour=EMBED_COLOUR)
     embed.description = clip("\n".join(discord.utils.escape_markdown(line) for line in draft.lyrics.splitlines()), 4000)
     if added_by is None:
-        embed.set_footer(text="Add these puts them in the jam as your lines.")
+        embed.set_footer(text=t(locale, "Add these puts them in the jam as your lines."))
     else:
-        embed.add_field(name="Added", value=f"by <@{added_by}>", inline=False)
+        embed.add_field(name=t(locale, "Added"), value=t(locale, "by {member}", member=f"<@{added_by}>"), inline=False)
     return embed
 
 
 class AddTheseButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"jam:add:(?P<id>\d{1,19})"):
     """Add these, under a jam suggestion: the custom id names the stored suggestion."""
 
-    def __init__(self, draft_id: int) -> None:
+    def __init__(self, draft_id: int, locale: Locale = None) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Add these", emoji="✍️", style=discord.ButtonStyle.primary, custom_id=f"jam:add:{draft_id}"
+                label=t(locale, "Add these"),
+                emoji="✍️",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"jam:add:{draft_id}",
             )
         )
         self.draft_id = draft_id
@@ -134,7 +146,8 @@ class Jams(commands.Cog):
             latest = await self.bot.repo.song(jam.latest_song_id)
             if latest is not None and latest.message_id:
                 link = f"https://discord.com/channels/{latest.guild_id}/{latest.channel_id}/{latest.message_id}"
-        embed = jam_embed(jam, await self.bot.repo.jam_lines(jam.id), latest_link=link)
+        locale = await self.bot.languages.of(jam.guild_id)
+        embed = jam_embed(jam, await self.bot.repo.jam_lines(jam.id), latest_link=link, locale=locale)
         channel = self.bot.get_partial_messageable(jam.channel_id, guild_id=jam.guild_id)
         try:
             await channel.get_partial_message(jam.message_id).edit(embed=embed, allowed_mentions=NO_MENTIONS)
@@ -175,19 +188,32 @@ class Jams(commands.Cog):
         if jam is None:
             raise InvalidInput("This channel has a jam going on. Use `/jam status` to see it, or finish it first.")
         try:
-            message = await place.send(embed=jam_embed(jam, []), allowed_mentions=NO_MENTIONS)
+            locale = await self.bot.languages.of(interaction.guild_id)  # the jam is public: the server's language
+            message = await place.send(embed=jam_embed(jam, [], locale=locale), allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             # No jam message, no jam: otherwise it would hold the channel with nothing to show for it.
             await self.bot.repo.discard_jam(jam.id)
             log.warning("Could not post the message of jam %d (%s); jam discarded", jam.id, exc.code)
             raise InvalidInput("I could not post the jam message there, so no jam was started.") from None
         await self.bot.repo.set_jam_message(jam.id, message.id)
-        where = f"in {place.mention}" if place.id != interaction.channel_id else "here"
-        await interaction.followup.send(
-            f"🎤 <@{interaction.user.id}> started a jam {where}: **{discord.utils.escape_markdown(theme)}**. "
-            "Add lines with `/jam add` or by mentioning me there.",
-            allowed_mentions=NO_MENTIONS,
-        )
+        member, theme = f"<@{interaction.user.id}>", discord.utils.escape_markdown(theme)
+        if place.id != interaction.channel_id:
+            text = t(
+                locale,
+                "🎤 {member} started a jam in {channel}: **{theme}**. "
+                "Add lines with `/jam add` or by mentioning me there.",
+                member=member,
+                channel=place.mention,
+                theme=theme,
+            )
+        else:
+            text = t(
+                locale,
+                "🎤 {member} started a jam here: **{theme}**. Add lines with `/jam add` or by mentioning me there.",
+                member=member,
+                theme=theme,
+            )
+        await interaction.followup.send(text, allowed_mentions=NO_MENTIONS)
 
     async def _jam_place(self, interaction: discord.Interaction, theme: str) -> discord.abc.Messageable:
         """A new thread named after the theme; the channel itself where threads are not possible."""
@@ -207,7 +233,9 @@ class Jams(commands.Cog):
     async def add(self, interaction: discord.Interaction, line: app_commands.Range[str, 1, LINE_MAX]) -> None:
         jam = await self._jam_here(interaction)
         number = await self._add_line(jam, interaction.user.id, line)
-        await interaction.response.send_message(f"Added as line {number}.", ephemeral=True)
+        await interaction.response.send_message(
+            t(interaction.locale, "Added as line {number}.", number=number), ephemeral=True
+        )
         await self.refresh(jam.id)
 
     async def _add_line(self, jam: Jam, author_id: int, text: str) -> int:
@@ -218,7 +246,7 @@ class Jams(commands.Cog):
         if number is None:
             if jam.state != "open" or (fresh := await self.bot.repo.jam(jam.id)) is None or fresh.state != "open":
                 raise InvalidInput("This jam is finished. Reply to its song with lyrics to extend it.")
-            raise InvalidInput(f"This jam already has {JAM_MAX_LINES} lines. Time for `/jam finish`!")
+            raise InvalidInput("This jam already has {count} lines. Time for `/jam finish`!", count=JAM_MAX_LINES)
         return number
 
     @jam.command(name="finish", description="Turn this jam's lines into a song (the starter or a manager).")
@@ -226,7 +254,9 @@ class Jams(commands.Cog):
         assert interaction.guild_id is not None and interaction.channel_id is not None
         jam = await self._jam_here(interaction)
         if interaction.user.id != jam.starter_id and not interaction.permissions.manage_guild:
-            raise InvalidInput(f"Only the jam's starter (<@{jam.starter_id}>) or a manager can finish it.")
+            raise InvalidInput(
+                "Only the jam's starter ({member}) or a manager can finish it.", member=f"<@{jam.starter_id}>"
+            )
         lines = await self.bot.repo.jam_lines(jam.id)
         if not lines:
             raise InvalidInput("This jam has no lines yet. Add some with `/jam add` first.")
@@ -269,9 +299,11 @@ class Jams(commands.Cog):
         draft = await self.bot.lyrics.suggest(
             jam, lines, channel_id=interaction.channel_id, user_id=interaction.user.id
         )
+        locale = await self.bot.languages.of(jam.guild_id)  # the suggestion is public: the server's language
         view = discord.ui.View(timeout=None)
-        view.add_item(AddTheseButton(draft.id))
-        await interaction.followup.send(embed=suggestion_embed(draft), view=view, allowed_mentions=NO_MENTIONS)
+        view.add_item(AddTheseButton(draft.id, locale))
+        embed = suggestion_embed(draft, locale=locale)
+        await interaction.followup.send(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
 
     async def add_suggestion(self, interaction: discord.Interaction, draft_id: int) -> None:
         """Add a suggestion's lines to its jam, credited to the member who pressed; once."""
@@ -293,12 +325,15 @@ class Jams(commands.Cog):
             if not added:
                 await self.bot.repo.release_lyrics_draft(draft.id)
                 raise
-            note = f" {exc.message}"
+            note = f" {t(interaction.locale, exc.phrase)}"
+        server = await self.bot.languages.of(jam.guild_id)
         await interaction.response.edit_message(
-            embed=suggestion_embed(draft, added_by=interaction.user.id), view=None, allowed_mentions=NO_MENTIONS
+            embed=suggestion_embed(draft, added_by=interaction.user.id, locale=server),
+            view=None,
+            allowed_mentions=NO_MENTIONS,
         )
         await interaction.followup.send(
-            f"Added {added} line{'s' if added != 1 else ''} as yours.{note}",
+            tn(interaction.locale, "Added {count} line as yours.", "Added {count} lines as yours.", added) + note,
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -316,9 +351,11 @@ class Jams(commands.Cog):
         jam = await self._jam_here(interaction)
         lines = await self.bot.repo.jam_lines(jam.id)
         songs = await self.bot.repo.jam_songs(jam.id)
-        embed = jam_embed(jam, lines)
-        chain = "\n".join(f"{n}. {song_line(song)}" for n, song in enumerate(songs, 1))
-        embed.add_field(name=f"Chain ({len(songs)} songs)", value=clip(chain or "No song yet.", 1024), inline=False)
+        locale = interaction.locale
+        embed = jam_embed(jam, lines, locale=locale)
+        chain = "\n".join(f"{n}. {song_line(song, locale=locale)}" for n, song in enumerate(songs, 1))
+        name = tn(locale, "Chain ({count} song)", "Chain ({count} songs)", len(songs))
+        embed.add_field(name=name, value=clip(chain or t(locale, "No song yet."), 1024), inline=False)
         await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     # -- lines posted in the thread, and the chain ----------------------------------------------
@@ -343,7 +380,8 @@ class Jams(commands.Cog):
                 await self._add_line(jam, message.author.id, line)
         except InvalidInput as exc:
             with contextlib.suppress(discord.HTTPException):
-                await message.reply(exc.message, allowed_mentions=NO_MENTIONS)
+                locale = await self.bot.languages.of(jam.guild_id)  # a public reply: the server's language
+                await message.reply(t(locale, exc.phrase), allowed_mentions=NO_MENTIONS)
         else:
             with contextlib.suppress(discord.HTTPException):
                 await message.add_reaction(LINE_ADDED_REACTION)

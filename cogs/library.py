@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.app.commands import report_error
 from bot.core.errors import InvalidInput
+from bot.i18n import N_, Locale, t, tn
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip, display_title, format_duration
 from bot.songs.status import jump_url
 from bot.storage.repository import SongRow
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 10
 SHOW_COOLDOWN = 30.0
 """Seconds between two /show by one member in one server: each re-uploads a file of up to 100 MiB."""
-HIDDEN_SONG = "🔒 a song from a channel you cannot see"
+HIDDEN_SONG = N_("🔒 a song from a channel you cannot see")
 LINEAGE_DEPTH = 15
 """How far up the parent chain /song info walks; a longer chain shows its nearest ancestors."""
 
@@ -39,9 +40,10 @@ PERIODS = [
 ]
 
 
-def song_line(song: SongRow, stars: int | None = None) -> str:
+def song_line(song: SongRow, stars: int | None = None, locale: Locale = None) -> str:
     """One song in a list: short id, title, action, who made it, stars, and a link to its message."""
-    link = f" · [message]({jump_url(song.guild_id, song.channel_id, song.message_id)})" if song.message_id else ""
+    where = jump_url(song.guild_id, song.channel_id, song.message_id) if song.message_id else ""
+    link = f" · [{t(locale, 'message')}]({where})" if song.message_id else ""
     title = discord.utils.escape_markdown(display_title(song, 60))
     starred = f" · ⭐ {stars}" if stars else ""
     return (
@@ -72,18 +74,22 @@ class LibraryView:
             return "top" if self.sort == "top" else "newest"
         return "auto"
 
-    def heading(self) -> str:
+    def heading(self, locale: Locale) -> str:
         if not self.top:
-            return "Songs in this server"
-        return "Most starred songs" + (" of the last 7 days" if self.starred_since is not None else " of all time")
+            return t(locale, "Songs in this server")
+        if self.starred_since is not None:
+            return t(locale, "Most starred songs of the last 7 days")
+        return t(locale, "Most starred songs of all time")
 
 
 class SongsPager(discord.ui.View):
     """Prev/Next through the library for the member who asked (the message is private anyway)."""
 
-    def __init__(self, bot: MusicBot, guild_id: int, *, listing: LibraryView, total: int) -> None:
+    def __init__(self, bot: MusicBot, guild_id: int, *, listing: LibraryView, total: int, locale: Locale) -> None:
         super().__init__(timeout=300)
         self.bot, self.guild_id, self.listing = bot, guild_id, listing
+        self.locale = locale
+        self.previous.label, self.next.label = t(locale, "Previous"), t(locale, "Next")
         self.pages = max(1, math.ceil(total / PAGE_SIZE))
         self.total = total
         self.page = 0
@@ -101,10 +107,13 @@ class SongsPager(discord.ui.View):
             channel_ids=listing.channel_ids,
         )
         stars = await self.bot.repo.star_counts((song.id for song in songs), since=listing.starred_since)
-        embed = discord.Embed(title=listing.heading(), colour=EMBED_COLOUR)
-        lines = "\n".join(song_line(song, stars.get(song.id)) for song in songs)
-        embed.description = clip(lines, 4096) or ("No starred songs yet." if listing.top else "No songs match.")
-        embed.set_footer(text=f"Page {self.page + 1} of {self.pages} · {self.total} songs")
+        locale = self.locale
+        embed = discord.Embed(title=listing.heading(locale), colour=EMBED_COLOUR)
+        lines = "\n".join(song_line(song, stars.get(song.id), locale) for song in songs)
+        empty = t(locale, "No starred songs yet.") if listing.top else t(locale, "No songs match.")
+        embed.description = clip(lines, 4096) or empty
+        page = t(locale, "Page {page} of {pages}", page=self.page + 1, pages=self.pages)
+        embed.set_footer(text=f"{page} · {tn(locale, '{count} song', '{count} songs', self.total)}")
         self.previous.disabled = self.page == 0
         self.next.disabled = self.page >= self.pages - 1
         return embed
@@ -113,11 +122,11 @@ class SongsPager(discord.ui.View):
         self.page = min(max(self.page + step, 0), self.pages - 1)
         await interaction.response.edit_message(embed=await self.render(), view=self)
 
-    @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label="<", style=discord.ButtonStyle.secondary)  # labelled in the member's language
     async def previous(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
         await self._turn(interaction, -1)
 
-    @discord.ui.button(label="Next", style=discord.ButtonStyle.secondary)
+    @discord.ui.button(label=">", style=discord.ButtonStyle.secondary)
     async def next(self, interaction: discord.Interaction, _: discord.ui.Button[Any]) -> None:
         await self._turn(interaction, 1)
 
@@ -148,26 +157,32 @@ class Library(commands.Cog):
         member = interaction.user
         visible = set(await self.bot.visibility.channels_for(member)) if isinstance(member, discord.Member) else None
 
-        def line(item: SongRow) -> str:
-            return song_line(item) if visible is None or item.channel_id in visible else HIDDEN_SONG
+        locale = interaction.locale
+        hidden = t(locale, HIDDEN_SONG)
 
-        children = [child for child in await self.bot.repo.children(target.id) if line(child) != HIDDEN_SONG]
-        embed = discord.Embed(title=clip(f"Lineage of {display_title(target)}", 256), colour=EMBED_COLOUR)
+        def line(item: SongRow) -> str:
+            return song_line(item, locale=locale) if visible is None or item.channel_id in visible else hidden
+
+        children = [child for child in await self.bot.repo.children(target.id) if line(child) != hidden]
+        title = t(locale, "Lineage of {song}", song=display_title(target))
+        embed = discord.Embed(title=clip(title, 256), colour=EMBED_COLOUR)
         ordered = list(reversed(chain))  # the root first, this song last
+        this_song = t(locale, "← this song")
         lines = [
-            ("↳ " if index else "") + line(item) + (" ← this song" if item is target else "")
+            ("↳ " if index else "") + line(item) + (f" {this_song}" if item is target else "")
             for index, item in enumerate(ordered)
         ]
         embed.description = clip("\n".join(lines), 4096)
+        made = "\n".join(song_line(child, locale=locale) for child in children) or t(locale, "Nothing yet.")
         embed.add_field(
-            name=f"Made from this ({len(children)})",
-            value=clip("\n".join(song_line(child) for child in children) or "Nothing yet.", 1024),
-            inline=False,
+            name=t(locale, "Made from this ({count})", count=len(children)), value=clip(made, 1024), inline=False
         )
-        embed.set_footer(text=f"Song id {target.id}")
+        embed.set_footer(text=t(locale, "Song id {id}", id=target.id))
         if self.bot.web_links is not None:
             embed.url = self.bot.web_links.song_page(target.guild_id, target.id)
-            embed.add_field(name="On the web", value=f"[Song page]({embed.url})", inline=False)
+            embed.add_field(
+                name=t(locale, "On the web"), value=f"[{t(locale, 'Song page')}]({embed.url})", inline=False
+            )
         await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="songs", description="Browse this server's songs.")
@@ -205,7 +220,7 @@ class Library(commands.Cog):
             starred_since=listing.starred_since,
             channel_ids=listing.channel_ids,
         )
-        pager = SongsPager(self.bot, interaction.guild_id, listing=listing, total=total)
+        pager = SongsPager(self.bot, interaction.guild_id, listing=listing, total=total, locale=interaction.locale)
         await interaction.response.send_message(embed=await pager.render(), view=pager, ephemeral=True)
 
     @app_commands.command(name="show", description="Post a song again, with its buttons.")
@@ -218,26 +233,32 @@ class Library(commands.Cog):
         self.bot.check_can_post(interaction)
         target = await self.bot.find_song(interaction, song)
         if not (target.audio_url or target.stems_url):
-            await interaction.response.send_message("That song has no audio to show.", ephemeral=True)
+            await interaction.response.send_message(
+                t(interaction.locale, "That song has no audio to show."), ephemeral=True
+            )
             return
         guild = interaction.guild
         if target.channel_id != interaction.channel_id and (
             guild is None or not await self.bot.visibility.everyone_can_view(guild, target.channel_id)
         ):
             raise InvalidInput(
-                "That song was made in a channel not everyone can see, so it can only be shown there: "
-                f"<#{target.channel_id}>."
+                "That song was made in a channel not everyone can see, so it can only be shown there: {channel}.",
+                channel=f"<#{target.channel_id}>",
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         message = await self.bot.delivery.repost(
             interaction.channel_id,
             interaction.guild_id,
             target,
-            content=f"Shown by <@{interaction.user.id}>",
+            content=t(
+                await self.bot.languages.of(interaction.guild_id),
+                "Shown by {member}",
+                member=f"<@{interaction.user.id}>",
+            ),
             stars=await self.bot.favourites.stars(target.id),
         )
         await self.bot.repo.add_song_message(target.id, message.channel.id, message.id)
-        await interaction.followup.send(f"Posted: {message.jump_url}", ephemeral=True)
+        await interaction.followup.send(t(interaction.locale, "Posted: {link}", link=message.jump_url), ephemeral=True)
 
 
 async def setup(bot: MusicBot) -> None:

@@ -18,11 +18,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.commands import report_error
-from bot.core.errors import InvalidInput
+from bot.core.errors import InvalidInput, Phrase
+from bot.i18n import N_, Locale, t, tn
 from bot.songs.actions import parse_time
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS, clip
 from bot.storage import Jam, SongRow
-from bot.voice.message import RADIO_NAMES, song_title
+from bot.voice.message import radio_name, song_title
 from bot.voice.model import Party, Radio, RadioSource, Track
 from cogs._common import song_autocomplete
 from cogs.playlists import find_playlist, playlist_autocomplete
@@ -55,16 +56,24 @@ async def start_party(
         bot.parties.check_channel(channel)  # before deferring, so a missing permission is a plain reply
     await interaction.response.defer(ephemeral=True, thinking=True)
     _, place = await bot.parties.enqueue(channel, tracks, text_channel_id=interaction.channel_id)
+    locale = interaction.locale
     if not tracks:  # /radio with nothing queued: the party starts and the radio picks
-        text = f"📻 Radio on in {channel.mention}."
+        text = t(locale, "📻 Radio on in {channel}.", channel=channel.mention)
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         return
     first = song_title(tracks[0].song)
-    more = f" and {len(tracks) - 1} more" if len(tracks) > 1 else ""
+    more = tn(locale, " and {count} more", " and {count} more", len(tracks) - 1) if len(tracks) > 1 else ""
     if place == 0:
-        text = f"▶️ Playing **{first}**{more} in {channel.mention}."
+        text = t(locale, "▶️ Playing **{song}**{more} in {channel}.", song=first, more=more, channel=channel.mention)
     else:
-        text = f"🎶 Queued **{first}**{more} in {channel.mention}: #{place} in line."
+        text = t(
+            locale,
+            "🎶 Queued **{song}**{more} in {channel}: #{place} in line.",
+            song=first,
+            more=more,
+            channel=channel.mention,
+            place=place,
+        )
     await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
@@ -76,7 +85,8 @@ def check_member_can_join(member: discord.abc.User, channel: discord.VoiceChanne
     allowed = channel.permissions_for(member)
     if not (allowed.view_channel and allowed.connect):
         raise InvalidInput(
-            f"You cannot join {channel.mention} yourself, so I will not play there. Pick a channel you can join."
+            "You cannot join {channel} yourself, so I will not play there. Pick a channel you can join.",
+            channel=channel.mention,
         )
 
 
@@ -110,7 +120,12 @@ async def play_jam(
     if not chain:
         raise InvalidInput("This jam has no song yet. `/jam finish` turns its lines into one.")
     tracks = [
-        Track(song, interaction.user.id, announce_channel_id=jam.channel_id, label=f"{n} of {len(chain)} in the jam")
+        Track(
+            song,
+            interaction.user.id,
+            announce_channel_id=jam.channel_id,
+            label=Phrase("{number} of {total} in the jam", number=n, total=len(chain)),
+        )
         for n, song in enumerate(chain, 1)
     ]
     await start_party(bot, interaction, tracks, channel)
@@ -129,29 +144,34 @@ async def play_playlist(
     songs, _ = await bot.playlists.visible_songs(interaction.user, playlist)
     songs = [song for song in songs if song.audio_url]
     if not songs:
-        raise InvalidInput(f"**{discord.utils.escape_markdown(playlist.name)}** has no song you can play yet.")
+        raise InvalidInput(
+            "**{playlist}** has no song you can play yet.", playlist=discord.utils.escape_markdown(playlist.name)
+        )
     if shuffle:
         random.shuffle(songs)
-    label = f"{playlist.name[:40]}{' (shuffled)' if shuffle else ''}"
+    name = playlist.name[:40]  # the member's own words: never translated
+    label: Phrase | str = Phrase("{playlist}, shuffled", playlist=name) if shuffle else name
     await start_party(bot, interaction, [Track(song, interaction.user.id, label=label) for song in songs], channel)
 
 
 PARTY_BUTTONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
-    "skip": ("Skip", "⏭️", discord.ButtonStyle.secondary),
-    "pause": ("Pause", "⏸️", discord.ButtonStyle.secondary),
-    "stop": ("Stop", "⏹️", discord.ButtonStyle.danger),
-    "lyrics": ("Lyrics", "📜", discord.ButtonStyle.secondary),
+    "skip": (N_("Skip"), "⏭️", discord.ButtonStyle.secondary),
+    "pause": (N_("Pause"), "⏸️", discord.ButtonStyle.secondary),
+    "stop": (N_("Stop"), "⏹️", discord.ButtonStyle.danger),
+    "lyrics": (N_("Lyrics"), "📜", discord.ButtonStyle.secondary),
 }
+"""Labels are catalog messages: the party message's in the server's language, /queue's in the member's."""
 
 
 class PartyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"party:(?P<action>skip|pause|stop|lyrics)"):
     """Skip, Pause/Resume, Stop and Lyrics on the party message and /queue; the server is the interaction's."""
 
-    def __init__(self, action: str, *, paused: bool = False) -> None:
+    def __init__(self, action: str, *, paused: bool = False, locale: Locale = None) -> None:
         label, emoji, style = PARTY_BUTTONS[action]
         if action == "pause" and paused:
-            label, emoji = "Resume", "▶️"
-        super().__init__(discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=f"party:{action}"))
+            label, emoji = N_("Resume"), "▶️"
+        button = discord.ui.Button(label=t(locale, label), emoji=emoji, style=style, custom_id=f"party:{action}")
+        super().__init__(button)
         self.action = action
 
     @classmethod
@@ -171,21 +191,23 @@ class PartyButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"par
             await report_error(interaction, exc)
 
 
-def party_view(paused: bool) -> discord.ui.View:
+def party_view(paused: bool, locale: Locale = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in PARTY_BUTTONS:
-        view.add_item(PartyButton(action, paused=paused))
+        view.add_item(PartyButton(action, paused=paused, locale=locale))
     return view
 
 
-async def reply(interaction: discord.Interaction, text: str) -> None:
+async def reply(interaction: discord.Interaction, phrase: Phrase) -> None:
+    """A private answer in the member's language."""
+    text = t(interaction.locale, phrase)
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
     else:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
-async def control(bot: MusicBot, interaction: discord.Interaction, action: str) -> str:
+async def control(bot: MusicBot, interaction: discord.Interaction, action: str) -> Phrase:
     """Skip, pause/resume or stop for the member who asked; the reply says what happened.
 
     Stopping waits for the bot to leave the channel, which can take a moment: it is acknowledged first.
@@ -200,7 +222,7 @@ async def control(bot: MusicBot, interaction: discord.Interaction, action: str) 
     party = bot.parties.get(guild_id)
     if party is None and (await bot.repo.party_modes(guild_id)).radio_source is not None:
         await bot.repo.set_radio(guild_id, None)  # no party to stop, but the radio was left on for the next one
-        return "📻 The radio is off."
+        return Phrase("📻 The radio is off.")
     if party is not None and party.may_control(user_id, move_members=move_members):
         await interaction.response.defer(ephemeral=True, thinking=True)
     text = await bot.parties.stop(guild_id, user_id, move_members=move_members)
@@ -216,8 +238,10 @@ async def show_lyrics(bot: MusicBot, interaction: discord.Interaction) -> None:
         raise InvalidInput("Nothing is playing right now.")
     lyric = (track.song.lyric or "").strip()
     if not lyric:
-        raise InvalidInput(f"**{song_title(track.song)}** has no lyrics (an instrumental, or none were kept).")
-    embed = discord.Embed(title=f"📜 {clip(track.song.title or 'Untitled', 200)}", colour=EMBED_COLOUR)
+        raise InvalidInput(
+            "**{song}** has no lyrics (an instrumental, or none were kept).", song=song_title(track.song)
+        )
+    embed = discord.Embed(title="📜 " + clip(track.song.title or "Untitled", 200), colour=EMBED_COLOUR)
     embed.description = clip(discord.utils.escape_markdown(lyric), 4096)
     await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
@@ -231,6 +255,7 @@ class Listening(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(PartyButton)
         self.bot.parties.view_factory = party_view
+        self.bot.parties.languages = self.bot.languages  # the party message speaks the server's language
         self.bot.parties.radio_picker = self.radio_track
 
     async def cog_unload(self) -> None:
@@ -246,7 +271,7 @@ class Listening(commands.Cog):
         song = await self.bot.radio.pick(
             party.guild_id, radio.source, owner_id=radio.owner_id, member_id=radio.member_id, recent=list(party.recent)
         )
-        return Track(song, radio.owner_id, label="Radio") if song is not None else None
+        return Track(song, radio.owner_id, label=Phrase("Radio")) if song is not None else None
 
     @app_commands.command(
         name="play", description="Play a song or a playlist in a voice channel; more /play calls queue after it."
@@ -295,13 +320,12 @@ class Listening(commands.Cog):
                 guild_id,
                 interaction.user.id,
                 move_members=interaction.permissions.move_members,
-                action="change the radio",
+                action=Phrase("change the radio"),
             )
         chosen: RadioSource = source
         member_id = member.id if member is not None and source in ("member", "starred") else None
         radio = Radio(chosen, interaction.user.id, member_id)
         await self.bot.repo.set_radio(guild_id, chosen, owner_id=interaction.user.id, member_id=member_id)
-        what = RADIO_NAMES[chosen].format(member=f"<@{member_id or interaction.user.id}>")
         if party is None:
             try:
                 await start_party(self.bot, interaction, [])  # the new party reads the radio from the database
@@ -310,7 +334,10 @@ class Listening(commands.Cog):
                 raise
             return
         self.bot.parties.set_radio(guild_id, radio)
-        await reply(interaction, f"📻 Radio on: when the queue runs out I'll play {what}, until `/stop`.")
+        what = radio_name(chosen, member_id or interaction.user.id, interaction.locale)
+        await reply(
+            interaction, Phrase("📻 Radio on: when the queue runs out I'll play {what}, until `/stop`.", what=what)
+        )
 
     @app_commands.command(name="loop", description="Loop the song playing, or the whole queue, or stop looping.")
     @app_commands.describe(mode="off: each song once; song: this song again and again; queue: the queue round")
@@ -318,7 +345,10 @@ class Listening(commands.Cog):
     async def loop(self, interaction: discord.Interaction, mode: Literal["off", "song", "queue"]) -> None:
         guild_id = interaction.guild_id or 0
         self.bot.parties.check_may_control(
-            guild_id, interaction.user.id, move_members=interaction.permissions.move_members, action="change the loop"
+            guild_id,
+            interaction.user.id,
+            move_members=interaction.permissions.move_members,
+            action=Phrase("change the loop"),
         )
         await self.bot.repo.set_loop_mode(guild_id, mode)
         await reply(interaction, self.bot.parties.set_loop(guild_id, mode))
@@ -339,9 +369,9 @@ class Listening(commands.Cog):
     @app_commands.command(name="queue", description="What is playing in voice, and what comes next.")
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
-        embed = self.bot.parties.queue_embed(interaction.guild_id or 0)
+        embed = self.bot.parties.queue_embed(interaction.guild_id or 0, interaction.locale)
         party = self.bot.parties.get(interaction.guild_id or 0)
-        view = party_view(party.paused if party else False)
+        view = party_view(party.paused if party else False, interaction.locale)
         await interaction.response.send_message(embed=embed, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="stop", description="Stop the listening party and leave the voice channel.")

@@ -16,6 +16,7 @@ from discord.ext import commands
 from discord.utils import escape_markdown
 
 from bot.app.commands import report_error
+from bot.i18n import N_, Locale, t
 from bot.songs.lyrics import LYRICS_PROMPT_MAX
 from bot.songs.render import EMBED_COLOUR, EMBED_DESCRIPTION, EMBED_TITLE, NO_MENTIONS, clip, fit_embed
 from bot.storage.models import LyricsDraft
@@ -24,15 +25,16 @@ from cogs.generate import ComposeModal
 if TYPE_CHECKING:
     from bot.app.bot import MusicBot
 
-BUTTONS: dict[str, tuple[str, str]] = {"sing": ("Sing it", "🎤"), "again": ("Again", "🔄")}
+BUTTONS: dict[str, tuple[str, str]] = {"sing": (N_("Sing it"), "🎤"), "again": (N_("Again"), "🔄")}
 
 
-def lyrics_embed(draft: LyricsDraft) -> discord.Embed:
+def lyrics_embed(draft: LyricsDraft, locale: Locale = None) -> discord.Embed:
     """The lyrics in full (as far as an embed holds), their title and the prompt they came from."""
-    embed = discord.Embed(title=clip(escape_markdown(draft.title or "Lyrics"), EMBED_TITLE), colour=EMBED_COLOUR)
+    title = escape_markdown(draft.title) if draft.title else t(locale, "Lyrics")
+    embed = discord.Embed(title=clip(title, EMBED_TITLE), colour=EMBED_COLOUR)
     embed.description = clip(escape_markdown(draft.lyrics), EMBED_DESCRIPTION)
-    embed.add_field(name="Prompt", value=clip(escape_markdown(draft.prompt), 1024), inline=False)
-    embed.set_footer(text="Sing it opens /compose with these lyrics, to edit before making the song.")
+    embed.add_field(name=t(locale, "Prompt"), value=clip(escape_markdown(draft.prompt), 1024), inline=False)
+    embed.set_footer(text=t(locale, "Sing it opens /compose with these lyrics, to edit before making the song."))
     return fit_embed(embed)
 
 
@@ -41,11 +43,11 @@ class LyricsButton(
 ):
     """Sing it / Again under a member's lyrics; the custom id names the stored draft."""
 
-    def __init__(self, action: str, draft_id: int) -> None:
+    def __init__(self, action: str, draft_id: int, locale: Locale = None) -> None:
         label, emoji = BUTTONS[action]
         style = discord.ButtonStyle.primary if action == "sing" else discord.ButtonStyle.secondary
         super().__init__(
-            discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=f"lyrics:{action}:{draft_id}")
+            discord.ui.Button(label=t(locale, label), emoji=emoji, style=style, custom_id=f"lyrics:{action}:{draft_id}")
         )
         self.action = action
         self.draft_id = draft_id
@@ -68,10 +70,10 @@ class LyricsButton(
             await report_error(interaction, exc)
 
 
-def lyrics_view(draft: LyricsDraft) -> discord.ui.View:
+def lyrics_view(draft: LyricsDraft, locale: Locale = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in BUTTONS:
-        view.add_item(LyricsButton(action, draft.id))
+        view.add_item(LyricsButton(action, draft.id, locale))
     return view
 
 
@@ -105,7 +107,10 @@ class Lyrics(commands.Cog):
             prompt=prompt,
         )
         await interaction.followup.send(
-            embed=lyrics_embed(draft), view=lyrics_view(draft), ephemeral=True, allowed_mentions=NO_MENTIONS
+            embed=lyrics_embed(draft, interaction.locale),
+            view=lyrics_view(draft, interaction.locale),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
         )
 
     async def again(self, interaction: discord.Interaction, draft_id: int) -> None:
@@ -131,6 +136,7 @@ class Lyrics(commands.Cog):
             member_id=interaction.user.id,
             title=draft.title,
             lyrics=draft.lyrics,
+            locale=interaction.locale,
         )
         await interaction.response.send_modal(modal)
 

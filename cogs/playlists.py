@@ -16,7 +16,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app.commands import report_error
-from bot.core.errors import InvalidInput
+from bot.core.errors import InvalidInput, Phrase
+from bot.i18n import Locale, t
 from bot.playlists.render import export_filename, m3u8, page_count, playlist_embed
 from bot.songs.render import NO_MENTIONS, clip
 from bot.storage import Playlist, SongRow
@@ -30,8 +31,11 @@ def _bot(interaction: discord.Interaction) -> MusicBot:
     return interaction.client  # type: ignore[return-value]
 
 
-def _label(playlist: Playlist, member_id: int) -> str:
-    whose = "yours" if playlist.owner_id == member_id else "shared" if playlist.shared else "personal"
+def _label(playlist: Playlist, member_id: int, locale: Locale) -> str:
+    if playlist.owner_id == member_id:
+        whose = t(locale, "yours")
+    else:
+        whose = t(locale, "shared") if playlist.shared else t(locale, "personal")
     return clip(f"{playlist.name} · {whose}", 100)
 
 
@@ -41,7 +45,9 @@ async def _choices(interaction: discord.Interaction, current: str, *, editable: 
     found = await _bot(interaction).playlists.choices(
         interaction.guild_id, interaction.user.id, current, editable=editable
     )
-    return [app_commands.Choice(name=_label(p, interaction.user.id), value=str(p.id)) for p in found]
+    return [
+        app_commands.Choice(name=_label(p, interaction.user.id, interaction.locale), value=str(p.id)) for p in found
+    ]
 
 
 async def playlist_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -76,7 +82,9 @@ async def find_playlist(interaction: discord.Interaction, reference: str) -> Pla
     return await _bot(interaction).playlists.find(interaction.guild_id, reference)
 
 
-async def reply(interaction: discord.Interaction, text: str, **extra: Any) -> None:
+async def reply(interaction: discord.Interaction, said: Phrase | str, **extra: Any) -> None:
+    """A private answer in the member's language (a `Phrase` is translated; a `str` already is)."""
+    text = t(interaction.locale, said) if isinstance(said, Phrase) else said
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
     else:
@@ -88,7 +96,7 @@ async def show_page(interaction: discord.Interaction, playlist: Playlist, page: 
     songs, hidden = await _bot(interaction).playlists.visible_songs(interaction.user, playlist)
     pages = page_count(songs)
     page = max(1, min(page, pages))
-    embed = playlist_embed(playlist, songs, page, hidden=hidden)
+    embed = playlist_embed(playlist, songs, page, hidden=hidden, locale=interaction.locale)
     view = discord.ui.View(timeout=None)
     if pages > 1:
         view.add_item(PageButton(playlist.id, page - 1, disabled=page <= 1, emoji="◀️"))
@@ -130,11 +138,11 @@ class PageButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"play
 class AddSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"playlist:add:(?P<song_id>[^\s]{1,80})"):
     """The private select the ➕ Add to playlist button shows: the member's playlists (and shared ones)."""
 
-    def __init__(self, song_id: str, options: list[discord.SelectOption] | None = None) -> None:
+    def __init__(self, song_id: str, options: list[discord.SelectOption] | None = None, locale: Locale = None) -> None:
         super().__init__(
             discord.ui.Select(
                 custom_id=f"playlist:add:{song_id}",
-                placeholder="Add to which playlist?",
+                placeholder=t(locale, "Add to which playlist?"),
                 options=options or [discord.SelectOption(label="…", value="0")],
             )
         )
@@ -152,7 +160,8 @@ class AddSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"playl
             values = (interaction.data or {}).get("values") or []  # type: ignore[union-attr]
             song = await bot.find_song(interaction, self.song_id)
             playlist = await find_playlist(interaction, str(values[0]) if values else "")
-            text = await bot.playlists.add(playlist, song, interaction.user.id)
+            said = await bot.playlists.add(playlist, song, interaction.user.id)
+            text = t(interaction.locale, said)
             await interaction.response.edit_message(content=text, view=None, allowed_mentions=NO_MENTIONS)
         except Exception as exc:
             await report_error(interaction, exc)
@@ -165,11 +174,16 @@ async def add_to_playlist(bot: MusicBot, interaction: discord.Interaction, song:
     found = await bot.playlists.choices(interaction.guild_id, interaction.user.id, "", editable=True)
     if not found:
         raise InvalidInput("You have no playlist here yet: make one with `/playlist create`, then press ➕ again.")
-    options = [discord.SelectOption(label=_label(p, interaction.user.id), value=str(p.id)) for p in found]
+    locale = interaction.locale
+    options = [discord.SelectOption(label=_label(p, interaction.user.id, locale), value=str(p.id)) for p in found]
     view = discord.ui.View(timeout=None)
-    view.add_item(AddSelect(song.id, options))
+    view.add_item(AddSelect(song.id, options, locale))
     await interaction.response.send_message(
-        f"Add **{discord.utils.escape_markdown(clip(song.title or 'Untitled', 80))}** to which playlist?",
+        t(
+            locale,
+            "Add **{song}** to which playlist?",
+            song=discord.utils.escape_markdown(clip(song.title or "Untitled", 80)),
+        ),
         view=view,
         ephemeral=True,
         allowed_mentions=NO_MENTIONS,
@@ -197,12 +211,20 @@ class PlaylistCommands(commands.GroupCog, group_name="playlist", group_descripti
     ) -> None:
         assert interaction.guild_id is not None
         playlist = await self.bot.playlists.create(interaction.guild_id, interaction.user.id, name, shared=shared)
-        kind = "shared playlist (any member may edit it)" if shared else "playlist (only you can edit it)"
-        await reply(
-            interaction,
-            f"🎼 Made the {kind} **{discord.utils.escape_markdown(playlist.name)}**. Add songs with "
-            "`/playlist add` or a song's ➕ Add to playlist button.",
-        )
+        name = discord.utils.escape_markdown(playlist.name)
+        if shared:
+            made = Phrase(
+                "🎼 Made the shared playlist (any member may edit it) **{playlist}**. Add songs with "
+                "`/playlist add` or a song's ➕ Add to playlist button.",
+                playlist=name,
+            )
+        else:
+            made = Phrase(
+                "🎼 Made the playlist (only you can edit it) **{playlist}**. Add songs with "
+                "`/playlist add` or a song's ➕ Add to playlist button.",
+                playlist=name,
+            )
+        await reply(interaction, made)
 
     @app_commands.command(name="add", description="Add a song to the end of a playlist.")
     @app_commands.describe(playlist="The playlist", song="A song of this server (pick from the list, or paste its id)")
@@ -266,12 +288,13 @@ class PlaylistCommands(commands.GroupCog, group_name="playlist", group_descripti
         data = m3u8(found, songs).encode()
         file = discord.File(io.BytesIO(data), filename=export_filename(found))
         count = sum(1 for song in songs if song.audio_url)
-        await reply(
-            interaction,
-            f"📄 **{discord.utils.escape_markdown(found.name)}**: {count} song{'s' if count != 1 else ''}. "
-            "Open the file in a music player (VLC, foobar2000, …).",
-            file=file,
+        said = Phrase.counted(
+            "📄 **{playlist}**: {count} song. Open the file in a music player (VLC, foobar2000, …).",
+            "📄 **{playlist}**: {count} songs. Open the file in a music player (VLC, foobar2000, …).",
+            count,
+            playlist=discord.utils.escape_markdown(found.name),
         )
+        await reply(interaction, said, file=file)
 
 
 async def setup(bot: MusicBot) -> None:

@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import escape_markdown
 
+from bot.i18n import Locale, command_name, t
 from bot.songs.preferences import STYLE_SUFFIX_MAX
 from bot.songs.render import EMBED_COLOUR, NO_MENTIONS
 from bot.storage.models import Preferences
@@ -21,18 +22,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def preferences_embed(prefs: Preferences, *, changed: bool) -> discord.Embed:
-    """What `/prefer` shows: every preference and what it does when unset."""
-    embed = discord.Embed(title="Your preferences (saved)" if changed else "Your preferences", colour=EMBED_COLOUR)
-    embed.description = "They follow you into every server with this bot. `/prefer reset:True` clears them."
-    embed.add_field(name="auto_dm", value="on: I DM you each song of yours" if prefs.auto_dm else "off", inline=False)
+def preferences_embed(prefs: Preferences, *, changed: bool, locale: Locale = None) -> discord.Embed:
+    """What `/prefer` shows (in the member's language): every preference and what it does when unset."""
+    title = t(locale, "Your preferences (saved)") if changed else t(locale, "Your preferences")
+    embed = discord.Embed(title=title, colour=EMBED_COLOUR)
+    embed.description = t(locale, "They follow you into every server with this bot. `/prefer reset:True` clears them.")
+    auto_dm = t(locale, "on: I DM you each song of yours") if prefs.auto_dm else t(locale, "off")
+    embed.add_field(name=command_name(locale, "auto_dm"), value=auto_dm, inline=False)
     embed.add_field(
-        name="model",
-        value=prefs.model or "not chosen: each server's default model",
+        name=command_name(locale, "model"),
+        value=prefs.model or t(locale, "not chosen: each server's default model"),
         inline=False,
     )
-    suffix = f"`{escape_markdown(prefs.style_suffix).replace('`', 'ˋ')}`" if prefs.style_suffix else "none"
-    embed.add_field(name="style_suffix", value=f"{suffix} (added to the end of your prompts and styles)", inline=False)
+    suffix = f"`{escape_markdown(prefs.style_suffix).replace('`', 'ˋ')}`" if prefs.style_suffix else t(locale, "none")
+    value = t(locale, "{suffix} (added to the end of your prompts and styles)", suffix=suffix)
+    embed.add_field(name=command_name(locale, "style_suffix"), value=value, inline=False)
     return embed
 
 
@@ -67,7 +71,9 @@ class Prefer(commands.Cog):
         else:
             prefs = await self.bot.prefs.get(user_id)
         await interaction.response.send_message(
-            embed=preferences_embed(prefs, changed=changing), ephemeral=True, allowed_mentions=NO_MENTIONS
+            embed=preferences_embed(prefs, changed=changing, locale=interaction.locale),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
         )
 
 

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from bot.app.bot import MusicBot
 from bot.core.settings import Settings
+from bot.i18n import languages, t
 from bot.storage import Repository, open_repository
 from tests.fakes.fake_discord import FakeDiscord, FakeInteraction, FakeMessage
 from tests.fakes.fake_producer import FakeProducer
@@ -133,13 +134,14 @@ class World:
         return f"http://127.0.0.1:{self.bot.webhook_port}"
 
     def songs_in_channel(self, channel_id: int | None = None) -> list[FakeMessage]:
-        """Messages the bot posted with a song embed (a "Song id" field)."""
+        """Messages the bot posted with a song embed (a "Song id" field, in any of the bot's languages)."""
         channel = channel_id or self.channel_id
+        names = {t(language, "Song id") for language in languages()}
         return [
             message
             for message in self.discord.messages.get(channel, [])
             if not message.deleted
-            and any(field.get("name") == "Song id" for embed in message.embeds for field in embed.get("fields", []))
+            and any(field.get("name") in names for embed in message.embeds for field in embed.get("fields", []))
         ]
 
     async def wait_for_song(self, channel_id: int | None = None, timeout: float = 10) -> FakeMessage:

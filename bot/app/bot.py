@@ -19,7 +19,7 @@ from bot import __version__
 from bot.access.permissions import CommandAccess, role_ids
 from bot.access.visibility import Visibility
 from bot.app import gateway
-from bot.app.commands import EXTENSIONS, MusicTree, sync_commands
+from bot.app.commands import COMMAND_OFF, EXTENSIONS, MusicTree, sync_commands
 from bot.app.listener import Listener, Listening
 from bot.billing.service import Billing
 from bot.cluster.identify import IdentifyGate, LocalSlots
@@ -28,6 +28,7 @@ from bot.contests.service import ContestService
 from bot.core.errors import InvalidInput, UserError
 from bot.core.metrics import Metrics, rest_limit
 from bot.core.settings import Settings
+from bot.i18n import t
 from bot.ops.alerts import AccountAlerts
 from bot.ops.health import GatewayWatch, health_report
 from bot.ops.startup import check_producer_token
@@ -125,6 +126,7 @@ class MusicBot(Listening, commands.AutoShardedBot):
         self.delivery = Delivery(self, repo, self.media_session, allow_private_media=settings.allow_private_media_hosts)
         self.delivery.shared = self.leases.shared
         self.delivery.owner = self.leases.owner
+        self.languages = self.delivery.languages  # the language of each server's public messages
         self.songs = SongService(
             settings, repo, self.api, self.delivery, clock=clock, metrics=self.metrics, leases=self.leases
         )
@@ -323,9 +325,7 @@ class MusicBot(Listening, commands.AutoShardedBot):
         """Refuse what the server's Integrations settings disable for this member here (`/command`'s
         buttons, menus, replies and mentions follow the command)."""
         if isinstance(member, discord.Member) and not await self.access.allowed(command, member, channel):
-            raise InvalidInput(
-                f"This server has turned `/{command}` off for you here, so its buttons and replies are off too."
-            )
+            raise InvalidInput(COMMAND_OFF, command=command)
 
     async def on_raw_app_command_permissions_update(self, payload: discord.RawAppCommandPermissionsUpdateEvent) -> None:
         self.access.forget(payload.guild.id)
@@ -333,17 +333,20 @@ class MusicBot(Listening, commands.AutoShardedBot):
     async def start_song_from_message(self, message: discord.Message, request: SongRequest) -> None:
         """The same path for a request made by a message (a reply to a song): the status is a reply."""
         self._track_start()
+        locale = await self.languages.of(request.guild_id)  # public replies: the server's language
         try:
             task = await self.songs.enqueue(dataclasses.replace(request, role_ids=role_ids(message.author)))
             try:
-                status = await message.reply(render.status_text(task), allowed_mentions=discord.AllowedMentions.none())
+                status = await message.reply(
+                    render.status_text(task, locale=locale), allowed_mentions=render.NO_MENTIONS
+                )
                 await self.repo.set_status_message(task.id, status.id)
             except discord.HTTPException as exc:  # charged already: the song goes on without a status line
                 log.warning("Could not post the status of task %d (%s)", task.id, exc.code)
             await self.songs.admit(task)
         except UserError as exc:
             with contextlib.suppress(discord.HTTPException):
-                await message.reply(exc.message, allowed_mentions=discord.AllowedMentions.none())
+                await message.reply(t(locale, exc.phrase), allowed_mentions=render.NO_MENTIONS)
 
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
         """Every event passes here first, so /healthz knows each shard's connection at once."""

@@ -14,6 +14,7 @@ import discord
 from discord import app_commands
 
 from bot.core.errors import UserError
+from bot.i18n import N_, CommandTranslator, t
 from bot.songs import render
 from bot.storage.repository import Repository
 
@@ -38,6 +39,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.billing",
 )
 """Every cog the bot loads. Add a new command area here."""
+COMMAND_OFF = N_("This server has turned `/{command}` off for you here, so its buttons and replies are off too.")
+"""What a member is told when a server's Integrations settings turn a command off for them."""
 
 
 class MusicTree(app_commands.CommandTree[Any]):
@@ -57,17 +60,23 @@ async def report_error(interaction: discord.Interaction, error: Exception) -> No
     if isinstance(original, discord.HTTPException) and original.code in GONE_INTERACTION_CODES:
         log.info("Interaction in %s could not be answered (%s %s)", _where(interaction), original.status, original.code)
         return
+    locale = interaction.locale
     if isinstance(original, UserError):
-        text = original.message
+        text = t(locale, original.phrase)
     elif isinstance(error, app_commands.CommandOnCooldown):
-        text = f"Not so fast: you can do that again <t:{int(time.time() + error.retry_after) + 1}:R>."
+        when = f"<t:{int(time.time() + error.retry_after) + 1}:R>"
+        text = t(locale, "Not so fast: you can do that again {when}.", when=when)
+    elif isinstance(error, app_commands.NoPrivateMessage):
+        text = t(locale, "This command works only in a server.")
+    elif isinstance(error, app_commands.MissingPermissions | app_commands.BotMissingPermissions):
+        text = t(locale, "You do not have the permissions this command needs here.")
     elif isinstance(error, app_commands.CheckFailure):
-        text = str(error) or "You cannot use this command here."
+        text = t(locale, "You cannot use this command here.")
     elif isinstance(error, app_commands.TransformerError):
-        text = f"That value is not valid for `{error.value}`."
+        text = t(locale, "That value is not valid for `{value}`.", value=error.value)
     else:
         log.error("Unhandled error in %s", _where(interaction), exc_info=original)
-        text = "Something went wrong on our side; please try again."
+        text = t(locale, "Something went wrong on our side; please try again.")
     text = render.clip(text, render.MESSAGE_CONTENT)
     try:
         if not interaction.response.is_done():
@@ -94,6 +103,15 @@ def _where(interaction: discord.Interaction) -> str:
     return f"/{command.qualified_name}" if command else f"interaction {interaction.type.name}"
 
 
+async def command_payload(tree: app_commands.CommandTree[Any]) -> list[dict[str, Any]]:
+    """What a global sync sends, localizations included: a changed translation is a changed command set."""
+    translator = tree.translator
+    commands = tree.get_commands()
+    if translator is None:
+        return [command.to_dict(tree) for command in commands]
+    return [await command.get_translated_payload(tree, translator) for command in commands]
+
+
 async def sync_commands(
     tree: app_commands.CommandTree[Any], repo: Repository, *, application_id: int | None, dev_guild_id: int | None
 ) -> None:
@@ -104,6 +122,8 @@ async def sync_commands(
     stops being the development guild has its copies cleared; otherwise every command would
     show twice in it (the guild copy and the global one).
     """
+    if tree.translator is None:
+        await tree.set_translator(CommandTranslator())  # localized names and descriptions, for every sync
     app_id = application_id
     dev_key = f"dev_guild:{app_id}"
     previous_dev = await repo.get_meta(dev_key)
@@ -121,7 +141,7 @@ async def sync_commands(
         await repo.set_meta(dev_key, str(dev_guild_id))
         log.info("Synced %d commands to development guild %d", len(synced), dev_guild_id)
         return
-    payload = [command.to_dict(tree) for command in tree.get_commands()]
+    payload = await command_payload(tree)
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
     hash_key = f"command_hash:{app_id}:global"
     if await repo.get_meta(hash_key) == digest:

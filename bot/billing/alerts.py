@@ -12,6 +12,7 @@ import logging
 
 import discord
 
+from bot.i18n import resolve, t
 from bot.storage.outbox import OutboxItem
 from bot.storage.repository import Repository
 
@@ -38,19 +39,27 @@ class BillingAlerts:
         budget = (await self._repo.guild_billing(item.guild_id)).monthly_budget
         if not budget:
             return  # the budget was removed meanwhile: nothing to warn about
-        text = wording.BUDGET_ALERT.format(per_cent=per_cent, used=usage.used, budget=budget, month=month)
+        locale = await self._language(item.guild_id)
+        text = t(locale, wording.BUDGET_ALERT, per_cent=per_cent, used=usage.used, budget=budget, month=month)
         if int(per_cent) >= 100:
-            text += wording.BUDGET_SPENT.format(reset=month_reset(month))
-        await self._tell_managers(item, text)
+            text += " " + t(locale, wording.BUDGET_SPENT, reset=month_reset(month))
+        await self._tell_managers(item, text, locale)
 
     async def key_refused(self, item: OutboxItem) -> None:
         billing = await self._repo.guild_billing(item.guild_id)
         if not billing.paused:
             return  # a manager saved a key again before this was sent
-        text = wording.KEY_REFUSED_ALERT.format(hint=hint(billing.api_key_hint), code=billing.key_refused_code)
-        await self._tell_managers(item, text)
+        locale = await self._language(item.guild_id)
+        text = t(locale, wording.KEY_REFUSED_ALERT, hint=hint(billing.api_key_hint), code=billing.key_refused_code)
+        await self._tell_managers(item, text, locale)
 
-    async def _tell_managers(self, item: OutboxItem, text: str) -> None:
+    async def _language(self, guild_id: int) -> str:
+        """The server's language (`/settings language:`, else its preferred locale when the bot speaks it)."""
+        chosen = (await self._repo.guild_settings(guild_id)).language
+        guild = self._client.get_guild(guild_id)
+        return resolve(chosen or (guild.preferred_locale if guild is not None else None))
+
+    async def _tell_managers(self, item: OutboxItem, text: str, locale: str) -> None:
         """The alerts channel, else the server owner's DMs. Raises `discord.HTTPException` for a fault
         worth retrying (the outbox retries with backoff)."""
         channel_id = (await self._repo.guild_billing(item.guild_id)).alerts_channel_id or item.channel_id
@@ -70,7 +79,7 @@ class BillingAlerts:
         owner = await self._client.fetch_user(guild.owner_id)
         try:
             await owner.send(
-                f"{text}\n{wording.ALERT_FOOTER.format(guild=discord.utils.escape_markdown(guild.name))}",
+                f"{text}\n{t(locale, wording.ALERT_FOOTER, guild=discord.utils.escape_markdown(guild.name))}",
                 allowed_mentions=NO_MENTIONS,
             )
         except discord.Forbidden:

@@ -103,8 +103,8 @@ class KeyStore:
             await self._api.check_server_key(token)
         except ProducerError as exc:
             if exc.auth_failed:
-                raise InvalidInput(wording.KEY_REFUSED.format(code=exc.code)) from None
-            raise InvalidInput(wording.KEY_UNCHECKED.format(code=exc.code)) from None
+                raise InvalidInput(wording.KEY_REFUSED, code=exc.code) from None
+            raise InvalidInput(wording.KEY_UNCHECKED, code=exc.code) from None
         encrypted = self._box.encrypt(token)
         self._plain[encrypted] = token
         saved = await self._repo.set_api_key(guild_id, encrypted, token[-4:])

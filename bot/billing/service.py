@@ -86,7 +86,7 @@ class Billing:
 
     async def set_role_cap(self, guild_id: int, role_id: int, songs_per_day: int | None) -> None:
         if songs_per_day is not None and not 0 <= songs_per_day <= MAX_ROLE_CAP:
-            raise InvalidInput(f"`songs_per_day` must be between 0 and {MAX_ROLE_CAP}.")
+            raise InvalidInput("`songs_per_day` must be between 0 and {most}.", most=MAX_ROLE_CAP)
         await self._repo.set_role_cap(guild_id, role_id, songs_per_day)
 
     async def role_caps(self, guild_id: int) -> dict[int, int]:
@@ -97,7 +97,7 @@ class Billing:
     ) -> tuple[UsageReport, bytes]:
         """The report and its picture (drawn in a thread: matplotlib is CPU work)."""
         if period not in PERIODS:
-            raise InvalidInput("`period` must be one of " + ", ".join(PERIODS) + ".")
+            raise InvalidInput("`period` must be one of {periods}.", periods=", ".join(PERIODS))
         report = await build_report(self._repo, guild_id, period, self._clock(), member_id=member_id)
         member_names = names([user for user, _ in report.by_member])
         png = await asyncio.to_thread(render_png, report, member_names)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core.settings import Settings
+from bot.i18n import Locale, t
 from bot.storage.billing import MonthUsage, UsageRow
 from bot.storage.models import StorageError
 from bot.storage.repository import Repository, open_repository
@@ -88,19 +89,56 @@ async def build_report(
     )
 
 
-def summary_text(report: UsageReport) -> str:
-    """The totals in words, for screen readers (the picture shows the same numbers)."""
-    whom = f"<@{report.member_id}> spent" if report.member_id is not None else "This server spent"
-    span = "this month" if report.period == "month" else f"in the last {report.period.removesuffix('d')} days"
-    lines = [f"{whom} {report.total} credits {span} ({report.days[0]} to {report.days[-1]}, UTC)."]
+def summary_text(report: UsageReport, locale: Locale = None) -> str:
+    """The totals in words (in the member's language), for screen readers (the picture shows the same numbers)."""
+    days = {"first": report.days[0], "last": report.days[-1], "total": report.total}
+    member = f"<@{report.member_id}>"
+    if report.period == "month":
+        if report.member_id is not None:
+            first = t(
+                locale, "{member} spent {total} credits this month ({first} to {last}, UTC).", member=member, **days
+            )
+        else:
+            first = t(locale, "This server spent {total} credits this month ({first} to {last}, UTC).", **days)
+    else:
+        span = report.period.removesuffix("d")
+        if report.member_id is not None:
+            first = t(
+                locale,
+                "{member} spent {total} credits in the last {days} days ({first} to {last}, UTC).",
+                member=member,
+                days=span,
+                **days,
+            )
+        else:
+            first = t(
+                locale,
+                "This server spent {total} credits in the last {days} days ({first} to {last}, UTC).",
+                days=span,
+                **days,
+            )
+    lines = [first]
     per_action = {action: sum(day.get(action, 0) for day in report.by_day.values()) for action in report.actions}
     if per_action:
-        lines.append("By action: " + ", ".join(f"{action} {credits}" for action, credits in per_action.items()) + ".")
+        actions = ", ".join(f"{action} {credits}" for action, credits in per_action.items())
+        lines.append(t(locale, "By action: {actions}.", actions=actions))
     if report.member_id is None and report.by_member:
-        top = report.by_member[:TOP_MEMBERS]
-        lines.append("Top members: " + ", ".join(f"<@{user}> {credits}" for user, credits in top) + ".")
-    budget = f" of a budget of {report.budget}" if report.budget else " (no monthly budget)"
-    lines.append(f"This month ({report.month}) the server has spent {report.month_used} credits{budget}.")
+        top = ", ".join(f"<@{user}> {credits}" for user, credits in report.by_member[:TOP_MEMBERS])
+        lines.append(t(locale, "Top members: {members}.", members=top))
+    month = {"month": report.month, "used": report.month_used}
+    if report.budget:
+        lines.append(
+            t(
+                locale,
+                "This month ({month}) the server has spent {used} credits of a budget of {budget}.",
+                budget=report.budget,
+                **month,
+            )
+        )
+    else:
+        lines.append(
+            t(locale, "This month ({month}) the server has spent {used} credits (no monthly budget).", **month)
+        )
     return "\n".join(lines)
 
 

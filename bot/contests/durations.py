@@ -18,11 +18,12 @@ def parse_duration(option: str, text: str) -> float:
     cleaned = text.strip().lower().replace(" ", "")
     if not _WHOLE.fullmatch(cleaned):
         raise InvalidInput(
-            f"`{option}` must be a duration like `2d`, `12h` or `90m` (days, hours, minutes), from `1m` to `30d`."
+            "`{option}` must be a duration like `2d`, `12h` or `90m` (days, hours, minutes), from `1m` to `30d`.",
+            option=option,
         )
     seconds = sum(int(amount) * UNITS[unit] for amount, unit in _PART.findall(cleaned))
     if not MIN_SECONDS <= seconds <= MAX_SECONDS:
-        raise InvalidInput(f"`{option}` must be between `1m` and `30d`; `{cleaned}` is not.")
+        raise InvalidInput("`{option}` must be between `1m` and `30d`; `{text}` is not.", option=option, text=cleaned)
     return float(seconds)
 
 

@@ -18,6 +18,8 @@ import logging
 import discord
 
 from bot.contests.render import NO_EVENT_PERMISSION
+from bot.core.errors import Phrase
+from bot.i18n import t
 from bot.songs.render import clip
 from bot.storage.contests import Contest
 
@@ -40,12 +42,18 @@ def event_url(guild_id: int, event_id: int) -> str:
     return f"https://discord.com/events/{guild_id}/{event_id}"
 
 
-async def create_results_event(client: discord.Client, contest: Contest) -> tuple[int | None, str | None]:
-    """(event id, None) or (None, why there is none) for a new contest."""
+async def create_results_event(
+    client: discord.Client, contest: Contest, locale: str | None = None
+) -> tuple[int | None, str | None]:
+    """(event id, None) or (None, why there is none, in English) for a new contest; the event is
+    named in `locale`, the server's language."""
     location = f"https://discord.com/channels/{contest.guild_id}/{contest.channel_id}"
     payload = {
-        "name": clip(f"Contest results: {contest.theme}", 100),
-        "description": clip(f"The results of the song contest “{contest.theme}”, announced in the channel.", 1000),
+        "name": clip(t(locale, "Contest results: {theme}", theme=contest.theme), 100),
+        "description": clip(
+            t(locale, "The results of the song contest “{theme}”, announced in the channel.", theme=contest.theme),
+            1000,
+        ),
         "privacy_level": GUILD_ONLY,
         "entity_type": EXTERNAL,
         "entity_metadata": {"location": location},
@@ -56,10 +64,10 @@ async def create_results_event(client: discord.Client, contest: Contest) -> tupl
         created = await client.http.create_guild_scheduled_event(contest.guild_id, **payload)
     except discord.Forbidden:
         log.info("Contest %d: no scheduled event (missing Create Events permission)", contest.id)
-        return None, NO_EVENT_PERMISSION
+        return None, str(NO_EVENT_PERMISSION)  # stored in English; the contest message translates it
     except discord.HTTPException as exc:
         log.warning("Contest %d: Discord refused the scheduled event (%s %s)", contest.id, exc.status, exc.code)
-        return None, f"No scheduled event: Discord refused it ({exc.status})."
+        return None, str(Phrase("No scheduled event: Discord refused it ({status}).", status=exc.status))
     return int(created["id"]), None
 
 

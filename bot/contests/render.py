@@ -1,5 +1,8 @@
 """Every message a contest shows: the contest message, the vote, the results, the leaderboard.
 
+Public messages are written in the server's language and `/contest status` in the member's: every
+function takes the `locale` to write in (`bot.i18n`).
+
 What members wrote (the theme, the rules, song titles) is escaped and clipped here, so it never
 renders as markdown or a link; mentions are shown but never ping (messages go out with
 `NO_MENTIONS`).
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 import discord
 
 from bot.contests.durations import describe
+from bot.core.errors import Phrase
+from bot.i18n import N_, Locale, t, t_english, tn
 from bot.songs.render import EMBED_COLOUR, FIELD_VALUE, clip, display_title, fit_embed, safe_url
 from bot.songs.status import jump_url
 from bot.storage.contests import Contest, ContestEntry, LeaderRow
@@ -20,15 +25,16 @@ from bot.storage.models import SongRow
 
 MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
 PHASES = {
-    "submitting": "📝 Taking entries",
-    "voting": "🗳️ Voting",
-    "finished": "🏁 Finished",
-    "cancelled": "🚫 Cancelled",
+    "submitting": N_("📝 Taking entries"),
+    "voting": N_("🗳️ Voting"),
+    "finished": N_("🏁 Finished"),
+    "cancelled": N_("🚫 Cancelled"),
 }
-NO_EVENT_PERMISSION = (
+NO_EVENT_PERMISSION = Phrase(
     "No scheduled event: I need the **Create Events** and **Manage Events** permissions for that "
     "(Server Settings → Roles → my role)."
 )
+REMOVED_SONG = N_("(a removed song)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,24 +44,23 @@ class Entry:
     entry: ContestEntry
     song: SongRow | None
 
-    @property
-    def title(self) -> str:
-        return discord.utils.escape_markdown(display_title(self.song, 80)) if self.song else "(a removed song)"
+    def title(self, locale: Locale = None) -> str:
+        return discord.utils.escape_markdown(display_title(self.song, 80)) if self.song else t(locale, REMOVED_SONG)
 
-    def option_label(self, number: int) -> str:
+    def option_label(self, number: int, locale: Locale = None) -> str:
         """The entry in the vote menu (plain text: menus render no markdown)."""
-        title = display_title(self.song, 90) if self.song else "(a removed song)"
+        title = display_title(self.song, 90) if self.song else t(locale, REMOVED_SONG)
         return clip(f"{number}. {title}", 100)
 
-    @property
-    def play_link(self) -> str:
+    def play_link(self, locale: Locale = None) -> str:
         song = self.song
         if song is None:
             return ""
+        play = t(locale, "play")
         if song.message_id:
-            return f" · [play]({jump_url(song.guild_id, song.channel_id, song.message_id)})"
+            return f" · [{play}]({jump_url(song.guild_id, song.channel_id, song.message_id)})"
         url = safe_url(song.audio_url)
-        return f" · [play]({url})" if url else ""
+        return f" · [{play}]({url})" if url else ""
 
 
 def when(at: float) -> str:
@@ -67,61 +72,86 @@ def _theme(contest: Contest) -> str:
     return discord.utils.escape_markdown(contest.theme)
 
 
-def entry_lines(entries: list[Entry], *, links: bool = True) -> str:
+def entry_lines(entries: list[Entry], *, links: bool = True, locale: Locale = None) -> str:
     lines = [
-        f"{n}. **{item.title}** by <@{item.entry.member_id}>{item.play_link if links else ''}"
+        t(
+            locale,
+            "{number}. **{song}** by {member}",
+            number=n,
+            song=item.title(locale),
+            member=f"<@{item.entry.member_id}>",
+        )
+        + (item.play_link(locale) if links else "")
         for n, item in enumerate(entries, 1)
     ]
     return "\n".join(lines)
 
 
-def contest_embed(contest: Contest, entries: list[Entry], *, event_url: str | None = None) -> discord.Embed:
+def contest_embed(
+    contest: Contest, entries: list[Entry], *, event_url: str | None = None, locale: Locale = None
+) -> discord.Embed:
     """The contest message: theme, rules, phase, deadlines, entries so far, and the reminder event."""
-    embed = discord.Embed(title=clip(f"🏆 Song contest: {_theme(contest)}", 256), colour=EMBED_COLOUR)
+    title = t(locale, "🏆 Song contest: {theme}", theme=_theme(contest))
+    embed = discord.Embed(title=clip(title, 256), colour=EMBED_COLOUR)
     if contest.rules:
-        embed.description = clip(f"**Rules:** {discord.utils.escape_markdown(contest.rules)}", 2000)
-    embed.add_field(name="Phase", value=PHASES.get(contest.phase, contest.phase), inline=True)
-    embed.add_field(name="Entries per member", value=str(contest.max_entries), inline=True)
+        rules = t(locale, "**Rules:** {rules}", rules=discord.utils.escape_markdown(contest.rules))
+        embed.description = clip(rules, 2000)
+    phase = t(locale, PHASES[contest.phase]) if contest.phase in PHASES else contest.phase
+    embed.add_field(name=t(locale, "Phase"), value=phase, inline=True)
+    embed.add_field(name=t(locale, "Entries per member"), value=str(contest.max_entries), inline=True)
     if contest.phase == "submitting":
-        embed.add_field(name="Entries close", value=when(contest.due_at), inline=False)
-        embed.add_field(
-            name="Voting",
-            value=f"for {describe(contest.vote_seconds)} after entries close; results {when(contest.vote_until)}",
-            inline=False,
+        embed.add_field(name=t(locale, "Entries close"), value=when(contest.due_at), inline=False)
+        voting = t(
+            locale,
+            "for {time} after entries close; results {when}",
+            time=describe(contest.vote_seconds),
+            when=when(contest.vote_until),
         )
+        embed.add_field(name=t(locale, "Voting"), value=voting, inline=False)
     elif contest.phase == "voting":
-        embed.add_field(name="Results", value=when(contest.due_at), inline=False)
+        embed.add_field(name=t(locale, "Results"), value=when(contest.due_at), inline=False)
     elif contest.ended_at is not None:
-        embed.add_field(name="Ended", value=f"<t:{int(contest.ended_at)}:f>", inline=False)
-    listed = entry_lines(entries) or "No entries yet."
-    embed.add_field(name=f"Entries ({len(entries)})", value=clip(listed, FIELD_VALUE), inline=False)
+        embed.add_field(name=t(locale, "Ended"), value=f"<t:{int(contest.ended_at)}:f>", inline=False)
+    listed = entry_lines(entries, locale=locale) or t(locale, "No entries yet.")
+    name = t(locale, "Entries ({count})", count=len(entries))
+    embed.add_field(name=name, value=clip(listed, FIELD_VALUE), inline=False)
     if contest.event_note:
-        embed.add_field(name="Reminder", value=clip(contest.event_note, FIELD_VALUE), inline=False)
+        note = t_note(contest.event_note, locale)
+        embed.add_field(name=t(locale, "Reminder"), value=clip(note, FIELD_VALUE), inline=False)
     elif event_url and contest.is_open:
-        embed.add_field(name="Reminder", value=f"[Results event]({event_url}): mark yourself interested.", inline=False)
+        reminder = t(locale, "[Results event]({link}): mark yourself interested.", link=event_url)
+        embed.add_field(name=t(locale, "Reminder"), value=reminder, inline=False)
     if contest.phase == "submitting":
-        embed.set_footer(text="Enter a song you made here since the contest started: /contest submit")
+        embed.set_footer(text=t(locale, "Enter a song you made here since the contest started: /contest submit"))
     elif contest.phase == "voting":
-        embed.set_footer(text="Vote with the menu under the entries. Votes stay secret until the results.")
+        embed.set_footer(text=t(locale, "Vote with the menu under the entries. Votes stay secret until the results."))
     return fit_embed(embed)
 
 
-def vote_embed(contest: Contest, entries: list[Entry]) -> discord.Embed:
+def t_note(note: str, locale: Locale) -> str:
+    """The stored reminder note (written in English by `events`), in `locale`'s words."""
+    return t_english(locale, note)
+
+
+def vote_embed(contest: Contest, entries: list[Entry], locale: Locale = None) -> discord.Embed:
     """The vote: every entry with a play link and who made it."""
-    embed = discord.Embed(title=clip(f"🗳️ Vote: {_theme(contest)}", 256), colour=EMBED_COLOUR)
-    embed.description = clip(entry_lines(entries), 4000)
-    embed.add_field(name="Voting closes", value=when(contest.due_at), inline=False)
+    embed = discord.Embed(title=clip(t(locale, "🗳️ Vote: {theme}", theme=_theme(contest)), 256), colour=EMBED_COLOUR)
+    embed.description = clip(entry_lines(entries, locale=locale), 4000)
+    embed.add_field(name=t(locale, "Voting closes"), value=when(contest.due_at), inline=False)
     embed.set_footer(
-        text="One vote each, changeable until the end; not for your own song. Votes are secret until the results. "
-        "Members who joined after voting started cannot vote."
+        text=t(
+            locale,
+            "One vote each, changeable until the end; not for your own song. Votes are secret until the results. "
+            "Members who joined after voting started cannot vote.",
+        )
     )
     return fit_embed(embed)
 
 
-def vote_closed_embed(contest: Contest, entries: list[Entry]) -> discord.Embed:
-    embed = vote_embed(contest, entries)
+def vote_closed_embed(contest: Contest, entries: list[Entry], locale: Locale = None) -> discord.Embed:
+    embed = vote_embed(contest, entries, locale)
     embed.clear_fields()
-    embed.set_footer(text="Voting is closed.")
+    embed.set_footer(text=t(locale, "Voting is closed."))
     return embed
 
 
@@ -134,56 +164,64 @@ def winners(entries: list[Entry]) -> list[Entry]:
     return [item for item in entries if item.entry.place == 1 and (item.entry.votes or 0) > 0]
 
 
-def results_embed(contest: Contest, entries: list[Entry]) -> discord.Embed:
+def results_embed(contest: Contest, entries: list[Entry], locale: Locale = None) -> discord.Embed:
     """Ranked entries with their votes; ties share a place."""
-    embed = discord.Embed(title=clip(f"🏆 Results: {_theme(contest)}", 256), colour=EMBED_COLOUR)
+    title = t(locale, "🏆 Results: {theme}", theme=_theme(contest))
+    embed = discord.Embed(title=clip(title, 256), colour=EMBED_COLOUR)
     if not entries:
-        embed.description = "No songs were entered, so there is no winner this time."
+        embed.description = t(locale, "No songs were entered, so there is no winner this time.")
         return embed
     lines = []
     for item in ranked(entries):
         place = item.entry.place or 0
         votes = item.entry.votes or 0
         medal = MEDALS.get(place, f"{place}.")
-        lines.append(
-            f"{medal} **{item.title}** by <@{item.entry.member_id}> — {votes} vote{'s' if votes != 1 else ''}"
-            f"{item.play_link}"
+        line = tn(
+            locale,
+            "{medal} **{song}** by {member} — {count} vote",
+            "{medal} **{song}** by {member} — {count} votes",
+            votes,
+            medal=medal,
+            song=item.title(locale),
+            member=f"<@{item.entry.member_id}>",
         )
+        lines.append(line + item.play_link(locale))
     embed.description = clip("\n".join(lines), 4000)
     top = winners(entries)
     if not top:
-        embed.add_field(name="Winner", value="Nobody voted, so there is no winner this time.", inline=False)
+        nobody = t(locale, "Nobody voted, so there is no winner this time.")
+        embed.add_field(name=t(locale, "Winner"), value=nobody, inline=False)
     else:
         names = ", ".join(f"<@{item.entry.member_id}>" for item in top)
-        label = "Winners (a tie)" if len(top) > 1 else "Winner"
+        label = t(locale, "Winners (a tie)") if len(top) > 1 else t(locale, "Winner")
         embed.add_field(name=label, value=clip(names, FIELD_VALUE), inline=False)
     return fit_embed(embed)
 
 
-def results_text(contest: Contest, entries: list[Entry]) -> str:
+def results_text(contest: Contest, entries: list[Entry], locale: Locale = None) -> str:
     top = winners(entries)
     if not top:
-        return f"🏁 The contest **{_theme(contest)}** is over."
-    names = " and ".join(f"<@{item.entry.member_id}>" for item in top)
-    return clip(f"🎉 {names} won the contest **{_theme(contest)}**!", 2000)
+        return t(locale, "🏁 The contest **{theme}** is over.", theme=_theme(contest))
+    names = ", ".join(f"<@{item.entry.member_id}>" for item in top)
+    return clip(t(locale, "🎉 {members} won the contest **{theme}**!", members=names, theme=_theme(contest)), 2000)
 
 
-def winner_text(item: Entry) -> str:
-    return f"🥇 The winning song, by <@{item.entry.member_id}>:"
+def winner_text(item: Entry, locale: Locale = None) -> str:
+    return t(locale, "🥇 The winning song, by {member}:", member=f"<@{item.entry.member_id}>")
 
 
-def cancelled_text(contest: Contest) -> str:
-    return f"🚫 The contest **{_theme(contest)}** was cancelled; there are no results."
+def cancelled_text(contest: Contest, locale: Locale = None) -> str:
+    return t(locale, "🚫 The contest **{theme}** was cancelled; there are no results.", theme=_theme(contest))
 
 
-LEADERBOARD_PERIODS = {"month": "this month", "all": "all time"}
+LEADERBOARD_PERIODS = {"month": N_("🏆 Leaderboard (this month)"), "all": N_("🏆 Leaderboard (all time)")}
 
 
-def leaderboard_embed(rows: list[LeaderRow], period: str) -> discord.Embed:
+def leaderboard_embed(rows: list[LeaderRow], period: str, locale: Locale = None) -> discord.Embed:
     """Wins, podiums, stars received and songs made, per member."""
-    embed = discord.Embed(title=f"🏆 Leaderboard ({LEADERBOARD_PERIODS[period]})", colour=EMBED_COLOUR)
+    embed = discord.Embed(title=t(locale, LEADERBOARD_PERIODS[period]), colour=EMBED_COLOUR)
     if not rows:
-        embed.description = "Nothing yet: make songs, star them, and run a contest with `/contest start`."
+        embed.description = t(locale, "Nothing yet: make songs, star them, and run a contest with `/contest start`.")
         return embed
     lines = [
         f"{MEDALS.get(n, f'{n}.')} <@{row.member_id}> — "
@@ -191,15 +229,28 @@ def leaderboard_embed(rows: list[LeaderRow], period: str) -> discord.Embed:
         for n, row in enumerate(rows, 1)
     ]
     embed.description = clip("\n".join(lines), 4000)
-    embed.set_footer(text="🏆 contest wins · 🎖️ podiums (top 3) · ⭐ stars received · 🎵 songs made")
+    embed.set_footer(text=t(locale, "🏆 contest wins · 🎖️ podiums (top 3) · ⭐ stars received · 🎵 songs made"))
     return embed
 
 
-def status_text(contest: Contest, now: float) -> str:
+def status_text(contest: Contest, now: float, locale: Locale = None) -> str:
     """`/contest status`: the phase and the time left."""
-    phase = PHASES.get(contest.phase, contest.phase)
+    phase = t(locale, PHASES[contest.phase]) if contest.phase in PHASES else contest.phase
     if contest.is_open:
         left = describe(60 * math.ceil(max(0.0, contest.due_at - now) / 60))  # whole minutes, rounded up
-        ends = "entries close" if contest.phase == "submitting" else "voting closes"
-        return f"{phase}: {ends} in about {left} ({when(contest.due_at)})."
+        if contest.phase == "submitting":
+            return t(
+                locale,
+                "{phase}: entries close in about {time} ({when}).",
+                phase=phase,
+                time=left,
+                when=when(contest.due_at),
+            )
+        return t(
+            locale,
+            "{phase}: voting closes in about {time} ({when}).",
+            phase=phase,
+            time=left,
+            when=when(contest.due_at),
+        )
     return f"{phase}."

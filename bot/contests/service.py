@@ -26,8 +26,9 @@ from bot.cluster.leases import Leases
 from bot.contests import events, render, wording
 from bot.contests.durations import parse_duration
 from bot.contests.render import Entry
-from bot.core.errors import InvalidInput
+from bot.core.errors import InvalidInput, Phrase
 from bot.core.loops import Outage, stop_task
+from bot.i18n import t
 from bot.songs.delivery import Delivery
 from bot.songs.follow_ups import FollowUps
 from bot.songs.render import NO_MENTIONS
@@ -47,7 +48,7 @@ THEME_MAX = 100
 RULES_MAX = 1000
 MAX_ENTRIES_PER_MEMBER = 5
 
-VoteView = Callable[[Contest, list[Entry]], discord.ui.View]
+VoteView = Callable[[Contest, list[Entry], str], discord.ui.View]
 
 
 def nonce(key: str) -> str:
@@ -162,7 +163,7 @@ class ContestService:
         submit_seconds = parse_duration("submit_for", submit_for)
         vote_seconds = parse_duration("vote_for", vote_for)
         if not 1 <= max_entries <= MAX_ENTRIES_PER_MEMBER:
-            raise InvalidInput(wording.BAD_MAX_ENTRIES.format(most=MAX_ENTRIES_PER_MEMBER))
+            raise InvalidInput(wording.BAD_MAX_ENTRIES, most=MAX_ENTRIES_PER_MEMBER)
         contest = await self._repo.create_contest(
             guild_id=guild_id,
             channel_id=channel_id,
@@ -176,11 +177,13 @@ class ContestService:
         )
         if contest is None:
             raise InvalidInput(wording.CHANNEL_TAKEN)
-        event_id, note = await events.create_results_event(self._client, contest)
+        locale = await self._delivery.languages.of(guild_id)
+        event_id, note = await events.create_results_event(self._client, contest, locale)
         channel = self._client.get_partial_messageable(channel_id, guild_id=guild_id)
         shown = await self._with(contest, event_id=event_id, event_note=note)
         try:
-            message = await channel.send(embed=self._contest_embed(shown, []), allowed_mentions=NO_MENTIONS)
+            embed = await self._contest_embed(shown, [])
+            message = await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             log.warning("Could not post the message of contest %d (%s); contest discarded", contest.id, exc.code)
             await self._repo.discard_contest(contest.id)
@@ -228,7 +231,7 @@ class ContestService:
         if song.requester_id != member.id and member.id not in (song.credits or []):
             raise InvalidInput(wording.NOT_YOURS)
         if song.created_at < contest.started_at:
-            raise InvalidInput(wording.TOO_OLD.format(started=int(contest.started_at)))
+            raise InvalidInput(wording.TOO_OLD, started=int(contest.started_at))
         if not await self._visibility.member_can_view(member, song.channel_id):
             raise InvalidInput(wording.CANNOT_SEE)
         if not await self._visibility.everyone_can_view(member.guild, song.channel_id):
@@ -243,9 +246,9 @@ class ContestService:
         if outcome == "member_full":
             if contest.max_entries == 1:
                 raise InvalidInput(wording.MEMBER_FULL_ONE)
-            raise InvalidInput(wording.MEMBER_FULL.format(count=contest.max_entries))
+            raise InvalidInput(wording.MEMBER_FULL, count=contest.max_entries)
         if outcome == "full":
-            raise InvalidInput(wording.CONTEST_FULL.format(most=MAX_ENTRIES_TOTAL))
+            raise InvalidInput(wording.CONTEST_FULL, most=MAX_ENTRIES_TOTAL)
         await self.refresh(contest.id)
         return song
 
@@ -256,7 +259,7 @@ class ContestService:
             raise InvalidInput(wording.NOT_YOUR_ENTRY)
         await self.refresh(contest.id)
 
-    async def vote(self, contest_id: int, member: discord.Member, song_id: str) -> str:
+    async def vote(self, contest_id: int, member: discord.Member, song_id: str) -> Phrase:
         """Record the member's one vote (replacing an earlier one); what to tell them, privately."""
         contest = await self._repo.contest(contest_id)
         if contest is None or contest.phase != "voting" or self.now() >= contest.due_at:
@@ -274,15 +277,15 @@ class ContestService:
         if not await self._repo.cast_vote(contest.id, member.id, song_id, self.now()):
             raise InvalidInput(wording.VOTING_CLOSED)
         if previous == song_id:
-            return wording.SAME_VOTE.format(title=chosen.title)
-        return (wording.VOTE_CHANGED if previous else wording.VOTE_IN).format(title=chosen.title)
+            return Phrase(wording.SAME_VOTE, title=chosen.title())
+        return Phrase(wording.VOTE_CHANGED if previous else wording.VOTE_IN, title=chosen.title())
 
-    async def end_phase(self, contest: Contest) -> str:
+    async def end_phase(self, contest: Contest) -> Phrase:
         """`/contest end`: the current phase is due now; the timers change it at once."""
         if not await self._repo.end_phase_now(contest.id, self.now()):
             raise InvalidInput(wording.ALREADY_ENDING)
         self.wake()
-        return wording.VOTING_STARTS if contest.phase == "submitting" else wording.VOTING_ENDS
+        return Phrase(wording.VOTING_STARTS if contest.phase == "submitting" else wording.VOTING_ENDS)
 
     async def cancel(self, contest: Contest) -> None:
         if await self._repo.cancel_contest(contest.id, self.now()) is None:
@@ -294,16 +297,17 @@ class ContestService:
 
     # -- the contest message and the announcements (outbox steps) --------------------------------
 
-    def _contest_embed(self, contest: Contest, entries: list[Entry]) -> discord.Embed:
+    async def _contest_embed(self, contest: Contest, entries: list[Entry]) -> discord.Embed:
         url = events.event_url(contest.guild_id, contest.event_id) if contest.event_id else None
-        return render.contest_embed(contest, entries, event_url=url)
+        locale = await self._delivery.languages.of(contest.guild_id)  # public: the server's language
+        return render.contest_embed(contest, entries, event_url=url, locale=locale)
 
     async def refresh(self, contest_id: int) -> None:
         """Redraw the contest message from the database."""
         contest = await self._repo.contest(contest_id)
         if contest is None or contest.message_id is None:
             return
-        embed = self._contest_embed(contest, await self.entries(contest))
+        embed = await self._contest_embed(contest, await self.entries(contest))
         message = self._client.get_partial_messageable(contest.channel_id, guild_id=contest.guild_id)
         try:
             await message.get_partial_message(contest.message_id).edit(embed=embed, allowed_mentions=NO_MENTIONS)
@@ -321,15 +325,16 @@ class ContestService:
             return
         entries = await self.entries(contest)
         channel = self._client.get_partial_messageable(contest.channel_id, guild_id=contest.guild_id)
+        locale = await self._delivery.languages.of(contest.guild_id)  # public: the server's language
         if what == "voting" and contest.phase == "voting":
-            await self._post_vote(contest, entries, channel)
+            await self._post_vote(contest, entries, channel, locale)
             if contest.vote_until != contest.submit_until + contest.vote_seconds:  # entries closed early
                 await events.reschedule_event(self._client, contest)
         elif what == "finished":
-            await self._post_results(contest, entries, channel)
+            await self._post_results(contest, entries, channel, locale)
         elif what == "cancelled":
-            await self._send(channel, f"contest:{contest.id}:cancelled", render.cancelled_text(contest))
-            await self._close_vote(contest, entries, channel)
+            await self._send(channel, f"contest:{contest.id}:cancelled", render.cancelled_text(contest, locale))
+            await self._close_vote(contest, entries, channel, locale)
             await events.cancel_event(self._client, contest)
         await self.refresh(contest.id)
 
@@ -344,55 +349,61 @@ class ContestService:
             log.warning("Could not post %s (%s %s)", key, exc.status, exc.code)
             return None
 
-    async def _post_vote(self, contest: Contest, entries: list[Entry], channel: discord.PartialMessageable) -> None:
+    async def _post_vote(
+        self, contest: Contest, entries: list[Entry], channel: discord.PartialMessageable, locale: str
+    ) -> None:
         if contest.vote_message_id is not None:
             return
-        extra: dict[str, object] = {"embed": render.vote_embed(contest, entries)}
+        extra: dict[str, object] = {"embed": render.vote_embed(contest, entries, locale)}
         if self.vote_view is not None:
-            extra["view"] = self.vote_view(contest, entries)
-        text = f"🗳️ Voting is open for **{discord.utils.escape_markdown(contest.theme)}**!"
+            extra["view"] = self.vote_view(contest, entries, locale)
+        text = t(locale, "🗳️ Voting is open for **{theme}**!", theme=discord.utils.escape_markdown(contest.theme))
         message = await self._send(channel, f"contest:{contest.id}:vote", text, **extra)
         if message is not None:
             await self._repo.update_contest(contest.id, vote_message_id=message.id)
 
-    async def _close_vote(self, contest: Contest, entries: list[Entry], channel: discord.PartialMessageable) -> None:
+    async def _close_vote(
+        self, contest: Contest, entries: list[Entry], channel: discord.PartialMessageable, locale: str
+    ) -> None:
         """The vote message loses its menu."""
         if contest.vote_message_id is None:
             return
         try:
             await channel.get_partial_message(contest.vote_message_id).edit(
-                embed=render.vote_closed_embed(contest, entries), view=None, allowed_mentions=NO_MENTIONS
+                embed=render.vote_closed_embed(contest, entries, locale), view=None, allowed_mentions=NO_MENTIONS
             )
         except discord.HTTPException as exc:
             if exc.status >= 500:
                 raise
             log.info("Could not close the vote of contest %d (%s)", contest.id, exc.code)
 
-    async def _post_results(self, contest: Contest, entries: list[Entry], channel: discord.PartialMessageable) -> None:
+    async def _post_results(
+        self, contest: Contest, entries: list[Entry], channel: discord.PartialMessageable, locale: str
+    ) -> None:
         if contest.results_message_id is None:
             # Posted with nonces and remembered only after the winners' songs: a step repeated after
             # a stop gets Discord's first messages back instead of posting them again.
-            text = render.results_text(contest, entries)
+            text = render.results_text(contest, entries, locale)
             message = await self._send(
-                channel, f"contest:{contest.id}:results", text, embed=render.results_embed(contest, entries)
+                channel, f"contest:{contest.id}:results", text, embed=render.results_embed(contest, entries, locale)
             )
             if message is None:
                 return
             for item in render.winners(entries):
                 if item.song is not None:
-                    await self._repost(contest, item)
+                    await self._repost(contest, item, locale)
             await self._repo.update_contest(contest.id, results_message_id=message.id)
-        await self._close_vote(contest, entries, channel)
+        await self._close_vote(contest, entries, channel, locale)
         await events.complete_event(self._client, contest)
 
-    async def _repost(self, contest: Contest, item: Entry) -> None:
+    async def _repost(self, contest: Contest, item: Entry, locale: str) -> None:
         assert item.song is not None
         try:
             await self._delivery.repost(
                 contest.channel_id,
                 contest.guild_id,
                 item.song,
-                content=render.winner_text(item),
+                content=render.winner_text(item, locale),
                 nonce=nonce(f"contest:{contest.id}:winner:{item.song.id}"),
             )
         except discord.HTTPException as exc:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import discord
 
+from bot.i18n import N_
 from bot.producer.client import ProducerError
 from bot.storage.repository import Repository
 
@@ -27,11 +28,16 @@ process sends it, the others stay quiet. The holder gives the lease back when it
 should it die first, the lease runs out after this long."""
 
 MEMBER_TEXT = {
-    CREDITS: "Songs are paused: the bot's Producer credits are used up. The bot's owner has been told; "
-    "nothing is charged meanwhile.",
-    KEY: "Songs are paused: the music service refused the bot's API key. The bot's owner has been told; "
-    "nothing is charged meanwhile.",
+    CREDITS: N_(
+        "Songs are paused: the bot's Producer credits are used up. The bot's owner has been told; "
+        "nothing is charged meanwhile."
+    ),
+    KEY: N_(
+        "Songs are paused: the music service refused the bot's API key. The bot's owner has been told; "
+        "nothing is charged meanwhile."
+    ),
 }
+"""Catalog messages: the cogs show them in the member's language (`t(locale, notice)`)."""
 OWNER_TEXT = {
     CREDITS: "Your Producer API credits are used up, so members' songs are failing (their credits are refunded). "
     "Top up at https://platform.acedata.cloud; songs work again at once, no restart needed. "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.i18n import Locale, t, tn
 from bot.songs.render import EMBED_COLOUR, clip, format_duration
 from bot.storage import Playlist, SongRow
 
@@ -19,37 +20,50 @@ def title_of(song: SongRow) -> str:
     return discord.utils.escape_markdown(clip(song.title or "Untitled", 80))
 
 
-def total_length(songs: list[SongRow]) -> str:
+def total_length(songs: list[SongRow], locale: Locale = None) -> str:
     """`h:mm:ss` (or `m:ss`) of the songs' known lengths, with a note when some are unknown."""
     seconds = round(sum(song.duration or 0 for song in songs))
     hours, rest = divmod(seconds, 3600)
     text = f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else format_duration(rest)
     unknown = sum(1 for song in songs if song.duration is None)
-    return f"{text} (+{unknown} of unknown length)" if unknown else text
+    return t(locale, "{length} (+{count} of unknown length)", length=text, count=unknown) if unknown else text
 
 
 def page_count(songs: list[SongRow]) -> int:
     return max(1, -(-len(songs) // PAGE_SIZE))
 
 
-def playlist_embed(playlist: Playlist, songs: list[SongRow], page: int, *, hidden: int = 0) -> discord.Embed:
+def playlist_embed(
+    playlist: Playlist, songs: list[SongRow], page: int, *, hidden: int = 0, locale: Locale = None
+) -> discord.Embed:
     """One page of a playlist: its songs in order (numbered as in /playlist move), the total length."""
     pages = page_count(songs)
     page = max(1, min(page, pages))
-    kind = "shared playlist (anyone may edit it)" if playlist.shared else f"playlist of <@{playlist.owner_id}>"
-    embed = discord.Embed(title=f"🎼 {clip(playlist.name, 200)}", colour=EMBED_COLOUR)
+    embed = discord.Embed(title="🎼 " + clip(playlist.name, 200), colour=EMBED_COLOUR)
     start = (page - 1) * PAGE_SIZE
     lines = [
         f"{n}. **{title_of(song)}** · {format_duration(song.duration)} · <@{song.requester_id}>"
         for n, song in enumerate(songs[start : start + PAGE_SIZE], start + 1)
     ]
-    count = f"{len(songs)} song{'s' if len(songs) != 1 else ''}"
-    header = f"A {kind} · {count} · total length {total_length(songs)}"
-    body = "\n".join(lines) if lines else "No songs yet: add them with `/playlist add` or a song's ➕ Add to playlist."
+    count = tn(locale, "{count} song", "{count} songs", len(songs))
+    length = t(locale, "total length {length}", length=total_length(songs, locale))
+    if playlist.shared:
+        kind = t(locale, "A shared playlist (anyone may edit it)")
+    else:
+        kind = t(locale, "A playlist of {member}", member=f"<@{playlist.owner_id}>")
+    header = f"{kind} · {count} · {length}"
+    empty = t(locale, "No songs yet: add them with `/playlist add` or a song's ➕ Add to playlist.")
+    body = "\n".join(lines) if lines else empty
     embed.description = clip(f"{header}\n\n{body}", 4096)
-    footer = f"Page {page} of {pages}"
+    footer = t(locale, "Page {page} of {pages}", page=page, pages=pages)
     if hidden:
-        footer += f" · {hidden} more song{'s' if hidden != 1 else ''} from channels you cannot see"
+        more = tn(
+            locale,
+            "{count} more song from channels you cannot see",
+            "{count} more songs from channels you cannot see",
+            hidden,
+        )
+        footer += f" · {more}"
     embed.set_footer(text=footer)
     return embed
 

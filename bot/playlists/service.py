@@ -16,7 +16,7 @@ from collections.abc import Callable
 import discord
 
 from bot.access.visibility import Visibility
-from bot.core.errors import InvalidInput
+from bot.core.errors import InvalidInput, Phrase
 from bot.playlists.render import title_of
 from bot.storage import Playlist, Repository, SongRow
 
@@ -33,7 +33,7 @@ def clean_name(name: str) -> str:
     if not name:
         raise InvalidInput("Give the playlist a name.")
     if len(name) > NAME_MAX:
-        raise InvalidInput(f"A playlist name is at most {NAME_MAX} characters.")
+        raise InvalidInput("A playlist name is at most {limit} characters.", limit=NAME_MAX)
     return name
 
 
@@ -88,8 +88,9 @@ class PlaylistService:
     def check_edit(self, playlist: Playlist, member_id: int) -> None:
         if not self.may_edit(playlist, member_id):
             raise InvalidInput(
-                f"**{discord.utils.escape_markdown(playlist.name)}** is <@{playlist.owner_id}>'s personal playlist: "
-                "only they can change it."
+                "**{playlist}** is {member}'s personal playlist: only they can change it.",
+                playlist=discord.utils.escape_markdown(playlist.name),
+                member=f"<@{playlist.owner_id}>",
             )
 
     # -- changes -----------------------------------------------------------------------------
@@ -98,13 +99,13 @@ class PlaylistService:
         name = clean_name(name)
         owned = [p for p in await self.repo.guild_playlists(guild_id, limit=1000) if p.owner_id == owner_id]
         if len(owned) >= PLAYLISTS_PER_MEMBER:
-            raise InvalidInput(f"You have {PLAYLISTS_PER_MEMBER} playlists here already: delete one first.")
+            raise InvalidInput("You have {count} playlists here already: delete one first.", count=PLAYLISTS_PER_MEMBER)
         playlist = await self.repo.create_playlist(guild_id, owner_id, name, shared=shared, at=self.clock())
         if playlist is None:
             raise InvalidInput("This server already has a playlist of that name: pick another one.")
         return playlist
 
-    async def add(self, playlist: Playlist, song: SongRow, member_id: int) -> str:
+    async def add(self, playlist: Playlist, song: SongRow, member_id: int) -> Phrase:
         self.check_edit(playlist, member_id)
         if song.kind == "stems":
             raise InvalidInput("Stems cannot go in a playlist: add the song itself.")
@@ -116,43 +117,50 @@ class PlaylistService:
             raise InvalidInput("That playlist was just deleted.") from None
         name = discord.utils.escape_markdown(playlist.name)
         if result == "duplicate":
-            raise InvalidInput(f"**{title_of(song)}** is already in **{name}**.")
+            raise InvalidInput("**{song}** is already in **{playlist}**.", song=title_of(song), playlist=name)
         if result == "full":
-            raise InvalidInput(f"**{name}** is full ({PLAYLIST_SONGS_MAX} songs). Remove some first.")
-        return f"➕ Added **{title_of(song)}** to **{name}**."
+            raise InvalidInput(
+                "**{playlist}** is full ({count} songs). Remove some first.", playlist=name, count=PLAYLIST_SONGS_MAX
+            )
+        return Phrase("➕ Added **{song}** to **{playlist}**.", song=title_of(song), playlist=name)
 
-    async def remove(self, playlist: Playlist, song: SongRow, member_id: int) -> str:
+    async def remove(self, playlist: Playlist, song: SongRow, member_id: int) -> Phrase:
         self.check_edit(playlist, member_id)
         name = discord.utils.escape_markdown(playlist.name)
         if not await self.repo.remove_playlist_song(playlist.id, song.id):
-            raise InvalidInput(f"**{title_of(song)}** is not in **{name}**.")
-        return f"➖ Removed **{title_of(song)}** from **{name}**."
+            raise InvalidInput("**{song}** is not in **{playlist}**.", song=title_of(song), playlist=name)
+        return Phrase("➖ Removed **{song}** from **{playlist}**.", song=title_of(song), playlist=name)
 
-    async def move(self, playlist: Playlist, song: SongRow, position: int, member_id: int) -> str:
+    async def move(self, playlist: Playlist, song: SongRow, position: int, member_id: int) -> Phrase:
         self.check_edit(playlist, member_id)
         name = discord.utils.escape_markdown(playlist.name)
         place = await self.repo.move_playlist_song(playlist.id, song.id, position)
         if place is None:
-            raise InvalidInput(f"**{title_of(song)}** is not in **{name}**.")
-        return f"↕️ **{title_of(song)}** is now #{place} in **{name}**."
+            raise InvalidInput("**{song}** is not in **{playlist}**.", song=title_of(song), playlist=name)
+        return Phrase(
+            "↕️ **{song}** is now #{place} in **{playlist}**.", song=title_of(song), place=place, playlist=name
+        )
 
-    async def rename(self, playlist: Playlist, name: str, member_id: int) -> str:
+    async def rename(self, playlist: Playlist, name: str, member_id: int) -> Phrase:
         self.check_edit(playlist, member_id)
         new = clean_name(name)
         if not await self.repo.rename_playlist(playlist.id, new):
             raise InvalidInput("This server already has a playlist of that name: pick another one.")
-        return (
-            f"✏️ Renamed **{discord.utils.escape_markdown(playlist.name)}** to **{discord.utils.escape_markdown(new)}**."
+        return Phrase(
+            "✏️ Renamed **{old}** to **{new}**.",
+            old=discord.utils.escape_markdown(playlist.name),
+            new=discord.utils.escape_markdown(new),
         )
 
-    async def delete(self, playlist: Playlist, member_id: int, *, manage_guild: bool) -> str:
+    async def delete(self, playlist: Playlist, member_id: int, *, manage_guild: bool) -> Phrase:
         if playlist.owner_id != member_id and not manage_guild:
             raise InvalidInput(
-                f"Only <@{playlist.owner_id}> (who made it) or a member with **Manage Server** can delete "
-                f"**{discord.utils.escape_markdown(playlist.name)}**."
+                "Only {member} (who made it) or a member with **Manage Server** can delete **{playlist}**.",
+                member=f"<@{playlist.owner_id}>",
+                playlist=discord.utils.escape_markdown(playlist.name),
             )
         await self.repo.delete_playlist(playlist.id)
-        return f"🗑️ Deleted the playlist **{discord.utils.escape_markdown(playlist.name)}**."
+        return Phrase("🗑️ Deleted the playlist **{playlist}**.", playlist=discord.utils.escape_markdown(playlist.name))
 
 
 __all__ = ["NAME_MAX", "PLAYLISTS_PER_MEMBER", "PLAYLIST_SONGS_MAX", "PlaylistService", "clean_name"]

@@ -28,6 +28,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
+from bot.core.errors import Phrase
+
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
@@ -56,7 +58,8 @@ class Download:
 
 @dataclass(frozen=True, slots=True)
 class Skipped:
-    """Why a file was not fetched; the song goes out as a link instead."""
+    """Why a file was not fetched; the song goes out as a link instead. `reason` is an English sentence
+    made from a catalog `Phrase`, so where it is shown `bot.i18n.t_english` puts it in the reader's language."""
 
     reason: str
     too_large: bool = False
@@ -158,9 +161,9 @@ async def refusal(url: str, *, allow_private: bool = False) -> str | None:
         parts = urlsplit(url)
         scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
     except ValueError:
-        return "the file's address is not a web link"
+        return str(Phrase("the file's address is not a web link"))
     if scheme not in {"http", "https"} or not host:
-        return "the file's address is not a web link"
+        return str(Phrase("the file's address is not a web link"))
     if allow_private:
         return None
     try:
@@ -168,10 +171,10 @@ async def refusal(url: str, *, allow_private: bool = False) -> str | None:
             host, port or (443 if scheme == "https" else 80), type=socket.SOCK_STREAM
         )
     except (OSError, UnicodeError):
-        return "the file's host could not be found"
+        return str(Phrase("the file's host could not be found"))
     addresses = {str(info[4][0]) for info in infos}
     if not addresses or not all(_is_public(address) for address in addresses):
-        return "the file's address is not a public one"
+        return str(Phrase("the file's address is not a public one"))
     return None
 
 
@@ -198,7 +201,7 @@ async def _get_checked(
             response.release()
             continue
         return response, url
-    return Skipped("the file server redirected too many times")
+    return Skipped(str(Phrase("the file server redirected too many times")))
 
 
 async def download(
@@ -227,14 +230,14 @@ async def download(
             return await _save(response, spool, filename, max_bytes)
     except TimeoutError:
         spool.close()
-        return Skipped("the file took too long to download")
+        return Skipped(str(Phrase("the file took too long to download")))
     except aiohttp.ClientConnectorDNSError:  # no public address this time (PublicResolver), or DNS failed
         spool.close()
-        return Skipped("the file's host could not be reached at a public address")
+        return Skipped(str(Phrase("the file's host could not be reached at a public address")))
     except (aiohttp.ClientError, ValueError, OSError) as exc:
         # ValueError: a URL yarl cannot parse; OSError: the spool file could not be written.
         spool.close()
-        return Skipped(f"the download failed ({type(exc).__name__})")
+        return Skipped(str(Phrase("the download failed ({error})", error=type(exc).__name__)))
 
 
 STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, connect=10.0, sock_read=20.0)
@@ -358,21 +361,21 @@ async def open_stream(
     try:
         opened = await _get_checked(session, url, allow_private, MAX_REDIRECTS, STREAM_TIMEOUT)
     except aiohttp.ClientConnectorDNSError:
-        return Skipped("the file's host could not be reached at a public address")
+        return Skipped(str(Phrase("the file's host could not be reached at a public address")))
     except TimeoutError:
-        return Skipped("the file server did not answer in time")
+        return Skipped(str(Phrase("the file server did not answer in time")))
     except (aiohttp.ClientError, ValueError) as exc:
-        return Skipped(f"the file server could not be reached ({type(exc).__name__})")
+        return Skipped(str(Phrase("the file server could not be reached ({error})", error=type(exc).__name__)))
     if isinstance(opened, Skipped):
         return opened
     response = opened[0]
     content_type = (response.content_type or "").lower()
     if response.status != 200:
         response.close()
-        return Skipped(f"the file server answered HTTP {response.status}")
+        return Skipped(str(Phrase("the file server answered HTTP {status}", status=response.status)))
     if content_type and not content_type.startswith(ALLOWED_TYPES):
         response.close()
-        return Skipped(f"the file server sent {content_type}, not audio")
+        return Skipped(str(Phrase("the file server sent {type}, not audio", type=content_type)))
     return MediaStream(session, url, response, allow_private=allow_private)
 
 
@@ -382,20 +385,20 @@ async def _save(
     """Stream an answered request into `spool`; the checks that make a file worth attaching."""
     if response.status != 200:
         spool.close()
-        return Skipped(f"the file server answered HTTP {response.status}")
+        return Skipped(str(Phrase("the file server answered HTTP {status}", status=response.status)))
     content_type = (response.content_type or "").lower()
     if content_type and not content_type.startswith(ALLOWED_TYPES):
         spool.close()
-        return Skipped(f"the file server sent {content_type}, not audio")
+        return Skipped(str(Phrase("the file server sent {type}, not audio", type=content_type)))
     if response.content_length is not None and response.content_length > max_bytes:
         spool.close()
-        return Skipped("the file is larger than this server's upload limit", too_large=True)
+        return Skipped(str(Phrase("the file is larger than this server's upload limit")), too_large=True)
     size = 0
     async for chunk in response.content.iter_chunked(CHUNK):
         size += len(chunk)
         if size > max_bytes:
             spool.close()
-            return Skipped("the file is larger than this server's upload limit", too_large=True)
+            return Skipped(str(Phrase("the file is larger than this server's upload limit")), too_large=True)
         spool.write(chunk)
     spool.seek(0)
     return Download(file=spool, size=size, filename=filename)

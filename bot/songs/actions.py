@@ -45,15 +45,19 @@ def parse_time(name: str, text: str) -> float:
     # Past a few dozen characters nothing is a time; a huge digit run would also overflow int().
     match = TIME.match(text.strip()) if len(text.strip()) <= 32 else None
     if not match:
-        raise InvalidInput(f"`{name}` must be seconds (`95`, `95.5`) or minutes:seconds (`1:35`); got `{text[:20]}`.")
+        raise InvalidInput(
+            "`{name}` must be seconds (`95`, `95.5`) or minutes:seconds (`1:35`); got `{text}`.",
+            name=name,
+            text=text[:20],
+        )
     hours, minutes, seconds = match.groups()
     if (hours or minutes) and float(seconds) >= 60:
-        raise InvalidInput(f"`{name}`: seconds must be below 60 in `{text[:20]}`.")
+        raise InvalidInput("`{name}`: seconds must be below 60 in `{text}`.", name=name, text=text[:20])
     if hours and int(minutes) >= 60:
-        raise InvalidInput(f"`{name}`: minutes must be below 60 in `{text[:20]}`.")
+        raise InvalidInput("`{name}`: minutes must be below 60 in `{text}`.", name=name, text=text[:20])
     value = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
     if not math.isfinite(value):
-        raise InvalidInput(f"`{name}` is not a time.")
+        raise InvalidInput("`{name}` is not a time.", name=name)
     return value
 
 
@@ -68,8 +72,10 @@ def check_point(name: str, seconds: float, duration: float | None) -> float:
         seconds = duration
     if duration is not None and not 0 <= seconds <= duration:
         raise InvalidInput(
-            f"`{name}` must be between 0:00 and {format_duration(duration)} (the song is {format_duration(duration)} "
-            f"long); got {format_duration(seconds)}."
+            "`{name}` must be between 0:00 and {length} (the song is {length} long); got {value}.",
+            name=name,
+            length=format_duration(duration),
+            value=format_duration(seconds),
         )
     return round(seconds, 3)
 
@@ -77,7 +83,9 @@ def check_point(name: str, seconds: float, duration: float | None) -> float:
 def check_section(start: float, end: float, duration: float | None) -> tuple[float, float]:
     """`start < end`, both within the song when its length is known."""
     if start >= end:
-        raise InvalidInput(f"`start` ({format_duration(start)}) must be before `end` ({format_duration(end)}).")
+        raise InvalidInput(
+            "`start` ({start}) must be before `end` ({end}).", start=format_duration(start), end=format_duration(end)
+        )
     return check_point("start", start, duration), check_point("end", end, duration)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from bot.cluster.leases import ClaimLost, Claims, Leases
+from bot.core.errors import Phrase
 from bot.core.metrics import Metrics
 from bot.producer.models import MalformedResult, parse_result
 from bot.songs.follow_ups import FollowUps, steps_after_delivery
@@ -45,7 +46,12 @@ class Delivering:
     if TYPE_CHECKING:
 
         async def _fail(
-            self, task: Task, message: str, *, waiting_in: tuple[str, ...] | None = None, epoch: int | None = None
+            self,
+            task: Task,
+            reason: str | Phrase,
+            *,
+            waiting_in: tuple[str, ...] | None = None,
+            epoch: int | None = None,
         ) -> bool: ...
 
         def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None: ...
@@ -79,10 +85,9 @@ class Delivering:
         except MalformedResult:
             result = None
         if result is None or not result.deliverable:
-            reason = (result.error_message if result else None) or "the music service reported a failure"
-            await self._fail(
-                task, f"the song could not be made ({reason}). Your credit was refunded.", epoch=task.lease_epoch
-            )
+            reason = (result.error_message if result else None) or Phrase("the music service reported a failure")
+            failure = Phrase("the song could not be made ({reason}). Your credit was refunded.", reason=reason)
+            await self._fail(task, failure, epoch=task.lease_epoch)
             return
         try:
             await self._delivery.post_songs(task, result.deliverable, still_mine=lambda: self._still_mine(task))

@@ -38,6 +38,7 @@ import discord
 from discord.utils import escape_markdown
 
 from bot.cluster.leases import ClaimLost
+from bot.i18n import Locale, t, t_english
 from bot.producer import media
 from bot.producer.models import Song
 from bot.songs import render
@@ -55,6 +56,11 @@ MEDIA_SLOTS = 8
 TRANSIENT_STATUSES = {401, 408, 429}
 """Besides 5xx: the bot's own token failing (fixed by the owner, not by giving up on the song),
 a timeout, and a rate limit discord.py did not wait out. These are retried, never "delivered"."""
+
+
+def download_label(song: SongRow, locale: Locale) -> str:
+    """The link text of a song's file: its audio, or its stems."""
+    return t(locale, "Download the stems") if song.stems_url else t(locale, "Download the audio")
 
 
 def is_too_large(exc: discord.HTTPException) -> bool:
@@ -93,7 +99,7 @@ class Delivery(StatusLines):
         self._download_timeout = download_timeout
         self.visibility: Visibility | None = None
         """Which channels `@everyone` can view (the song feed takes only their songs); set by the bot."""
-        self.song_view: Callable[[SongRow, int], discord.ui.View | None] | None = None
+        self.song_view: Callable[[SongRow, int, str], discord.ui.View | None] | None = None
         """Builds the follow-up buttons for a song message, given its star count; set by the
         follow-ups cog when it loads."""
         self.retry_base = 5.0
@@ -178,7 +184,8 @@ class Delivery(StatusLines):
             if message is not None:
                 await self._repo.set_song_message(row.id, message.channel.id, message.id)
             else:
-                await self._tell_privately(task, render.status_delivered_elsewhere(task, [row], dm_url=None))
+                text = render.status_delivered_elsewhere(task, [row], dm_url=None, locale=self.member_locale(task))
+                await self._tell_privately(task, text)
 
     async def _find_posted(self, task: Task, song: SongRow) -> discord.Message | None:
         """The bot's message showing `song` in the task's channel (or the requester's DMs), if any.
@@ -189,8 +196,10 @@ class Delivery(StatusLines):
         if me is None:
             return None
         wanted = render.song_id_value(song.id)
-        shown = render.song_embed(song)  # how this song's embed looks (stems have no "Song id" field)
-        marks = {(field.name, field.value) for field in shown.fields if field.name in {"Song id", "From song"}}
+        locale = await self.languages.of(task.guild_id)
+        shown = render.song_embed(song, locale=locale)  # how its embed looks (stems have no "Song id" field)
+        ids = {t(locale, "Song id"), t(locale, "From song")}
+        marks = {(field.name, field.value) for field in shown.fields if field.name in ids}
         made = dt.datetime.fromtimestamp(task.created_at - 60, dt.UTC)
         after = discord.Object(task.status_message_id or discord.utils.time_snowflake(made))
         places: list[discord.abc.Messageable] = [
@@ -226,7 +235,11 @@ class Delivery(StatusLines):
                 task.channel_id,
                 task.guild_id,
                 song,
-                content=f"<@{task.requester_id}>, your song is ready.",
+                content=t(
+                    await self.languages.of(task.guild_id),
+                    "{member}, your song is ready.",
+                    member=f"<@{task.requester_id}>",
+                ),
                 mentions=discord.AllowedMentions(
                     users=[discord.Object(task.requester_id)], everyone=False, roles=False
                 ),
@@ -261,6 +274,7 @@ class Delivery(StatusLines):
         """
         url = song.audio_url or song.stems_url
         assert url is not None
+        locale = await self.languages.of(guild_id)
         guild = self._client.get_guild(guild_id) if guild_id else None
         limit = guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
         filename = media.safe_filename(song.title, media.extension_from_url(url, "zip" if song.stems_url else "mp3"))
@@ -276,14 +290,14 @@ class Delivery(StatusLines):
         extra: dict[str, Any] = {"reference": reference} if reference is not None else {}
         if nonce is not None:
             extra["nonce"] = nonce
-        view = self.song_view(song, stars) if self.song_view is not None and buttons else None
+        view = self.song_view(song, stars, locale) if self.song_view is not None and buttons else None
         if view is not None:
             extra["view"] = view
         if isinstance(fetched, media.Download):
             try:
                 return await channel.send(
                     content,
-                    embed=render.song_embed(song),
+                    embed=render.song_embed(song, locale=locale),
                     file=discord.File(fetched.file, filename=fetched.filename),
                     allowed_mentions=mentions,
                     **extra,
@@ -291,35 +305,41 @@ class Delivery(StatusLines):
             except discord.HTTPException as exc:
                 if not is_too_large(exc) and exc.status != 400:
                     raise
-                reason = "Discord refused the file as too large" if is_too_large(exc) else None
+                reason = t(locale, "Discord refused the file as too large") if is_too_large(exc) else None
             finally:
                 fetched.close()
         else:
-            reason = fetched.reason
-        kind = "stems" if song.stems_url else "audio"
-        link = render.markdown_link(f"Download the {kind}", url)
-        note = f"Not attached: {escape_markdown(reason)}. {link}" if reason else link
+            reason = t_english(locale, fetched.reason)
+        link = render.markdown_link(download_label(song, locale), url, locale)
+        note = (
+            t(locale, "Not attached: {reason}. {link}", reason=escape_markdown(reason), link=link) if reason else link
+        )
         try:
             return await channel.send(
-                content, embed=render.song_embed(song, link_note=note), allowed_mentions=mentions, **extra
+                content,
+                embed=render.song_embed(song, link_note=note, locale=locale),
+                allowed_mentions=mentions,
+                **extra,
             )
         except discord.HTTPException as exc:
             if exc.status != 400:
                 raise
             log.warning("Discord refused the message for song %s (%s); posting it as plain text", song.id, exc.code)
         extra.pop("view", None)
-        return await channel.send(render.plain_song_text(song, content), allowed_mentions=mentions, **extra)
+        return await channel.send(render.plain_song_text(song, content, locale), allowed_mentions=mentions, **extra)
 
     async def _post_by_dm(self, task: Task, song: SongRow) -> discord.Message | None:
         """The song, linked, in a DM to the requester; None when that is refused too (DMs closed)."""
         url = song.audio_url or song.stems_url
-        note = f"I could not post in <#{task.channel_id}>, so here it is. " + render.markdown_link(
-            f"Download the {'stems' if song.stems_url else 'audio'}", url
+        locale = await self.languages.of(task.guild_id)
+        link = render.markdown_link(download_label(song, locale), url, locale)
+        note = t(
+            locale, "I could not post in {channel}, so here it is. {link}", channel=f"<#{task.channel_id}>", link=link
         )
         try:
             dm = await self._client.create_dm(discord.Object(task.requester_id))  # type: ignore[arg-type]
             return await dm.send(
-                embed=render.song_embed(song, link_note=note),
+                embed=render.song_embed(song, link_note=note, locale=locale),
                 allowed_mentions=render.NO_MENTIONS,
                 nonce=render.message_nonce(song.id, dm.id),
             )
@@ -363,7 +383,12 @@ class Delivery(StatusLines):
                     channel_id,
                     task.guild_id,
                     song,
-                    content=f"🎵 New song by <@{task.requester_id}> in <#{task.channel_id}>",
+                    content=t(
+                        await self.languages.of(task.guild_id),
+                        "🎵 New song by {member} in {channel}",
+                        member=f"<@{task.requester_id}>",
+                        channel=f"<#{task.channel_id}>",
+                    ),
                     nonce=render.message_nonce(song.id, channel_id),
                 )
             except discord.HTTPException as exc:
@@ -384,7 +409,12 @@ class Delivery(StatusLines):
         """The member's own copy of a finished song by DM (`/prefer auto_dm`): the embed and the audio,
         without buttons (they act in a server). None when their DMs are closed."""
         link = jump_url(task.guild_id, song.channel_id, song.message_id) if song.message_id else None
-        note = f"🎵 Your song is ready in <#{task.channel_id}>" + (f": {link}" if link else ".")
+        locale = await self.languages.of(task.guild_id)  # the member's own language is not known here
+        channel = f"<#{task.channel_id}>"
+        if link:
+            note = t(locale, "🎵 Your song is ready in {channel}: {link}", channel=channel, link=link)
+        else:
+            note = t(locale, "🎵 Your song is ready in {channel}.", channel=channel)
         try:
             dm = await self._client.create_dm(discord.Object(task.requester_id))  # type: ignore[arg-type]
             return await self.send_song(

@@ -13,7 +13,7 @@ import contextlib
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from bot.core.errors import ApiRejected
+from bot.core.errors import ApiRejected, Phrase
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.wording import describe_api_error
 from bot.songs.requests import Clock
@@ -78,6 +78,9 @@ class ExportService:
         await self._repo.set_song_copy_message(song_id, "dm", channel_id, message_id)
 
 
-def _export_error(what: str, error: ProducerError) -> str:
+def _export_error(what: str, error: ProducerError) -> Phrase:
     """The member's message for a failed export; nothing is charged for exports."""
-    return f"Could not get the {what}: " + describe_api_error(error).removesuffix(" No credit was used.")
+    reason = describe_api_error(error, charged=False)
+    if what == "video":
+        return Phrase("Could not get the video: {reason}", reason=reason)
+    return Phrase("Could not get the WAV: {reason}", reason=reason)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.i18n import tn
 from bot.songs import render
 from bot.songs.delivery import is_transient
 from bot.songs.requests import Clock
@@ -99,8 +100,14 @@ class Favourites:
         if song is None:
             return
         stars = await self._repo.star_count(song.id)
-        content = f"⭐ **{discord.utils.escape_markdown(render.display_title(song, 200))}** by "
-        content += f"<@{song.requester_id}> reached {stars} stars"
+        content = tn(
+            await self._delivery.languages.of(song.guild_id),
+            "⭐ **{song}** by {member} reached {count} star",
+            "⭐ **{song}** by {member} reached {count} stars",
+            stars,
+            song=discord.utils.escape_markdown(render.display_title(song, 200)),
+            member=f"<@{song.requester_id}>",
+        )
         try:
             message = await self._delivery.repost(
                 step.channel_id,

@@ -41,8 +41,11 @@ def add_suffix(name: str, text: str, suffix: str, *, limit: int) -> str:
         joined = text + ("" if suffix[0] in TIGHT_PUNCTUATION else " ") + suffix
     if len(joined) > limit:
         raise InvalidInput(
-            f"`{name}` with your `/prefer style_suffix` added is {len(joined)} characters; the limit is {limit}. "
-            "Shorten it, or change the suffix with `/prefer`."
+            "`{name}` with your `/prefer style_suffix` added is {length} characters; the limit is {limit}. "
+            "Shorten it, or change the suffix with `/prefer`.",
+            name=name,
+            length=len(joined),
+            limit=limit,
         )
     return joined
 
@@ -89,7 +92,7 @@ class PreferenceService:
     ) -> Preferences:
         """Change the given preferences; `reset` clears all of them first (then applies the rest)."""
         if model is not None and model not in MODELS:
-            raise InvalidInput(f"`model` must be one of: {', '.join(MODELS)}.")
+            raise InvalidInput("`model` must be one of: {models}.", models=", ".join(MODELS))
         suffix = clean_text("style_suffix", style_suffix, limit=STYLE_SUFFIX_MAX) if style_suffix is not None else None
         if style_suffix is not None and not suffix:
             raise InvalidInput("`style_suffix` cannot be empty; use `reset:True` to clear your preferences.")

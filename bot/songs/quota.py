@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from bot.core.errors import InvalidInput, QueueFull, QuotaExceeded
+from bot.core.errors import InvalidInput, Phrase, QueueFull, QuotaExceeded
 from bot.core.settings import DEFAULT_COSTS, Settings
+from bot.i18n import N_
 from bot.songs.requests import Clock
 from bot.storage.billing import GuildBilling
 from bot.storage.models import CreditLimits
@@ -31,12 +32,12 @@ def utc_day(timestamp: float) -> str:
 NO_LIMIT = 2**31 - 1
 """The daily allowance of a server that pays with its own key (the owner's allowance is not its)."""
 
-NEEDS_KEY = (
+NEEDS_KEY = N_(
     "This bot makes songs only with a server's own Producer API key, and this server has none yet. "
     "Members: ask a server manager. Managers: get a key at https://platform.acedata.cloud (Credentials), "
     "then run `/settings api_key:True` and paste it."
 )
-PAUSED = (
+PAUSED = N_(
     "Songs are paused in this server: the music service refused its own API key. Its managers have been "
     "told; nothing was charged."
 )
@@ -154,21 +155,37 @@ class Quota:
     def refusal(self, reason: str, limits: Limits, now: float) -> QuotaExceeded:
         back = f"<t:{next_reset(now)}:R>"
         if reason == "member":
+            cap = limits.member_daily_cap or 0
             return QuotaExceeded(
-                f"You have used your {limits.member_daily_cap} songs for today in this server. Yours come back {back}."
+                Phrase.counted(
+                    "You have used your {count} song for today in this server. Yours come back {when}.",
+                    "You have used your {count} songs for today in this server. Yours come back {when}.",
+                    cap,
+                    when=back,
+                )
             )
         if reason == "budget":
             return QuotaExceeded(
-                f"This server has spent its monthly budget of {limits.monthly_budget} credits. "
-                f"It starts again on <t:{next_month(now)}:D>."
+                "This server has spent its monthly budget of {budget} credits. It starts again on {when}.",
+                budget=limits.monthly_budget,
+                when=f"<t:{next_month(now)}:D>",
             )
         if reason == "queue":
             return QueueFull(
-                f"The queue is full ({limits.max_queued} songs waiting). Nothing was charged; "
-                "try again when some have finished."
+                Phrase.counted(
+                    "The queue is full ({count} song waiting). Nothing was charged; try again when it has finished.",
+                    "The queue is full ({count} songs waiting). Nothing was charged; "
+                    "try again when some have finished.",
+                    limits.max_queued,
+                )
             )
         return QuotaExceeded(
-            f"This server has used all {limits.daily_allowance} songs for today. Credits come back {back}."
+            Phrase.counted(
+                "This server has used its {count} song for today. Credits come back {when}.",
+                "This server has used all {count} songs for today. Credits come back {when}.",
+                limits.daily_allowance,
+                when=back,
+            )
         )
 
     async def usage(self, guild_id: int, user_id: int) -> tuple[int, int, int]:

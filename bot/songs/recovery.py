@@ -13,6 +13,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from bot.cluster.leases import Claims, Leases
+from bot.core.errors import Phrase
 from bot.core.settings import Settings
 from bot.producer.client import ProducerClient, ProducerError
 from bot.producer.lookup import Unconfirmed, find_submissions
@@ -45,7 +46,12 @@ class Recovery:
     if TYPE_CHECKING:
 
         async def _fail(
-            self, task: Task, message: str, *, waiting_in: tuple[str, ...] | None = None, epoch: int | None = None
+            self,
+            task: Task,
+            reason: str | Phrase,
+            *,
+            waiting_in: tuple[str, ...] | None = None,
+            epoch: int | None = None,
         ) -> bool: ...
 
         def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None: ...
@@ -65,7 +71,9 @@ class Recovery:
         expired = 0
         for task in await self._repo.tasks_past_deadline(self._clock(), ("reserved", "pending")):
             minutes = round(self._settings.task_timeout / 60)
-            message = f"no result from the music service after {minutes} minutes. Your credit was refunded."
+            message = Phrase(
+                "no result from the music service after {minutes} minutes. Your credit was refunded.", minutes=minutes
+            )
             # Only if still waiting: a result that came in meanwhile is delivered, not refunded.
             expired += await self._fail(task, message, waiting_in=("reserved", "pending"))
         return expired
@@ -176,10 +184,16 @@ class Recovery:
             record = (found or {}).get(task.id)
             if record is None:
                 message = (
-                    "the bot restarted while sending your request, and the music service has no record of it."
+                    Phrase(
+                        "the bot restarted while sending your request, and the music service has no record of it. "
+                        "Your credit was refunded."
+                    )
                     if found is not None
-                    else "the bot restarted while sending your request and could not confirm it arrived."
-                ) + " Your credit was refunded."
+                    else Phrase(
+                        "the bot restarted while sending your request and could not confirm it arrived. "
+                        "Your credit was refunded."
+                    )
+                )
                 await self._fail(task, message, waiting_in=("reserved",))
                 continue
             log.warning("Task %d: found among the API's tasks after a restart, as %s", task.id, record.task_id)

@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 import discord
 from discord.utils import escape_markdown
 
+from bot.i18n import Locale, t, t_english
 from bot.storage.repository import SongRow, Task
 
 EMBED_TITLE = 256
@@ -51,11 +52,11 @@ def safe_url(url: str | None) -> str | None:
     return url if parts.scheme in {"http", "https"} and parts.netloc else None
 
 
-def markdown_link(label: str, url: str | None) -> str:
+def markdown_link(label: str, url: str | None, locale: Locale = None) -> str:
     """`[label](url)` that no character of the URL can break; plain text when the URL is unusable."""
     usable = safe_url(url)
     if usable is None:
-        return f"{label} (no usable link was given)"
+        return t(locale, "{label} (no usable link was given)", label=label)
     return f"[{label}]({quote(usable, safe=':/?#[]@!$&*+,;=%~._-')})"
 
 
@@ -121,42 +122,44 @@ def lyrics_excerpt(lyric: str) -> str:
     return clip(excerpt, LYRICS_EXCERPT_CHARS)
 
 
-def song_embed(song: SongRow, *, link_note: str | None = None) -> discord.Embed:
-    """The embed posted with every delivered song (or stems bundle)."""
+def song_embed(song: SongRow, *, link_note: str | None = None, locale: Locale = None) -> discord.Embed:
+    """The embed posted with every delivered song (or stems bundle), in the server's language."""
     if song.kind == "stems":
-        return stems_embed(song, link_note=link_note)
+        return stems_embed(song, link_note=link_note, locale=locale)
     embed = discord.Embed(title=clip(escape_markdown(display_title(song)), EMBED_TITLE), colour=EMBED_COLOUR)
     if safe_url(song.audio_url):
         embed.url = song.audio_url
     if song.prompt:
         embed.description = clip(escape_markdown(song.prompt), EMBED_DESCRIPTION)
-    embed.add_field(name="Model", value=clip(escape_markdown(song.model or "?"), FIELD_VALUE), inline=True)
-    embed.add_field(name="Duration", value=format_duration(song.duration), inline=True)
-    embed.add_field(name="Requested by", value=f"<@{song.requester_id}>", inline=True)
+    model = clip(escape_markdown(song.model or "?"), FIELD_VALUE)
+    embed.add_field(name=t(locale, "Model"), value=model, inline=True)
+    embed.add_field(name=t(locale, "Duration"), value=format_duration(song.duration), inline=True)
+    embed.add_field(name=t(locale, "Requested by"), value=f"<@{song.requester_id}>", inline=True)
     if song.credits:
         writers = ", ".join(f"<@{user}>" for user in song.credits)
-        embed.add_field(name="Written by", value=clip(writers, FIELD_VALUE), inline=False)
+        embed.add_field(name=t(locale, "Written by"), value=clip(writers, FIELD_VALUE), inline=False)
     if song.lyric and song.lyric.strip() != "[Instrumental]":
         embed.add_field(
-            name="Lyrics", value=clip(escape_markdown(lyrics_excerpt(song.lyric)), FIELD_VALUE), inline=False
+            name=t(locale, "Lyrics"), value=clip(escape_markdown(lyrics_excerpt(song.lyric)), FIELD_VALUE), inline=False
         )
-    embed.add_field(name="Song id", value=song_id_value(song.id), inline=False)
+    embed.add_field(name=t(locale, "Song id"), value=song_id_value(song.id), inline=False)
     if link_note:
-        embed.add_field(name="Audio", value=clip(link_note, FIELD_VALUE), inline=False)
+        embed.add_field(name=t(locale, "Audio"), value=clip(link_note, FIELD_VALUE), inline=False)
     if safe_url(song.image_url):
         embed.set_thumbnail(url=song.image_url)
     return fit_embed(embed)
 
 
-def stems_embed(song: SongRow, *, link_note: str | None = None) -> discord.Embed:
+def stems_embed(song: SongRow, *, link_note: str | None = None, locale: Locale = None) -> discord.Embed:
     """Stems come as one zip (vocals and instrumental) made from a parent song."""
-    embed = discord.Embed(title=clip(f"Stems: {escape_markdown(song.title)}", EMBED_TITLE), colour=EMBED_COLOUR)
-    embed.description = "Vocals and instrumental, separated, in one zip."
+    title = t(locale, "Stems: {title}", title=escape_markdown(song.title))
+    embed = discord.Embed(title=clip(title, EMBED_TITLE), colour=EMBED_COLOUR)
+    embed.description = t(locale, "Vocals and instrumental, separated, in one zip.")
     if song.parent_song_id:
-        embed.add_field(name="From song", value=song_id_value(song.parent_song_id), inline=False)
-    embed.add_field(name="Requested by", value=f"<@{song.requester_id}>", inline=True)
+        embed.add_field(name=t(locale, "From song"), value=song_id_value(song.parent_song_id), inline=False)
+    embed.add_field(name=t(locale, "Requested by"), value=f"<@{song.requester_id}>", inline=True)
     if link_note:
-        embed.add_field(name="Stems", value=clip(link_note, FIELD_VALUE), inline=False)
+        embed.add_field(name=t(locale, "Stems"), value=clip(link_note, FIELD_VALUE), inline=False)
     return fit_embed(embed)
 
 
@@ -185,56 +188,93 @@ def progress_bar(percent: int) -> str:
 
 
 def status_text(
-    task: Task, *, jump_url: str | None = None, position: int | None = None, progress: Progress | None = None
+    task: Task,
+    *,
+    jump_url: str | None = None,
+    position: int | None = None,
+    progress: Progress | None = None,
+    locale: Locale = None,
 ) -> str:
-    """The requester's status line for a task, whatever state it is in."""
+    """The requester's status line for a task, whatever state it is in, in the server's language."""
     label = request_label(task)
     if task.state == "queued":
-        place = f"#{position}" if position else "waiting"
-        return f"⏳ **{label}** is queued, {place} in this server's line. It starts when a slot frees up."
+        if position:
+            return t(
+                locale,
+                "⏳ **{song}** is queued, #{place} in this server's line. It starts when a slot frees up.",
+                song=label,
+                place=position,
+            )
+        return t(
+            locale,
+            "⏳ **{song}** is queued, waiting in this server's line. It starts when a slot frees up.",
+            song=label,
+        )
     if task.state == "cancelled":
-        return f"🚫 **{label}**: cancelled. Your credit was refunded."
+        return t(locale, "🚫 **{song}**: cancelled. Your credit was refunded.", song=label)
     if task.state == "failed":
-        return f"❌ **{label}**: {task.error or 'the song could not be made.'}"
+        reason = t_english(locale, task.error) if task.error else t(locale, "the song could not be made.")
+        return t(locale, "❌ **{song}**: {reason}", song=label, reason=reason)
     if task.state == "delivered" and jump_url:
-        return f"✅ **{label}** is ready: {jump_url}"
+        return t(locale, "✅ **{song}** is ready: {link}", song=label, link=jump_url)
     if task.state in {"received", "delivering", "delivered"}:
-        return f"📦 **{label}** is finished; posting it…"
+        return t(locale, "📦 **{song}** is finished; posting it…", song=label)
     if task.state == "pending" and not task.api_task_id:
-        return (
-            f"⏳ **{label}**: the music service has not confirmed it yet. It is posted here if it arrives; "
-            "if nothing comes by its deadline, your credit is refunded."
+        return t(
+            locale,
+            "⏳ **{song}**: the music service has not confirmed it yet. It is posted here if it arrives; "
+            "if nothing comes by its deadline, your credit is refunded.",
+            song=label,
         )
     if task.api_task_id and progress is not None:
-        return (
-            f"🎶 Generating **{label}**… `{progress_bar(progress.percent)}` {progress.percent}% · "
-            f"{format_duration(progress.elapsed)} elapsed (task `{task.api_task_id}`). "
-            "The song will be posted here when it is ready."
+        return t(
+            locale,
+            "🎶 Generating **{song}**… `{bar}` {percent}% · {elapsed} elapsed (task `{task}`). "
+            "The song will be posted here when it is ready.",
+            song=label,
+            bar=progress_bar(progress.percent),
+            percent=progress.percent,
+            elapsed=format_duration(progress.elapsed),
+            task=task.api_task_id,
         )
     if task.api_task_id:
-        return f"🎶 Generating **{label}**… (task `{task.api_task_id}`). The song will be posted here when it is ready."
-    return f"⏳ Sending **{label}** to the music service…"
+        return t(
+            locale,
+            "🎶 Generating **{song}**… (task `{task}`). The song will be posted here when it is ready.",
+            song=label,
+            task=task.api_task_id,
+        )
+    return t(locale, "⏳ Sending **{song}** to the music service…", song=label)
 
 
-def plain_song_text(song: SongRow, content: str | None) -> str:
+def plain_song_text(song: SongRow, content: str | None, locale: Locale = None) -> str:
     """A song as plain text, for when Discord refused its embed: title, id and link."""
     url = song.audio_url or song.stems_url
     lines = [
         content or "",
         f"**{clip(escape_markdown(display_title(song)), EMBED_TITLE)}**",
-        f"Song id: {song_id_value(song.id)}",
+        f"Song id: {song_id_value(song.id)}",  # not translated: how a posted song is found again
     ]
-    lines.append(markdown_link(f"Download the {'stems' if song.stems_url else 'audio'}", url))
+    label = t(locale, "Download the stems") if song.stems_url else t(locale, "Download the audio")
+    lines.append(markdown_link(label, url, locale))
     return clip("\n".join(line for line in lines if line), MESSAGE_CONTENT)
 
 
-def status_delivered_elsewhere(task: Task, songs: list[SongRow], *, dm_url: str | None) -> str:
+def status_delivered_elsewhere(task: Task, songs: list[SongRow], *, dm_url: str | None, locale: Locale = None) -> str:
     """The status line of a song that could not be posted where it was asked for."""
     label = request_label(task)
     if dm_url:
-        return f"✅ **{label}** is ready. I could not post it here, so I sent it to you by DM: {dm_url}"
+        return t(
+            locale,
+            "✅ **{song}** is ready. I could not post it here, so I sent it to you by DM: {link}",
+            song=label,
+            link=dm_url,
+        )
     ids = ", ".join(f"`/show song:{song.id}`" for song in songs[:3]) or "`/songs`"
-    return (
-        f"✅ **{label}** is ready, but I could not post it here or send it to you by DM. "
-        f"It is in this server's library: {ids}"
+    return t(
+        locale,
+        "✅ **{song}** is ready, but I could not post it here or send it to you by DM. "
+        "It is in this server's library: {commands}",
+        song=label,
+        commands=ids,
     )

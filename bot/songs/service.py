@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from bot.cluster.leases import Claims, Leases
-from bot.core.errors import ApiRejected, InvalidInput
+from bot.core.errors import ApiRejected, InvalidInput, Phrase
 from bot.core.metrics import Metrics
 from bot.core.settings import Settings
 from bot.producer.client import ProducerClient, ProducerError
@@ -268,7 +268,7 @@ class SongService(Recovery, Delivering, Promotions):
             else:
                 message = describe_api_error(exc)
                 # Only while still unsent: a callback may have beaten the error here.
-                failed = await self._repo.fail_waiting(task.id, message, self._clock(), ("reserved",))
+                failed = await self._repo.fail_waiting(task.id, str(message), self._clock(), ("reserved",))
                 if failed is not None:
                     self._count_failure(failed)
                     self._spawn(self.pump(task.guild_id), name=f"pump-{task.guild_id}")
@@ -353,12 +353,13 @@ class SongService(Recovery, Delivering, Promotions):
         await self._deliver_claimed(task)
 
     async def _fail(
-        self, task: Task, message: str, *, waiting_in: tuple[str, ...] | None = None, epoch: int | None = None
+        self, task: Task, reason: str | Phrase, *, waiting_in: tuple[str, ...] | None = None, epoch: int | None = None
     ) -> bool:
         """Fail with a refund, tell the requester, free the slot. With `waiting_in`, only while the
         task is still in one of those states (a result that came in meanwhile is delivered instead);
         with `epoch`, only under that claim."""
         now = self._clock()
+        message = str(reason)  # stored in English; status lines translate it back (`bot.i18n.t_english`)
         if waiting_in is None:
             failed = await self._repo.fail_task(task.id, message, now, epoch=epoch)
         else:

@@ -21,7 +21,9 @@ from collections.abc import Callable
 import aiohttp
 import discord
 
+from bot.i18n import Locale
 from bot.songs import render
+from bot.songs.language import ServerLanguages
 from bot.storage.repository import Repository, Task
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ class StatusLines:
         self._client = client
         self._repo = repo
         self._interactions: dict[int, tuple[discord.Interaction, float]] = {}
-        self.status_view: Callable[[Task], discord.ui.View | None] | None = None
+        self.status_view: Callable[[Task, str], discord.ui.View | None] | None = None
         """Builds the Cancel button for a status line; set by the quota cog when it loads."""
         self._status_locks: dict[int, asyncio.Lock] = {}
         self.shared = False
@@ -63,6 +65,8 @@ class StatusLines:
         self._shown_status: dict[int, str] = {}
         self._progress: dict[int, render.Progress] = {}
         self._progress_shown_at: dict[int, float] = {}
+        self.languages = ServerLanguages(repo, client)
+        """The server's language for status lines and song posts; the bot hands in its own."""
 
     def remember_interaction(self, task_id: int, interaction: discord.Interaction) -> None:
         """Keep the command's interaction so the status line can be edited through its token."""
@@ -107,6 +111,11 @@ class StatusLines:
             lock = self._status_locks.get(task_id)
             if lock is not None and not lock.locked():
                 del self._status_locks[task_id]
+
+    def member_locale(self, task: Task) -> Locale:
+        """The requester's own language while their command's token lives (for private notes)."""
+        remembered = self._interactions.get(task.id)
+        return remembered[0].locale if remembered else None
 
     async def _tell_privately(self, task: Task, text: str) -> None:
         """An ephemeral note to the requester, while the command's token is alive. Best effort."""
@@ -166,12 +175,13 @@ class StatusLines:
             dm_link = dm_link or jump_url(None, song.channel_id, song.message_id)
         position = (await self._repo.queue_positions(task.guild_id)).get(task.id) if task.state == "queued" else None
         progress = self._progress.get(task_id) if task.state == "pending" else None
-        text = render.status_text(task, jump_url=link, position=position, progress=progress)
+        locale = await self.languages.of(task.guild_id)
+        text = render.status_text(task, jump_url=link, position=position, progress=progress, locale=locale)
         if task.state == "delivered" and link is None and songs:
-            text = render.status_delivered_elsewhere(task, songs, dm_url=dm_link)
+            text = render.status_delivered_elsewhere(task, songs, dm_url=dm_link, locale=locale)
         edited = self._shown_status.get(task_id) != text  # the line moves often; edit only on change
         if edited:
-            await self._edit_status(task, text)
+            await self._edit_status(task, text, locale)
             self._shown_status[task_id] = text
         if task.state in {"delivered", "failed", "cancelled"}:
             self._forget(task_id)
@@ -186,10 +196,10 @@ class StatusLines:
         if self._interactions.pop(task_id, None) is not None and self.shared:  # `StatusSync` releases them
             self.finished_lines.add(task_id)
 
-    async def _edit_status(self, task: Task, text: str) -> None:
+    async def _edit_status(self, task: Task, text: str, locale: str) -> None:
         remembered = self._interactions.get(task.id)
         # The Cancel button while the task can still be cancelled; None removes it afterwards.
-        view = self.status_view(task) if self.status_view is not None else None
+        view = self.status_view(task, locale) if self.status_view is not None else None
         text = render.clip(text, render.MESSAGE_CONTENT)
         if remembered and time.monotonic() - remembered[1] < INTERACTION_TOKEN_LIFETIME:
             try:
@@ -215,9 +225,10 @@ class StatusLines:
         await self.update_status(task.id)
         channel = self._client.get_partial_messageable(task.channel_id, guild_id=task.guild_id)
         reference = status_reference(task)
+        text = render.status_text(task, locale=await self.languages.of(task.guild_id))
         try:
             await channel.send(
-                render.clip(f"<@{task.requester_id}> {render.status_text(task)}", render.MESSAGE_CONTENT),
+                render.clip(f"<@{task.requester_id}> {text}", render.MESSAGE_CONTENT),
                 reference=reference,  # type: ignore[arg-type]
                 allowed_mentions=discord.AllowedMentions(
                     users=[discord.Object(task.requester_id)], everyone=False, roles=False
@@ -225,6 +236,6 @@ class StatusLines:
             )
         except discord.HTTPException as exc:
             log.warning("Could not tell the requester of task %d about its failure (%s)", task.id, exc.code)
-            await self._tell_privately(task, render.status_text(task))
+            await self._tell_privately(task, render.status_text(task, locale=self.member_locale(task)))
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("Could not tell the requester of task %d about its failure (%s)", task.id, type(exc).__name__)

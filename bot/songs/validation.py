@@ -42,9 +42,11 @@ def clean_text(name: str, value: str | None, *, limit: int, required: bool = Fal
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = text.strip()
     if required and not text:
-        raise InvalidInput(f"`{name}` cannot be empty.")
+        raise InvalidInput("`{name}` cannot be empty.", name=name)
     if len(text) > limit:
-        raise InvalidInput(f"`{name}` is {len(text)} characters long; the limit is {limit}.")
+        raise InvalidInput(
+            "`{name}` is {length} characters long; the limit is {limit}.", name=name, length=len(text), limit=limit
+        )
     return text
 
 
@@ -53,14 +55,20 @@ def check_range(name: str, value: float | None, low: float, high: float) -> floa
     if value is None:
         return None
     if not math.isfinite(value) or not low <= value <= high:
-        raise InvalidInput(f"`{name}` must be between {low:g} and {high:g}; got {value:g}.")
+        raise InvalidInput(
+            "`{name}` must be between {low} and {high}; got {value}.",
+            name=name,
+            low=f"{low:g}",
+            high=f"{high:g}",
+            value=f"{value:g}",
+        )
     return value
 
 
 def check_model(model: str | None, default: str) -> str:
     chosen = model or default
     if chosen not in MODELS:
-        raise InvalidInput(f"`model` must be one of: {', '.join(MODELS)}.")
+        raise InvalidInput("`model` must be one of: {models}.", models=", ".join(MODELS))
     return chosen
 
 
@@ -76,10 +84,14 @@ def check_audio_attachment(attachment: discord.Attachment) -> None:
     content_type = (attachment.content_type or "").split(";")[0].strip().lower()
     if extension not in AUDIO_UPLOAD_EXTENSIONS or (content_type and not content_type.startswith("audio/")):
         kinds = ", ".join(f".{ext}" for ext in sorted(AUDIO_UPLOAD_EXTENSIONS))
-        raise InvalidInput(f"`audio` must be an audio file ({kinds}); `{attachment.filename[:60]}` is not.")
+        raise InvalidInput(
+            "`audio` must be an audio file ({kinds}); `{file}` is not.", kinds=kinds, file=attachment.filename[:60]
+        )
     if attachment.size > AUDIO_UPLOAD_MAX_BYTES:
         raise InvalidInput(
-            f"`audio` is {attachment.size / 1048576:.1f} MiB; the limit is {AUDIO_UPLOAD_MAX_BYTES // 1048576} MiB."
+            "`audio` is {size} MiB; the limit is {limit} MiB.",
+            size=f"{attachment.size / 1048576:.1f}",
+            limit=AUDIO_UPLOAD_MAX_BYTES // 1048576,
         )
 
 
@@ -89,7 +101,9 @@ def check_lyrics_file(attachment: discord.Attachment) -> None:
         raise InvalidInput("`lyrics_file` must be a `.txt` file.")
     if attachment.size > LYRICS_FILE_MAX_BYTES:
         raise InvalidInput(
-            f"`lyrics_file` is too large ({attachment.size} bytes); the limit is {LYRICS_FILE_MAX_BYTES}."
+            "`lyrics_file` is too large ({size} bytes); the limit is {limit}.",
+            size=attachment.size,
+            limit=LYRICS_FILE_MAX_BYTES,
         )
 
 
@@ -108,7 +122,7 @@ async def read_lyrics_file(session: aiohttp.ClientSession, attachment: discord.A
     except (TimeoutError, aiohttp.ClientError):
         raise InvalidInput("Could not read `lyrics_file` from Discord; please attach it again.") from None
     if len(data) > LYRICS_FILE_MAX_BYTES:
-        raise InvalidInput(f"`lyrics_file` is larger than {LYRICS_FILE_MAX_BYTES} bytes.")
+        raise InvalidInput("`lyrics_file` is larger than {limit} bytes.", limit=LYRICS_FILE_MAX_BYTES)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -128,6 +128,8 @@ class GuildSettings:
     favourites_channel_id: int | None = None
     favourites_threshold: int | None = None
     stay_in_voice: bool = False
+    language: str | None = None
+    """Discord locale code of public messages (`/settings language:`); None: the server's preferred one."""
 
 
 GUILD_SETTING_FIELDS = (
@@ -142,6 +144,7 @@ GUILD_SETTING_FIELDS = (
     "favourites_channel_id",
     "favourites_threshold",
     "stay_in_voice",
+    "language",
 )
 
 DEFAULT_FAVOURITES_THRESHOLD = 3

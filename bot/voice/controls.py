@@ -9,16 +9,18 @@ member-facing rules for changing one:
 
 from __future__ import annotations
 
-from bot.core.errors import InvalidInput
+from bot.core.errors import InvalidInput, Phrase
+from bot.i18n import N_
 from bot.songs.render import format_duration
 from bot.voice.message import song_title
 from bot.voice.model import LoopMode, Party, Radio
 
 LOOP_WORDS: dict[LoopMode, str] = {
-    "off": "➡️ Loop is off: each song plays once.",
-    "song": "🔂 Looping the song playing.",
-    "queue": "🔁 Looping the queue: each song goes back to the end of the line once it has played.",
+    "off": N_("➡️ Loop is off: each song plays once."),
+    "song": N_("🔂 Looping the song playing."),
+    "queue": N_("🔁 Looping the queue: each song goes back to the end of the line once it has played."),
 }
+"""Catalog messages; what the member is told is a `Phrase` of one (translated by the cog)."""
 
 
 class PartyControls:
@@ -30,7 +32,7 @@ class PartyControls:
     def refresh(self, party: Party) -> None:
         raise NotImplementedError
 
-    async def end(self, party: Party, reason: str) -> None:
+    async def end(self, party: Party, reason: Phrase) -> None:
         raise NotImplementedError
 
     def _require(self, guild_id: int) -> Party:
@@ -39,11 +41,16 @@ class PartyControls:
             raise InvalidInput("Nothing is playing in this server. Start a listening party with `/play`.")
         return party
 
-    def _refuse(self, party: Party, action: str) -> InvalidInput:
-        who = f"<@{party.current.requester_id}> (who queued it)" if party.current else "a listener"
-        return InvalidInput(f"Only {who} or a member with **Move Members** can {action}.")
+    def _refuse(self, party: Party, action: Phrase) -> InvalidInput:
+        if party.current is None:
+            return InvalidInput("Only a listener or a member with **Move Members** can {action}.", action=action)
+        return InvalidInput(
+            "Only {member} (who queued it) or a member with **Move Members** can {action}.",
+            member=f"<@{party.current.requester_id}>",
+            action=action,
+        )
 
-    def skip(self, guild_id: int, member_id: int, *, move_members: bool) -> str:
+    def skip(self, guild_id: int, member_id: int, *, move_members: bool) -> Phrase:
         """Skip the song playing, or count a listener's vote; returns what to tell the member."""
         party = self._require(guild_id)
         if party.current is None:
@@ -51,20 +58,29 @@ class PartyControls:
         title = song_title(party.current.song)
         if party.may_control(member_id, move_members=move_members):
             self._skip_now(party)
-            return f"⏭️ Skipped **{title}**."
+            return Phrase("⏭️ Skipped **{song}**.", song=title)
         listeners = {member.id for member in party.listeners()}
         if member_id not in listeners:
             raise InvalidInput(
-                f"Only listeners in {party.channel.mention} can vote to skip (or the song's requester, "
-                "or a member with **Move Members**)."
+                "Only listeners in {channel} can vote to skip (or the song's requester, "
+                "or a member with **Move Members**).",
+                channel=party.channel.mention,
             )
         party.votes = (party.votes & listeners) | {member_id}
         needed = party.votes_needed()
         if len(party.votes) >= needed:
             self._skip_now(party)
-            party.notes.append(f"⏭️ **{title}** was skipped by vote ({len(party.votes)} of {len(listeners)}).")
-            return f"⏭️ Skipped **{title}** by vote."
-        return f"🗳️ Your vote to skip **{title}** counts: {len(party.votes)} of {needed} needed."
+            votes, total = len(party.votes), len(listeners)
+            party.notes.append(
+                Phrase("⏭️ **{song}** was skipped by vote ({votes} of {total}).", song=title, votes=votes, total=total)
+            )
+            return Phrase("⏭️ Skipped **{song}** by vote.", song=title)
+        return Phrase(
+            "🗳️ Your vote to skip **{song}** counts: {votes} of {needed} needed.",
+            song=title,
+            votes=len(party.votes),
+            needed=needed,
+        )
 
     def _skip_now(self, party: Party) -> None:
         party.skipping = True
@@ -73,64 +89,66 @@ class PartyControls:
             party.paused = False
         party.voice.stop()  # the player thread ends; `after` wakes the loop, which plays the next song
 
-    def toggle_pause(self, guild_id: int, member_id: int, *, move_members: bool) -> str:
+    def toggle_pause(self, guild_id: int, member_id: int, *, move_members: bool) -> Phrase:
         party = self._require(guild_id)
         if party.current is None:
             raise InvalidInput("Nothing is playing right now.")
         if not party.may_control(member_id, move_members=move_members):
-            raise self._refuse(party, "pause or resume it")
+            raise self._refuse(party, Phrase("pause or resume it"))
         title = song_title(party.current.song)
         if party.paused:
             party.voice.resume()
             party.paused = False
-            text = f"▶️ Resumed **{title}**."
+            text = Phrase("▶️ Resumed **{song}**.", song=title)
         else:
             party.voice.pause()
             party.paused = True
-            text = f"⏸️ Paused **{title}**."
+            text = Phrase("⏸️ Paused **{song}**.", song=title)
         self.refresh(party)
         return text
 
-    async def stop(self, guild_id: int, member_id: int, *, move_members: bool) -> str:
+    async def stop(self, guild_id: int, member_id: int, *, move_members: bool) -> Phrase:
         party = self._require(guild_id)
         if not party.may_control(member_id, move_members=move_members):
-            raise self._refuse(party, "stop the party")
+            raise self._refuse(party, Phrase("stop the party"))
         party.radio = None
-        await self.end(party, f"stopped by <@{member_id}>")
-        return "⏹️ Stopped the listening party and left the voice channel."
+        await self.end(party, Phrase("stopped by {member}", member=f"<@{member_id}>"))
+        return Phrase("⏹️ Stopped the listening party and left the voice channel.")
 
-    def check_may_control(self, guild_id: int, member_id: int, *, move_members: bool, action: str) -> None:
+    def check_may_control(self, guild_id: int, member_id: int, *, move_members: bool, action: Phrase) -> None:
         """Refuse a member who may not `action` the party playing (no party: nothing to refuse)."""
         party = self.get(guild_id)
         if party is not None and not party.may_control(member_id, move_members=move_members):
             raise self._refuse(party, action)
 
-    def set_loop(self, guild_id: int, mode: LoopMode) -> str:
+    def set_loop(self, guild_id: int, mode: LoopMode) -> Phrase:
         """Loop the party's song or queue (or stop looping); the mode is also kept for the next party."""
         party = self.get(guild_id)
         if party is not None:
             party.loop = mode
             self.refresh(party)
-        return LOOP_WORDS[mode]
+        return Phrase(LOOP_WORDS[mode])
 
-    def seek(self, guild_id: int, member_id: int, *, move_members: bool, to: float) -> str:
+    def seek(self, guild_id: int, member_id: int, *, move_members: bool, to: float) -> Phrase:
         """Play the current song from `to` seconds: it stops and starts again from there."""
         party = self._require(guild_id)
         track = party.current
         if track is None or party.audio is None:
             raise InvalidInput("Nothing is playing right now.")
         if not party.may_control(member_id, move_members=move_members):
-            raise self._refuse(party, "seek in it")
+            raise self._refuse(party, Phrase("seek in it"))
         title = song_title(track.song)
         length = track.song.duration
         if length is not None and to >= length:
             raise InvalidInput(
-                f"**{title}** is {format_duration(length)} long: pick a time before its end "
-                f"(for example `{format_duration(max(0.0, length - 10))}`)."
+                "**{song}** is {length} long: pick a time before its end (for example `{example}`).",
+                song=title,
+                length=format_duration(length),
+                example=format_duration(max(0.0, length - 10)),
             )
         party.seek_to = to
         self._skip_now(party)  # the loop sees `seek_to` and plays the same song again from there
-        return f"⏩ **{title}** from {format_duration(to)}."
+        return Phrase("⏩ **{song}** from {time}.", song=title, time=format_duration(to))
 
     def set_radio(self, guild_id: int, radio: Radio | None) -> None:
         """Turn the party's radio on (or off); it picks a song as soon as the queue is empty."""

@@ -14,6 +14,8 @@ from typing import Literal
 
 import discord
 
+from bot.core.errors import Phrase
+from bot.i18n import SOURCE_LANGUAGE
 from bot.storage import SongRow
 from bot.voice.audio import PartyAudio
 
@@ -44,7 +46,8 @@ class Track:
     song: SongRow
     requester_id: int
     announce_channel_id: int | None = None
-    label: str | None = None  # e.g. "2 of 4 in the jam"
+    label: Phrase | str | None = None
+    """E.g. "2 of 4 in the jam" (a `Phrase`, translated) or a playlist's name (a member's words, as written)."""
 
 
 @dataclass(eq=False)
@@ -59,9 +62,11 @@ class Party:
     audio: PartyAudio | None = None
     paused: bool = False
     votes: set[int] = field(default_factory=set)
-    notes: deque[str] = field(default_factory=lambda: deque(maxlen=NOTES_SHOWN))
+    notes: deque[Phrase] = field(default_factory=lambda: deque(maxlen=NOTES_SHOWN))
     message_id: int | None = None
-    ended: str | None = None  # why the party ended, once it has
+    ended: Phrase | None = None  # why the party ended, once it has
+    locale: str = SOURCE_LANGUAGE
+    """The server's language, for the party message and announcements (chosen when the party starts)."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     heard: asyncio.Event = field(default_factory=asyncio.Event)
     """Set while the bot can be heard: always in a voice channel; on a stage, once it is a speaker."""

@@ -28,12 +28,15 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import discord
 
-from bot.core.errors import InvalidInput, UserError
+from bot.core.errors import InvalidInput, Phrase, UserError
+from bot.i18n import SOURCE_LANGUAGE, t
+from bot.songs.language import ServerLanguages
 from bot.songs.render import NO_MENTIONS, format_duration
 from bot.storage import Repository, SongRow
 from bot.voice.audio import LoudnessMemory, PartyAudio, audio_stream
+from bot.voice.checks import check_channel
 from bot.voice.controls import PartyControls
-from bot.voice.message import RADIO_NAMES, party_embed, song_credits, song_title
+from bot.voice.message import RADIO_NAMES, party_embed, song_credits, song_title, track_label
 from bot.voice.model import Party, Radio, Track
 
 log = logging.getLogger(__name__)
@@ -48,8 +51,8 @@ STEP_UP_TIMEOUT = 15.0
 QUEUE_MAX = 100
 """Songs waiting per server; a jam's whole chain fits many times over."""
 
-ViewFactory = Callable[[bool], discord.ui.View | None]
-"""Builds the party message's buttons (given whether playback is paused); set by the cog."""
+ViewFactory = Callable[[bool, str], discord.ui.View | None]
+"""Builds the party message's buttons (given whether playback is paused, and the language); set by the cog."""
 RadioPicker = Callable[[Party], Awaitable[Track | None]]
 """Picks the radio's next song for a party (None: nothing left to pick); set by the listening cog."""
 
@@ -79,6 +82,8 @@ class Parties(PartyControls):
         self.idle_timeout = idle_timeout  # tests shorten it
         self.step_up_timeout = STEP_UP_TIMEOUT  # tests shorten it too
         self.view_factory: ViewFactory | None = None
+        self.languages: ServerLanguages | None = None
+        """The server's language for the party message; the bot hands in its own."""
         self._parties: dict[int, Party] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._closing = False
@@ -94,21 +99,7 @@ class Parties(PartyControls):
 
     # -- starting and queueing ---------------------------------------------------------------
 
-    @staticmethod
-    def check_channel(channel: discord.VoiceChannel | discord.StageChannel) -> None:
-        """Refuse, in plain words, a channel the bot cannot join or speak in."""
-        perms = channel.permissions_for(channel.guild.me)
-        missing = [name for name, ok in (("Connect", perms.connect), ("Speak", perms.speak)) if not ok]
-        if not perms.view_channel:
-            missing.insert(0, "View Channel")
-        if missing:
-            raise InvalidInput(
-                f"I can't play in {channel.mention}: I need the **{'** and **'.join(missing)}** "
-                f"permission{'s' if len(missing) > 1 else ''} there. A server manager can allow them in the "
-                "channel's settings (Permissions), or re-invite me with the link from the README."
-            )
-        if channel.user_limit and len(channel.members) >= channel.user_limit and not perms.move_members:
-            raise InvalidInput(f"{channel.mention} is full, so I can't join it.")
+    check_channel = staticmethod(check_channel)
 
     async def enqueue(
         self,
@@ -124,12 +115,15 @@ class Parties(PartyControls):
             party = self.get(guild.id)
             if party is not None and party.channel.id != channel.id:
                 raise InvalidInput(
-                    f"I'm already playing in {party.channel.mention}. Join it there, or `/stop` that party first."
+                    "I'm already playing in {channel}. Join it there, or `/stop` that party first.",
+                    channel=party.channel.mention,
                 )
             if party is None:
                 party = await self._start(channel, text_channel_id)
             if len(party.queue) + len(tracks) > QUEUE_MAX:
-                raise InvalidInput(f"The queue is full ({QUEUE_MAX} songs). Try again when some have played.")
+                raise InvalidInput(
+                    "The queue is full ({count} songs). Try again when some have played.", count=QUEUE_MAX
+                )
             place = len(party.queue) + (1 if party.current is not None else 0)
             party.queue.extend(tracks)
             party.wake.set()
@@ -141,8 +135,9 @@ class Parties(PartyControls):
             raise UserError("The bot is restarting; try again in a minute.")
         if len(self._parties) + self._connecting >= self.max_parties:
             raise UserError(
-                f"I'm already playing in as many servers as this bot runs at once ({self.max_parties}). "
-                "Try again in a few minutes."
+                "I'm already playing in as many servers as this bot runs at once ({count}). "
+                "Try again in a few minutes.",
+                count=self.max_parties,
             )
         self.check_channel(channel)
         guild = channel.guild
@@ -155,25 +150,28 @@ class Parties(PartyControls):
         except (TimeoutError, discord.ClientException) as exc:
             log.warning("Could not join voice in guild %d (%s)", guild.id, type(exc).__name__)
             raise UserError(
-                f"I could not join {channel.mention}: Discord did not let me connect. Check that I have the "
-                "**Connect** and **Speak** permissions there, then try again."
+                "I could not join {channel}: Discord did not let me connect. Check that I have the "
+                "**Connect** and **Speak** permissions there, then try again.",
+                channel=channel.mention,
             ) from None
         finally:
             self._connecting -= 1
         party = Party(guild.id, voice, text_channel_id)
+        party.locale = await self.languages.of(guild.id) if self.languages is not None else SOURCE_LANGUAGE
         await self._load_modes(party)
         self._parties[guild.id] = party
         if isinstance(channel, discord.StageChannel):
             try:
                 await asyncio.wait_for(self._take_the_stage(party, channel), timeout=self.step_up_timeout)
             except (Exception, asyncio.CancelledError) as exc:
-                await self._abandon(party, "I could not step up to speak on the stage")
+                await self._abandon(party, Phrase("I could not step up to speak on the stage"))
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 log.warning("Could not step up on a stage in guild %d (%s)", guild.id, type(exc).__name__)
                 raise UserError(
-                    f"I joined {channel.mention} but Discord did not let me step up to speak there, so I left "
-                    "again. Try again in a minute."
+                    "I joined {channel} but Discord did not let me step up to speak there, so I left "
+                    "again. Try again in a minute.",
+                    channel=channel.mention,
                 ) from None
         else:
             party.heard.set()
@@ -196,7 +194,7 @@ class Parties(PartyControls):
         if modes.radio_source is not None and modes.radio_owner_id is not None:
             party.radio = Radio(modes.radio_source, modes.radio_owner_id, modes.radio_member_id)
 
-    async def _abandon(self, party: Party, reason: str) -> None:
+    async def _abandon(self, party: Party, reason: Phrase) -> None:
         """A party that never got going (no player task, no message yet): free its slot and leave."""
         party.ended = reason
         if self._parties.get(party.guild_id) is party:
@@ -216,20 +214,26 @@ class Parties(PartyControls):
                 return
             await me.request_to_speak()
             party.notes.append(
-                f"🎙️ I asked to speak on {stage.mention}: a stage moderator must accept before anyone hears the "
-                "songs (or give me **Mute Members** there, which lets me step up myself)."
+                Phrase(
+                    "🎙️ I asked to speak on {stage}: a stage moderator must accept before anyone hears the "
+                    "songs (or give me **Mute Members** there, which lets me step up myself).",
+                    stage=stage.mention,
+                )
             )
         except discord.HTTPException as exc:
             log.info("Could not become a speaker on a stage in guild %d (%s)", party.guild_id, exc.code)
             party.notes.append(
-                f"🎙️ I can't speak on {stage.mention}: a stage moderator must invite me to speak, or give me "
-                "**Mute Members** (or **Request to Speak**) there."
+                Phrase(
+                    "🎙️ I can't speak on {stage}: a stage moderator must invite me to speak, or give me "
+                    "**Mute Members** (or **Request to Speak**) there.",
+                    stage=stage.mention,
+                )
             )
 
     # -- the player loop ---------------------------------------------------------------------
 
     async def _run(self, party: Party) -> None:
-        reason = "the queue ended"
+        reason = Phrase("the queue ended")
         again: tuple[Track, float] | None = None  # a looped song, or the song playing after a seek
         try:
             while party.ended is None:
@@ -240,12 +244,14 @@ class Parties(PartyControls):
                         party.queue.append(picked)
                         continue
                     if not await self._wait_for(party, party.wake):
-                        reason = f"nothing was queued for {format_duration(self.idle_timeout)}"
+                        reason = Phrase("nothing was queued for {time}", time=format_duration(self.idle_timeout))
                         break
                     continue
                 if not party.heard.is_set():  # on a stage, waiting for a moderator to let the bot speak
                     if not await self._wait_for(party, party.heard):
-                        reason = f"no stage moderator let me speak for {format_duration(self.idle_timeout)}"
+                        reason = Phrase(
+                            "no stage moderator let me speak for {time}", time=format_duration(self.idle_timeout)
+                        )
                         break
                     continue
                 track, start = again or (party.queue.popleft(), 0.0)
@@ -253,7 +259,7 @@ class Parties(PartyControls):
                 again = self._next_after(party, track, played)
         except Exception:
             log.exception("Listening party in guild %d failed", party.guild_id)
-            reason = "something went wrong on our side"
+            reason = Phrase("something went wrong on our side")
         finally:
             await self._finish(party, party.ended or reason)
 
@@ -281,7 +287,9 @@ class Parties(PartyControls):
             log.warning("The radio could not pick a song in guild %d (%s)", party.guild_id, type(exc).__name__)
             return None
         if track is None:
-            note = f"📻 Radio: no song of {RADIO_NAMES[party.radio.source]} left that was not played lately."
+            radio = party.radio
+            what = Phrase(RADIO_NAMES[radio.source], member=f"<@{radio.member_id or radio.owner_id}>")
+            note = Phrase("📻 Radio: no song of {what} left that was not played lately.", what=what)
             if note not in party.notes:
                 party.notes.append(note)
         return track
@@ -296,9 +304,12 @@ class Parties(PartyControls):
             return False
         return True
 
-    def _skipped(self, party: Party, song: SongRow, why: str) -> None:
+    def _skipped(self, party: Party, song: SongRow, *, missing: bool) -> None:
         """A song that could not be played: a note on the party message, and on to the next."""
-        party.notes.append(f"⏭️ Skipped **{song_title(song)}**: its audio {why}.")
+        if missing:
+            party.notes.append(Phrase("⏭️ Skipped **{song}**: its audio is unavailable.", song=song_title(song)))
+        else:
+            party.notes.append(Phrase("⏭️ Skipped **{song}**: its audio could not be played.", song=song_title(song)))
         party.current = None
         self.refresh(party)
 
@@ -314,7 +325,7 @@ class Parties(PartyControls):
                 stream.close()
             return False
         if stream is None:
-            self._skipped(party, song, "is unavailable")
+            self._skipped(party, song, missing=True)
             return False
         try:
             audio = PartyAudio(
@@ -323,7 +334,7 @@ class Parties(PartyControls):
         except RuntimeError as exc:
             stream.close()
             log.error("Could not start ffmpeg for song %s (%s)", song.id, exc)
-            self._skipped(party, song, "could not be played")
+            self._skipped(party, song, missing=False)
             return False
         party.audio = audio  # from here on, `end` stops ffmpeg, its reader and the download even before playback
         loop = asyncio.get_running_loop()
@@ -339,7 +350,7 @@ class Parties(PartyControls):
         try:
             await audio.prime()
             if party.ended is not None or not party.voice.is_connected():  # stopped or kicked meanwhile
-                party.ended = party.ended or "I was disconnected from the voice channel"
+                party.ended = party.ended or Phrase("I was disconnected from the voice channel")
                 return False
             party.voice.play(audio, after=after)
             if not party.recent or party.recent[-1] != song.id:
@@ -355,7 +366,7 @@ class Parties(PartyControls):
             party.audio = None
         if audio.frames == 0 and not party.skipping and party.ended is None:
             log.info("Song %s produced no audio (%s)", song.id, type(errors[0]).__name__ if errors else "empty")
-            self._skipped(party, song, "could not be played")
+            self._skipped(party, song, missing=False)
         party.current = None
         return audio.frames > 0
 
@@ -363,10 +374,14 @@ class Parties(PartyControls):
         """A jam's song is announced in the jam's thread as it starts, with its credits."""
         if track.announce_channel_id is None:
             return
-        label = f" ({track.label})" if track.label else ""
-        text = (
-            f"▶️ Now playing in {party.channel.mention}{label}: **{song_title(track.song)}** "
-            f"· {format_duration(track.song.duration)} · by {song_credits(track.song)}"
+        text = t(
+            party.locale,
+            "▶️ Now playing in {channel}{label}: **{song}** · {length} · by {members}",
+            channel=party.channel.mention,
+            label=track_label(track, party.locale),
+            song=song_title(track.song),
+            length=format_duration(track.song.duration),
+            members=song_credits(track.song),
         )
         channel = self.client.get_partial_messageable(track.announce_channel_id, guild_id=party.guild_id)
         try:
@@ -374,7 +389,7 @@ class Parties(PartyControls):
         except discord.HTTPException as exc:
             log.info("Could not announce a jam song in %d (%s)", track.announce_channel_id, exc.code)
 
-    async def _finish(self, party: Party, reason: str) -> None:
+    async def _finish(self, party: Party, reason: Phrase) -> None:
         party.ended = reason
         party.queue.clear()
         party.current = None
@@ -389,7 +404,7 @@ class Parties(PartyControls):
 
     # -- ending ------------------------------------------------------------------------------
 
-    async def end(self, party: Party, reason: str) -> None:
+    async def end(self, party: Party, reason: Phrase) -> None:
         """End a party now: the queue is dropped, the player stopped, the channel left."""
         if party.ended is not None:
             return
@@ -420,10 +435,10 @@ class Parties(PartyControls):
         me = self.client.user
         if me is not None and member.id == me.id:
             if after.channel is None:
-                await self.end(party, "I was disconnected from the voice channel")
+                await self.end(party, Phrase("I was disconnected from the voice channel"))
             elif isinstance(after.channel, discord.StageChannel) and not after.suppress:
                 if not party.heard.is_set():
-                    party.notes.append(f"🎙️ I'm a speaker on {after.channel.mention} now.")
+                    party.notes.append(Phrase("🎙️ I'm a speaker on {stage} now.", stage=after.channel.mention))
                     party.heard.set()
             elif isinstance(after.channel, discord.StageChannel):
                 party.heard.clear()  # moved back to the audience: the next song waits until it may speak
@@ -434,13 +449,13 @@ class Parties(PartyControls):
             if party.stay:
                 self.refresh(party)  # the server asked the bot to stay: it waits for listeners
             else:
-                await self.end(party, "everyone left the voice channel")
+                await self.end(party, Phrase("everyone left the voice channel"))
 
     async def close(self) -> None:
         """The bot is stopping: end every party (each leaves its channel and says so)."""
         self._closing = True
         await asyncio.gather(
-            *(self.end(party, "the bot is restarting") for party in list(self._parties.values())),
+            *(self.end(party, Phrase("the bot is restarting")) for party in list(self._parties.values())),
             return_exceptions=True,
         )
 
@@ -457,7 +472,7 @@ class Parties(PartyControls):
         while party._dirty:
             party._dirty = False
             embed = party_embed(party, self.idle_timeout)
-            view = self.view_factory(party.paused) if self.view_factory and party.ended is None else None
+            view = self.view_factory(party.paused, party.locale) if self.view_factory and party.ended is None else None
             try:
                 if party.message_id is None:
                     message = await channel.send(embed=embed, view=view, allowed_mentions=NO_MENTIONS)
@@ -471,10 +486,10 @@ class Parties(PartyControls):
             except Exception:
                 log.exception("Listening-party message update failed")
 
-    def queue_embed(self, guild_id: int) -> discord.Embed:
-        """What /queue shows: the song playing with elapsed / length, and what comes next."""
+    def queue_embed(self, guild_id: int, locale: str | None = None) -> discord.Embed:
+        """What /queue shows (in the member's language): the song playing with elapsed / length, and what comes next."""
         party = self._require(guild_id)
-        return party_embed(party, self.idle_timeout, detailed=True)
+        return party_embed(party, self.idle_timeout, detailed=True, locale=locale)
 
 
 __all__ = ["IDLE_TIMEOUT", "Parties"]

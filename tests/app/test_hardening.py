@@ -637,7 +637,7 @@ async def test_songs_from_a_private_channel_stay_with_those_who_can_see_it(world
         assert "made in a channel you cannot see" in await private_reply(world, refused), command
     browse = await world.discord.invoke_slash("songs", {}, user_id=world.member_id, channel_id=world.channel_id)
     await world.discord.wait_for(lambda: browse.responses)
-    assert "1 songs" in browse.responses[0]["data"]["embeds"][0]["footer"]["text"]
+    assert "· 1 song" in browse.responses[0]["data"]["embeds"][0]["footer"]["text"]
     elsewhere = await world.discord.invoke_slash(
         "show", {"song": hidden_id}, user_id=insider, channel_id=world.channel_id
     )

@@ -36,6 +36,7 @@ from aiohttp import WSMsgType, web
 from discord.gateway import DiscordWebSocket
 
 from tests.fakes.fake_events import FakeScheduledEvents
+from tests.fakes.fake_locales import check_localizations
 from tests.fakes.fake_voice import FakeVoice
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -318,6 +319,10 @@ class FakeDiscord:
         self.command_permissions: dict[int, dict[int, list[dict[str, Any]]]] = {}
         self.users: dict[int, dict[str, Any]] = {self.bot_user_id: self._make_user(self.bot_user_id, "FakeBot", True)}
         self.guilds: dict[int, _Guild] = {}
+        self.user_locales: dict[int, str] = {}
+        """A member's Discord language (the interaction's `locale`); en-US when not set."""
+        self.guild_locales: dict[int, str] = {}
+        """A server's preferred locale (Community settings); en-US when not set."""
         self.channels: dict[int, _Channel] = {}
         self.messages: dict[int, list[FakeMessage]] = {}
         self.interactions: dict[int, FakeInteraction] = {}
@@ -919,7 +924,7 @@ class FakeDiscord:
             "vanity_url_code": None,
             "premium_tier": guild.premium_tier,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.guild_locales.get(guild.id, "en-US"),
             "public_updates_channel_id": None,
             "safety_alerts_channel_id": None,
             "nsfw_level": 0,
@@ -1244,7 +1249,7 @@ class FakeDiscord:
             "channel": channel_payload,
             "token": token,
             "version": 1,
-            "locale": "en-US",
+            "locale": self.user_locales.get(user_id, "en-US"),
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": self._upload_limit(channel),
@@ -1257,8 +1262,8 @@ class FakeDiscord:
             channel_payload["permissions"] = str(member_perms)
             payload.update(
                 guild_id=str(guild.id),
-                guild_locale="en-US",
-                guild={"id": str(guild.id), "locale": "en-US", "features": []},
+                guild_locale=self.guild_locales.get(guild.id, "en-US"),
+                guild={"id": str(guild.id), "locale": self.guild_locales.get(guild.id, "en-US"), "features": []},
                 member={**self._member_payload(guild, user_id), "permissions": str(member_perms)},
             )
         else:
@@ -1905,6 +1910,7 @@ class FakeDiscord:
             if guild_id:
                 stored["guild_id"] = guild_id
             result.append(stored)
+        check_localizations(body.payload or [], lambda path, code, message: _put_error(errors, path, code, message))
         if errors:
             raise _form_error(errors)
         if guild_id:

@@ -43,7 +43,7 @@ async def test_member_cap_from_settings(world: World) -> None:
     await world.wait_for_song()
     second = await generate(world, "second")
     text = await reply_text(world, second)
-    assert "You have used your 1 songs for today" in text and "<t:" in text
+    assert "You have used your 1 song for today" in text and "<t:" in text
     other = world.discord.add_user("other")
     await generate(world, "someone else", other)
     await world.discord.wait_for(lambda: len(world.songs_in_channel()) == 2)

@@ -167,5 +167,5 @@ async def test_a_favourite_cut_short_by_a_stop_is_posted_after_the_restart(world
     await world.restart_bot()
     posted = await world.wait_for_song(favourites)
     await world.settle()
-    assert "**Halfway**" in posted.content and "reached 1 stars" in posted.content
+    assert "**Halfway**" in posted.content and "reached 1 star" in posted.content
     assert len(world.songs_in_channel(favourites)) == 1

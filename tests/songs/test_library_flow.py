@@ -68,7 +68,7 @@ async def test_songs_pages_through_the_library(world: World) -> None:
         "songs", {"text": "Tune 03"}, user_id=world.member_id, channel_id=world.channel_id
     )
     await world.discord.wait_for(lambda: filtered.original)
-    assert "1 songs" in filtered.original.embeds[0]["footer"]["text"]
+    assert "· 1 song" in filtered.original.embeds[0]["footer"]["text"]
     other = world.discord.add_user("carol")
     by_member = await world.discord.invoke_slash(
         "songs", {"member": other}, user_id=world.member_id, channel_id=world.channel_id

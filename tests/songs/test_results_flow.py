@@ -95,7 +95,7 @@ async def test_quota_refusal_is_private_and_sends_nothing(world: World) -> None:
     second = await generate(world, "second")
     await world.discord.wait_for(lambda: second.followups and second.followups[-1].content)
     reply = second.followups[-1]
-    assert reply.ephemeral and "used all 1 songs for today" in reply.content and "<t:" in reply.content
+    assert reply.ephemeral and "has used its 1 song for today" in reply.content and "<t:" in reply.content
     assert len(world.producer.audio_requests) == 1
     assert await world.repo.quota_used(world.guild_id, today(world)) == 1
     world.clock.advance(24 * 3600)  # the next UTC day
