@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, cast
@@ -133,8 +134,17 @@ async def template(root: Path = ROOT) -> Catalog:
 
 
 def _write(path: Path, catalog: Catalog) -> None:
-    with path.open("wb") as out:
-        write_po(out, catalog, width=120, sort_output=True, include_lineno=False, ignore_obsolete=True)
+    """Write a catalog, unless only its dates would change (no churn in version control)."""
+    buffer = io.BytesIO()
+    write_po(buffer, catalog, width=120, sort_output=True, include_lineno=False, ignore_obsolete=True)
+    new = buffer.getvalue()
+    if path.exists() and _undated(path.read_bytes()) == _undated(new):
+        return
+    path.write_bytes(new)
+
+
+def _undated(text: bytes) -> bytes:
+    return re.sub(rb'"(POT-Creation-Date|PO-Revision-Date): [^"]*"', b"", text)
 
 
 async def update_catalogs(root: Path = ROOT) -> dict[str, int]:
