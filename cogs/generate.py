@@ -37,16 +37,6 @@ class ComposeModal(Form):
     """Lyrics need line breaks, which slash options cannot carry, so they come through a modal.
     Its title, labels and hints are set in the member's language when it opens."""
 
-    song_title: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
-        label="title", custom_id="compose:title", max_length=TITLE_MAX, required=False
-    )
-    style: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
-        label="style", custom_id="compose:style", max_length=STYLE_MAX, required=False
-    )
-    lyrics: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
-        label="lyrics", custom_id="compose:lyrics", style=discord.TextStyle.paragraph, max_length=LYRICS_MODAL_MAX
-    )
-
     def __init__(
         self,
         bot: MusicBot,
@@ -59,21 +49,39 @@ class ComposeModal(Form):
         locale: Locale = None,
     ) -> None:
         super().__init__(form="compose", member_id=member_id, title=t(locale, "Compose a song"))
-        self.song_title.label, self.song_title.placeholder = t(locale, "Title"), t(locale, "Optional")
-        self.style.label = t(locale, "Style")
-        self.style.placeholder = t(locale, "e.g. dreamy synth-pop, female vocals")
-        self.lyrics.label = t(locale, "Lyrics")
-        self.lyrics.placeholder = t(locale, "[Verse]\nWrite your lines here…")
+        # Built here, not as class attributes, so the labels are in the member's language from the
+        # start (discord.py deprecates changing a text input's label afterwards).
+        self.song_title: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
+            label=t(locale, "Title"),
+            placeholder=t(locale, "Optional"),
+            custom_id="compose:title",
+            max_length=TITLE_MAX,
+            required=False,
+            default=title[:TITLE_MAX] or None,
+        )
+        self.style: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
+            label=t(locale, "Style"),
+            placeholder=t(locale, "e.g. dreamy synth-pop, female vocals"),
+            custom_id="compose:style",
+            max_length=STYLE_MAX,
+            required=False,
+        )
+        self.lyrics: discord.ui.TextInput[ComposeModal] = discord.ui.TextInput(
+            label=t(locale, "Lyrics"),
+            placeholder=t(locale, "[Verse]\nWrite your lines here…"),
+            custom_id="compose:lyrics",
+            style=discord.TextStyle.paragraph,
+            max_length=LYRICS_MODAL_MAX,
+            default=lyrics[:LYRICS_MODAL_MAX] or None,
+            required=lyrics_file is None and not options["instrumental"],
+        )
+        self.add_item(self.song_title)
+        self.add_item(self.style)
+        if lyrics_file is None:
+            self.add_item(self.lyrics)
         self.bot = bot
         self.options = options
         self.lyrics_file = lyrics_file
-        # Pre-filled by the Sing it button of /lyrics, so the member can edit before generating.
-        self.song_title.default = title[:TITLE_MAX] or None
-        self.lyrics.default = lyrics[:LYRICS_MODAL_MAX] or None
-        if lyrics_file is not None or options["instrumental"]:
-            self.lyrics.required = False
-        if lyrics_file is not None:
-            self.remove_item(self.lyrics)
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         title = clean_text("Title", self.song_title.value, limit=TITLE_MAX)
