@@ -1,7 +1,8 @@
 """Fixtures of the chaos suite (issue 18) and the figures table at the end of the run.
 
 `chaos` gives each test a `tests.chaos.kit.Chaos` on `private_postgres`, a PostgreSQL of the suite's
-own. When a test ends, passed or not, its figures (`tests.chaos.figures`) are kept; after the run
+own. When a test ends, passed or not, its figures (`tests.chaos.figures`) ride on its teardown
+report (so they reach the summary from pytest-xdist workers too); after the run
 `pytest_terminal_summary` prints them as a table, and appends them as JSON lines to the file
 `$CHAOS_REPORT` names, if set.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.chaos.figures import FIGURES, table, write_report
+from tests.chaos.figures import USER_PROPERTY, from_reports, table, write_report
 from tests.chaos.kit import Chaos
 from tests.conftest import PRODUCER_TOKEN
 from tests.fakes.fake_discord import FakeDiscord
@@ -43,7 +45,7 @@ async def chaos(
             figures = harness.figures or await harness.tally()
             figures.scenario = figures.scenario or request.node.name
             figures.nodeid = request.node.nodeid
-            FIGURES.append(figures)
+            request.node.user_properties.append((USER_PROPERTY, asdict(figures)))
         finally:
             await producer.close()
             await discord.close()
@@ -52,15 +54,19 @@ async def chaos(
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """The figures table, one line per scenario; and $CHAOS_REPORT as JSON lines."""
-    if not FIGURES:
-        return
     outcomes: dict[str, str] = {}
+    teardowns = []
     for outcome, reports in terminalreporter.stats.items():
         for report in reports:
             if getattr(report, "when", None) == "call" or outcome in {"xfailed", "skipped", "error"}:
                 outcomes.setdefault(getattr(report, "nodeid", ""), outcome)
+            if getattr(report, "when", None) == "teardown":
+                teardowns.append(report)
+    figures = from_reports(teardowns)
+    if not figures:
+        return
     terminalreporter.write_sep("=", "chaos figures (target: all once, 0 lost, 0 doubled)")
-    for line in table(FIGURES, outcomes):
+    for line in table(figures, outcomes):
         terminalreporter.write_line(line)
     if os.environ.get("CHAOS_REPORT"):
-        write_report(os.environ["CHAOS_REPORT"], FIGURES, outcomes)
+        write_report(os.environ["CHAOS_REPORT"], figures, outcomes)

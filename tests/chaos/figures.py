@@ -43,8 +43,19 @@ class Figures:
     nodeid: str = ""
 
 
-FIGURES: list[Figures] = []
-"""Every scenario's figures in this run, for the summary (see tests/chaos/conftest.py)."""
+USER_PROPERTY = "chaos_figures"
+"""Each scenario's figures ride on its test report under this name (tests/chaos/conftest.py), so
+the summary finds them whether the tests ran in this process or in pytest-xdist workers."""
+
+
+def from_reports(reports: Sequence[object]) -> list[Figures]:
+    """The figures attached to `reports` (any pytest reports), in the order they arrived."""
+    found = []
+    for report in reports:
+        for name, value in getattr(report, "user_properties", ()):
+            if name == USER_PROPERTY:
+                found.append(Figures(**value))
+    return found
 
 
 @dataclass
