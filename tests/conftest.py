@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.core.settings import Settings, settings_from_mapping
 from bot.storage import Repository
+from tests.chaos.figures import from_reports, table, write_report
 from tests.fakes.fake_producer import FakeProducer
 from tests.harness import World, close_world, make_world, route_base_patch
 from tests.postgres import BACKENDS, PostgresServer
@@ -144,3 +146,26 @@ async def canary() -> AsyncIterator[Canary]:
         yield server
     finally:
         await server.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The chaos suite's figures table, one line per scenario; and $CHAOS_REPORT as JSON lines.
+
+    Here rather than in tests/chaos/conftest.py: with pytest-xdist only this conftest is loaded by
+    the controller, which writes the summary; the figures come from the workers on the reports."""
+    outcomes: dict[str, str] = {}
+    teardowns = []
+    for outcome, reports in terminalreporter.stats.items():
+        for report in reports:
+            if getattr(report, "when", None) == "call" or outcome in {"xfailed", "skipped", "error"}:
+                outcomes.setdefault(getattr(report, "nodeid", ""), outcome)
+            if getattr(report, "when", None) == "teardown":
+                teardowns.append(report)
+    figures = from_reports(teardowns)
+    if not figures:
+        return
+    terminalreporter.write_sep("=", "chaos figures (target: all once, 0 lost, 0 doubled)")
+    for line in table(figures, outcomes):
+        terminalreporter.write_line(line)
+    if os.environ.get("CHAOS_REPORT"):
+        write_report(os.environ["CHAOS_REPORT"], figures, outcomes)

@@ -3,22 +3,21 @@
 `chaos` gives each test a `tests.chaos.kit.Chaos` on `private_postgres`, a PostgreSQL of the suite's
 own. When a test ends, passed or not, its figures (`tests.chaos.figures`) ride on its teardown
 report (so they reach the summary from pytest-xdist workers too); after the run
-`pytest_terminal_summary` prints them as a table, and appends them as JSON lines to the file
+`pytest_terminal_summary` (in tests/conftest.py, which pytest-xdist's controller loads; this one
+only the workers load) prints them as a table, and appends them as JSON lines to the file
 `$CHAOS_REPORT` names, if set.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.chaos.figures import USER_PROPERTY, from_reports, table, write_report
+from tests.chaos.figures import USER_PROPERTY
 from tests.chaos.kit import Chaos
 from tests.conftest import PRODUCER_TOKEN
 from tests.fakes.fake_discord import FakeDiscord
@@ -50,23 +49,3 @@ async def chaos(
             await producer.close()
             await discord.close()
             private_postgres.drop_database(url)
-
-
-def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """The figures table, one line per scenario; and $CHAOS_REPORT as JSON lines."""
-    outcomes: dict[str, str] = {}
-    teardowns = []
-    for outcome, reports in terminalreporter.stats.items():
-        for report in reports:
-            if getattr(report, "when", None) == "call" or outcome in {"xfailed", "skipped", "error"}:
-                outcomes.setdefault(getattr(report, "nodeid", ""), outcome)
-            if getattr(report, "when", None) == "teardown":
-                teardowns.append(report)
-    figures = from_reports(teardowns)
-    if not figures:
-        return
-    terminalreporter.write_sep("=", "chaos figures (target: all once, 0 lost, 0 doubled)")
-    for line in table(figures, outcomes):
-        terminalreporter.write_line(line)
-    if os.environ.get("CHAOS_REPORT"):
-        write_report(os.environ["CHAOS_REPORT"], figures, outcomes)
