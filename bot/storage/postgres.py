@@ -178,26 +178,42 @@ class PostgresDatabase(Database):
         await self._pool.close()
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Transaction]:
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection that is closed, not put back, when it broke mid-operation.
+
+        The pool's reset on release is a no-op (`_no_session_state`), so nothing else would notice a
+        connection whose protocol was left mid-operation by a killed backend: the next caller got
+        it and failed with "another operation is in progress" (the chaos suite's killed
+        connections found it, in the identify slot, which ended the process).
+        """
         with _unavailable_as_one_error():
-            async with self._pool.acquire() as conn, conn.transaction():
-                yield _PostgresTransaction(conn)
+            async with self._pool.acquire() as conn:
+                try:
+                    yield conn
+                except UNAVAILABLE:
+                    conn.terminate()
+                    raise
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Transaction]:
+        async with self._connection() as conn, conn.transaction():
+            yield _PostgresTransaction(conn)
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         return self._transaction()
 
     async def fetchone(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
-        with _unavailable_as_one_error():
-            row = await self._pool.fetchrow(to_numbered(sql), *params)
+        async with self._connection() as conn:
+            row = await conn.fetchrow(to_numbered(sql), *params)
         return tuple(row) if row is not None else None
 
     async def fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        with _unavailable_as_one_error():
-            return [tuple(row) for row in await self._pool.fetch(to_numbered(sql), *params)]
+        async with self._connection() as conn:
+            return [tuple(row) for row in await conn.fetch(to_numbered(sql), *params)]
 
     async def write(self, sql: str, params: Iterable[Any] = ()) -> int:
-        with _unavailable_as_one_error():
-            return _rowcount(await self._pool.execute(to_numbered(sql), *params))
+        async with self._connection() as conn:
+            return _rowcount(await conn.execute(to_numbered(sql), *params))
 
 
 async def _no_session_state(connection: asyncpg.Connection) -> None:
@@ -218,8 +234,10 @@ UNAVAILABLE = (
     asyncpg.OperatorInterventionError,
     asyncpg.TooManyConnectionsError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
-"""What asyncpg raises while the server restarts, cuts a connection or refuses more clients."""
+"""What asyncpg raises while the server restarts, cuts a connection or refuses more clients; and
+InternalClientError, a connection left mid-operation by one of those (it is closed, not reused)."""
 
 
 @contextmanager
