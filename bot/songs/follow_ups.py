@@ -43,6 +43,10 @@ RETRY_CAP = 600.0
 OUTBOX_LEASE_FACTOR = 2
 """A claimed step is this process's for twice the task lease: one upload of a large song fits."""
 SWEEP_INTERVAL = 15.0
+NOT_READY_RETRY = 1.0
+"""A step waiting for its guild to reach this process's cache (just after start) is tried again this
+soon, and the sweep comes back as soon: the gateway sends guilds within seconds of READY, and a
+feed post should not wait a whole sweep (or ten seconds) behind it."""
 """How often steps queued by other processes (or left by a stopped one) are looked for."""
 
 
@@ -89,6 +93,7 @@ class FollowUps:
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._doing = 0
+        self._waiting_for_guilds = False
 
     def register(self, kind: str, handler: Handler) -> None:
         """Do steps of `kind` with `handler`; it raises on a fault worth retrying."""
@@ -125,9 +130,12 @@ class FollowUps:
         outage = Outage("Follow-ups")
         while True:
             try:
+                self._waiting_for_guilds = False
                 await self.settle()
                 outage.over()
                 interval = min(SWEEP_INTERVAL, self._leases.ttl)  # a stopped process's steps, soon after they run out
+                if self._waiting_for_guilds:
+                    interval = NOT_READY_RETRY
             except DatabaseUnavailable as exc:
                 interval = outage.seen(exc)
             except Exception:
@@ -159,7 +167,8 @@ class FollowUps:
         except NotReadyHere as exc:
             # The gateway has not sent this guild yet (a process just started): soon, not a fault.
             log.info("Outbox step %s waits: %s", item.key, exc)
-            await self._repo.retry_outbox(item, RETRY_BASE)
+            self._waiting_for_guilds = True
+            await self._repo.retry_outbox(item, NOT_READY_RETRY)
             return
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
             if item.attempts + 1 >= MAX_ATTEMPTS:
