@@ -92,3 +92,5 @@ async def test_redraw_the_screenshots(world: World, oauth: FakeOAuth, browser: B
         await page.goto(f"{world.webhook_base}/servers/{world.guild_id}/songs/song-0")
         await page.wait_for_function("() => document.querySelector('#player').readyState >= 1")
         await page.screenshot(path=folder / f"song-{name}.png", full_page=True)
+        await page.goto(f"{world.webhook_base}/servers/{world.guild_id}/leaderboard?period=all")
+        await page.screenshot(path=folder / f"leaderboard-{name}.png", full_page=True)
